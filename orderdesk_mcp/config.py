@@ -1,0 +1,534 @@
+"""Settings: declared once, read from the environment (or an env file), validated once.
+
+Every setting is a `SettingSpec` record (name, environment variable, default, help, parser).
+That one list feeds start-up validation, `orderdesk-mcp --help-settings`, the env file
+template and docs/SETTINGS.md (a test checks the docs list every setting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ENV_PREFIX = "ORDERDESK_MCP_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and what is allowed."""
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --- parsers: each turns one raw string into a value or raises SettingsError(what is allowed) ---
+
+
+def _parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+def _parse_optional_str(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _parse_secret(raw: str) -> Secret | None:
+    return Secret(raw.strip()) if raw.strip() else None
+
+
+def _parse_path(raw: str) -> Path:
+    if not raw.strip():
+        raise SettingsError("a filesystem path")
+    return Path(raw.strip()).expanduser()
+
+
+def _parse_optional_path(raw: str) -> Path | None:
+    return Path(raw.strip()).expanduser() if raw.strip() else None
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _float_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise SettingsError(f"a number of seconds from {low:g} to {high:g}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"a number of seconds from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise SettingsError("one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise SettingsError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return value
+
+
+def _parse_csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_host(raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value) or "/" in value:
+        raise SettingsError("an IP address or host name to bind, e.g. 127.0.0.1")
+    return value
+
+
+def _parse_http_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise SettingsError("an http:// or https:// URL")
+    return value
+
+
+def _parse_optional_http_url(raw: str) -> str | None:
+    return _parse_http_url(raw) if raw.strip() else None
+
+
+def _parse_rate_limit(raw: str) -> str:
+    # flask-limiter's own parser is the authority; importing it here keeps one grammar.
+    from limits import parse_many
+
+    value = raw.strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError("a rate such as 120/minute or '10/second;1000/hour'") from None
+    return value
+
+
+def _parse_limiter_storage(raw: str) -> str:
+    value = raw.strip()
+    if "://" not in value:
+        raise SettingsError("a flask-limiter storage URI such as memory:// or redis://host:6379")
+    return value
+
+
+def _parse_trusted_proxy(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    for part in value.split(","):
+        try:
+            ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise SettingsError("an IP address (or comma-separated list), e.g. 127.0.0.1") from None
+    return value
+
+
+def _parse_database_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if "://" not in value:
+        raise SettingsError(
+            "a database URL such as sqlite:////var/lib/orderdesk-mcp/orderdesk-mcp.db"
+        )
+    return value
+
+
+def _parse_cache_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+        raise SettingsError(
+            "a sqlite:////abs/path/http-cache.sqlite URL (only SQLite is supported)"
+        )
+    return value
+
+
+def _default_data_dir() -> str:
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(xdg) / "orderdesk-mcp")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: where it comes from, its default, what it means."""
+
+    name: str
+    env: str
+    default: str | Callable[[], str]
+    help: str
+    parse: Callable[[str], Any]
+    secret: bool = False
+
+    def default_text(self) -> str:
+        return self.default() if callable(self.default) else self.default
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "data_dir",
+        "ORDERDESK_MCP_DATA_DIR",
+        _default_data_dir,
+        "Directory for the database, the HTTP cache, backups and (dev only) the master key. "
+        "Default: $XDG_DATA_HOME/orderdesk-mcp.",
+        _parse_path,
+    ),
+    SettingSpec(
+        "database_url",
+        "ORDERDESK_MCP_DATABASE_URL",
+        "",
+        "Peewee database URL (playhouse.db_url). Empty: SQLite file orderdesk-mcp.db in the "
+        "data dir.",
+        _parse_database_url,
+    ),
+    SettingSpec(
+        "master_key",
+        "ORDERDESK_MCP_MASTER_KEY",
+        "",
+        "Base64 of the 32-byte master key that seals store API keys. Prefer a key file or a "
+        "systemd credential.",
+        _parse_secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "master_key_file",
+        "ORDERDESK_MCP_MASTER_KEY_FILE",
+        "",
+        "File holding the base64 master key; must not be readable by group or others. "
+        "Default: $CREDENTIALS_DIRECTORY/master-key under systemd, else <data dir>/master.key.",
+        _parse_optional_path,
+    ),
+    SettingSpec(
+        "host",
+        "ORDERDESK_MCP_HOST",
+        "127.0.0.1",
+        "Address the HTTP server binds. Keep it on loopback behind nginx; 0.0.0.0 exposes "
+        "plain HTTP to the network.",
+        _parse_host,
+    ),
+    SettingSpec(
+        "port", "ORDERDESK_MCP_PORT", "8080", "TCP port of the HTTP server.", _int_between(0, 65535)
+    ),
+    SettingSpec(
+        "threads",
+        "ORDERDESK_MCP_THREADS",
+        "8",
+        "Waitress worker threads: requests served at once.",
+        _int_between(1, 256),
+    ),
+    SettingSpec(
+        "public_hosts",
+        "ORDERDESK_MCP_PUBLIC_HOSTS",
+        "",
+        "Comma-separated host names clients may use in the Host header (DNS-rebinding "
+        "protection), e.g. mcp.example.com. localhost and 127.0.0.1 are always allowed.",
+        _parse_csv,
+    ),
+    SettingSpec(
+        "allowed_origins",
+        "ORDERDESK_MCP_ALLOWED_ORIGINS",
+        "",
+        "Comma-separated browser origins allowed to call /mcp (requests with any other "
+        "Origin header get 403). Empty: no browser origin is allowed.",
+        _parse_csv,
+    ),
+    SettingSpec(
+        "trusted_proxy",
+        "ORDERDESK_MCP_TRUSTED_PROXY",
+        "",
+        "Address of the reverse proxy (nginx) whose X-Forwarded-For/-Proto headers are "
+        "believed, e.g. 127.0.0.1. Empty: forwarded headers are ignored.",
+        _parse_trusted_proxy,
+    ),
+    SettingSpec(
+        "rate_limit",
+        "ORDERDESK_MCP_RATE_LIMIT",
+        "120/minute",
+        "Requests allowed per tenant API key (flask-limiter syntax).",
+        _parse_rate_limit,
+    ),
+    SettingSpec(
+        "rate_limit_storage",
+        "ORDERDESK_MCP_RATE_LIMIT_STORAGE",
+        "memory://",
+        "flask-limiter storage URI; memory:// counts per process, redis://... shares counts "
+        "between processes.",
+        _parse_limiter_storage,
+    ),
+    SettingSpec(
+        "cache_url",
+        "ORDERDESK_MCP_CACHE_URL",
+        "",
+        "Where Order Desk replies are cached. Empty: SQLite file http-cache.sqlite in the "
+        "data dir.",
+        _parse_cache_url,
+    ),
+    SettingSpec(
+        "session_ttl",
+        "ORDERDESK_MCP_SESSION_TTL",
+        "86400",
+        "Seconds an idle MCP session lives before it expires.",
+        _int_between(60, 30 * 86400),
+    ),
+    SettingSpec(
+        "admin_token",
+        "ORDERDESK_MCP_ADMIN_TOKEN",
+        "",
+        "Bearer token for /health/detailed and (from outside loopback) /metrics. Empty: "
+        "those are loopback-only.",
+        _parse_secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "log_level",
+        "ORDERDESK_MCP_LOG_LEVEL",
+        "INFO",
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+        _parse_log_level,
+    ),
+    SettingSpec(
+        "log_format",
+        "ORDERDESK_MCP_LOG_FORMAT",
+        "json",
+        "json (one JSON object per line, for journald and log shippers) or text.",
+        _choice("json", "text"),
+    ),
+    SettingSpec(
+        "orderdesk_api_base_url",
+        "ORDERDESK_API_BASE_URL",
+        "https://app.orderdesk.me/api/v2",
+        "Order Desk API base URL; a store may override it (e.g. to point at the sandbox).",
+        _parse_http_url,
+    ),
+    SettingSpec(
+        "upstream_connect_timeout",
+        "ORDERDESK_MCP_UPSTREAM_CONNECT_TIMEOUT",
+        "5",
+        "Seconds to wait for a connection to Order Desk.",
+        _float_between(0.1, 120),
+    ),
+    SettingSpec(
+        "upstream_read_timeout",
+        "ORDERDESK_MCP_UPSTREAM_READ_TIMEOUT",
+        "30",
+        "Seconds to wait for Order Desk to answer.",
+        _float_between(0.1, 600),
+    ),
+    SettingSpec(
+        "cache_ttl_store",
+        "ORDERDESK_MCP_CACHE_TTL_STORE",
+        "300",
+        "Seconds a cached GET /store (settings, folders) stays fresh.",
+        _int_between(0, 86400),
+    ),
+    SettingSpec(
+        "cache_ttl_orders",
+        "ORDERDESK_MCP_CACHE_TTL_ORDERS",
+        "30",
+        "Seconds cached order, item and shipment reads stay fresh.",
+        _int_between(0, 86400),
+    ),
+    SettingSpec(
+        "cache_ttl_inventory",
+        "ORDERDESK_MCP_CACHE_TTL_INVENTORY",
+        "30",
+        "Seconds cached inventory reads stay fresh.",
+        _int_between(0, 86400),
+    ),
+    SettingSpec(
+        "metrics_access",
+        "ORDERDESK_MCP_METRICS_ACCESS",
+        "loopback",
+        "Who may read /metrics: loopback (local scrapers and the admin token), token (admin "
+        "token only) or open.",
+        _choice("loopback", "token", "open"),
+    ),
+    SettingSpec(
+        "local_store_id",
+        "ORDERDESK_STORE_ID",
+        "",
+        "Local mode (serve --local, stdio): the Order Desk store id.",
+        _parse_optional_str,
+    ),
+    SettingSpec(
+        "local_api_key",
+        "ORDERDESK_API_KEY",
+        "",
+        "Local mode (serve --local, stdio): the Order Desk API key.",
+        _parse_secret,
+        secret=True,
+    ),
+)
+
+SETTINGS_BY_NAME = {spec.name: spec for spec in SETTINGS}
+_KNOWN_ENV = {spec.env for spec in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated, immutable configuration of one process."""
+
+    data_dir: Path
+    database_url: str | None
+    master_key: Secret | None
+    master_key_file: Path | None
+    host: str
+    port: int
+    threads: int
+    public_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    trusted_proxy: str | None
+    rate_limit: str
+    rate_limit_storage: str
+    cache_url: str | None
+    session_ttl: int
+    admin_token: Secret | None
+    log_level: str
+    log_format: str
+    orderdesk_api_base_url: str
+    upstream_connect_timeout: float
+    upstream_read_timeout: float
+    cache_ttl_store: int
+    cache_ttl_orders: int
+    cache_ttl_inventory: int
+    metrics_access: str
+    local_store_id: str | None
+    local_api_key: Secret | None
+    credentials_directory: Path | None = field(default=None)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "orderdesk-mcp.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    @property
+    def cache_path(self) -> Path:
+        # Same convention as playhouse.db_url: sqlite:///relative, sqlite:////absolute.
+        if self.cache_url:
+            return Path(self.cache_url[len("sqlite:///") :])
+        return self.data_dir / "http-cache.sqlite"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
+
+    @property
+    def default_master_key_path(self) -> Path:
+        return self.data_dir / "master.key"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read KEY=VALUE lines (systemd EnvironmentFile syntax: comments, optional quotes)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read env file {path}: {exc.strerror}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export ") :]
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from the environment, an optional env file and explicit overrides.
+
+    Precedence: overrides (command-line flags) > environment > env file > defaults.
+    Raises SettingsError naming the variable and what it accepts.
+    """
+    env = dict(os.environ if environ is None else environ)
+    source: dict[str, str] = {}
+    if env_file is not None:
+        source.update(read_env_file(env_file))
+    source.update({k: v for k, v in env.items() if k.startswith(("ORDERDESK_MCP_", "ORDERDESK_"))})
+
+    unknown = sorted(k for k in source if k.startswith(ENV_PREFIX) and k not in _KNOWN_ENV)
+    if unknown:
+        raise SettingsError(
+            f"{unknown[0]} is not a setting of orderdesk-mcp; see `orderdesk-mcp --help-settings` "
+            "for the list"
+        )
+
+    values: dict[str, Any] = {}
+    for spec in SETTINGS:
+        if spec.name in overrides and overrides[spec.name] is not None:
+            values[spec.name] = overrides[spec.name]
+            continue
+        raw = source.get(spec.env)
+        if raw is None:
+            raw = spec.default_text()
+        try:
+            values[spec.name] = spec.parse(raw)
+        except SettingsError as exc:
+            shown = "(hidden)" if spec.secret else repr(raw)
+            raise SettingsError(f"{spec.env}={shown} is not valid: expected {exc}") from None
+
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    values["credentials_directory"] = Path(credentials) if credentials else None
+    return Settings(**values)

@@ -1,0 +1,3 @@
+"""Shared fixtures. Each part of the project adds its fixtures here, smallest first."""
+
+from __future__ import annotations
