@@ -1,0 +1,141 @@
+"""Tenant API keys: what MCP clients send as `Authorization: Bearer odmcp_<public id>_<secret>`.
+
+The secret is 32 random bytes, so a plain SHA-256 is enough to store it (no password hashing
+on the request path); lookup is by the public id (one indexed row) and the comparison is
+constant-time, whatever the number of tenants.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from orderdesk_mcp.db.models import ApiKey, Tenant, utcnow
+
+TOKEN_PREFIX = "odmcp"
+SECRET_BYTES = 32
+SCOPES = ("read", "write")
+TOOLSETS = ("orders", "items", "shipments", "inventory", "store")
+_TOKEN_RE = re.compile(r"^odmcp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+# Hash compared when the public id is unknown, so a miss costs the same as a hit.
+_DUMMY_HASH = hashlib.sha256(b"orderdesk-mcp-dummy").hexdigest()
+# last_used is a hint for operators; writing it on every request would serialise all readers.
+LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+
+
+class AuthError(Exception):
+    """A tenant key cannot be issued (bad scope, unknown tenant, ...)."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: int
+    public_id: str
+    token: str  # shown once, never stored
+
+
+@dataclass(frozen=True)
+class AuthenticatedKey:
+    """Who is calling: the tenant and the key's rights (never the secret)."""
+
+    key_id: int
+    public_id: str
+    tenant_id: int
+    tenant_name: str
+    scopes: frozenset[str]
+    toolsets: frozenset[str] | None
+
+    @property
+    def read_only(self) -> bool:
+        return "write" not in self.scopes
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """Split a well-formed token into (public id, secret); None for anything else."""
+    match = _TOKEN_RE.match(token)
+    if match is None:
+        return None
+    return match.group(1), match.group(2)
+
+
+def parse_toolsets(text: str | None) -> frozenset[str] | None:
+    if not text:
+        return None
+    names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(names - set(TOOLSETS))
+    if unknown:
+        raise AuthError(f"unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)}")
+    return names
+
+
+def issue_key(
+    tenant: Tenant,
+    *,
+    read_only: bool = False,
+    label: str = "",
+    toolsets: str | None = None,
+) -> IssuedKey:
+    """Create a key for a tenant; the token in the result is the only copy of the secret."""
+    narrowed = parse_toolsets(toolsets)
+    public_id = secrets.token_hex(6)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii").rstrip("=")
+    row = ApiKey.create(
+        tenant=tenant,
+        public_id=public_id,
+        secret_hash=hash_secret(secret),
+        scopes="read" if read_only else "read,write",
+        toolsets=",".join(sorted(narrowed)) if narrowed else None,
+        label=label,
+    )
+    return IssuedKey(key_id=row.id, public_id=public_id, token=f"{TOKEN_PREFIX}_{public_id}_{secret}")
+
+
+def verify_token(token: str | None) -> AuthenticatedKey | None:
+    """The key a bearer token belongs to, or None when it is malformed, unknown or revoked."""
+    if not token:
+        return None
+    parts = parse_token(token)
+    if parts is None:
+        return None
+    public_id, secret = parts
+    row = (
+        ApiKey.select(ApiKey, Tenant)
+        .join(Tenant)
+        .where(ApiKey.public_id == public_id)
+        .first()
+    )
+    expected = row.secret_hash if row is not None else _DUMMY_HASH
+    if not hmac.compare_digest(hash_secret(secret), expected) or row is None:
+        return None
+    if row.revoked is not None or row.tenant.disabled:
+        return None
+    now = utcnow()
+    if row.last_used is None or now - row.last_used > LAST_USED_RESOLUTION:
+        ApiKey.update(last_used=now).where(ApiKey.id == row.id).execute()
+    return AuthenticatedKey(
+        key_id=row.id,
+        public_id=row.public_id,
+        tenant_id=row.tenant.id,
+        tenant_name=row.tenant.name,
+        scopes=frozenset(row.scopes.split(",")),
+        toolsets=parse_toolsets(row.toolsets),
+    )
+
+
+def revoke_key(public_id: str) -> ApiKey:
+    row = ApiKey.get_or_none(ApiKey.public_id == public_id)
+    if row is None:
+        raise AuthError(f"no API key with id {public_id!r}; `orderdesk-mcp key list` shows them")
+    if row.revoked is None:
+        row.revoked = utcnow()
+        row.save()
+    return row

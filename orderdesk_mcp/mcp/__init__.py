@@ -1,0 +1,1 @@
+"""The MCP side of orderdesk-mcp: transport, dispatcher, tools, resources and prompts."""

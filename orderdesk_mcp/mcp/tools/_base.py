@@ -1,0 +1,138 @@
+"""The shapes every tool shares: stores, annotations, the tool record and its call context.
+
+These live below the registry so tool modules can import them without importing the
+registry (which imports every tool module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orderdesk_mcp.orderdesk import OrderDeskClient
+
+Handler = Callable[["ToolContext", dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """One of the tenant's registered Order Desk stores. Never carries the API key."""
+
+    alias: str
+    store_id: str
+    is_default: bool
+
+    def describe(self) -> str:
+        return f"'{self.alias}' (Order Desk store {self.store_id})"
+
+
+class StoreNotFound(LookupError):
+    """The named store is not one of this tenant's stores.
+
+    The message says which stores exist for the tenant and how to add one.
+    """
+
+
+class StoreResolver(Protocol):
+    """The tenant's stores, provided by the transport side and scoped to ONE tenant."""
+
+    def stores(self) -> Sequence[StoreRef]: ...
+
+    def resolve(self, store: str | None) -> tuple[StoreRef, OrderDeskClient]:
+        """Alias or store id; None means the default store. Raises StoreNotFound."""
+        ...
+
+
+class ToolInputError(ValueError):
+    """Arguments that pass the schema but make no sense (an unknown folder name, ...).
+
+    The message says what was wrong and what to do; it becomes an isError tool result.
+    """
+
+
+@dataclass(frozen=True)
+class ToolAnnotations:
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool
+
+    def to_mcp(self) -> dict[str, bool]:
+        return {
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": self.open_world,
+        }
+
+
+# The four shapes the catalogue uses; named so a tool's line says which one it is.
+READ = ToolAnnotations(read_only=True, destructive=False, idempotent=True, open_world=True)
+CREATE = ToolAnnotations(read_only=False, destructive=False, idempotent=False, open_world=True)
+MOVE = ToolAnnotations(read_only=False, destructive=False, idempotent=True, open_world=True)
+OVERWRITE = ToolAnnotations(read_only=False, destructive=True, idempotent=True, open_world=True)
+
+
+@dataclass
+class ToolContext:
+    """What a handler gets: the resolved store and its client (None for closed-world tools)."""
+
+    store: StoreRef | None
+    client: OrderDeskClient | None
+    resolver: StoreResolver
+
+    def orderdesk(self) -> tuple[StoreRef, OrderDeskClient]:
+        if self.store is None or self.client is None:
+            raise RuntimeError("this tool reaches Order Desk but was called without a store")
+        return self.store, self.client
+
+
+@dataclass(frozen=True)
+class ToolDef:
+    name: str
+    title: str
+    description: str
+    toolset: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    annotations: ToolAnnotations
+    handler: Handler = field(repr=False, compare=False)
+
+    def to_mcp(self) -> dict[str, Any]:
+        """The tools/list entry."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "outputSchema": self.output_schema,
+            "annotations": {"title": self.title, **self.annotations.to_mcp()},
+        }
+
+
+def tool(
+    *,
+    name: str,
+    title: str,
+    toolset: str,
+    annotations: ToolAnnotations,
+    description: str,
+    input_schema: dict[str, Any],
+    output_schema: dict[str, Any],
+) -> Callable[[Handler], ToolDef]:
+    """Declare a tool right above its handler: `@tool(...)` turns the function into a ToolDef."""
+
+    def declare(handler: Handler) -> ToolDef:
+        return ToolDef(
+            name=name,
+            title=title,
+            description=" ".join(description.split()),
+            toolset=toolset,
+            input_schema=input_schema,
+            output_schema=output_schema,
+            annotations=annotations,
+            handler=handler,
+        )
+
+    return declare

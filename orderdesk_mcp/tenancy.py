@@ -1,0 +1,183 @@
+"""Tenants and their Order Desk stores: create, find, list, remove, rotate.
+
+Every lookup of a store goes through a tenant, so one tenant can never name another's store.
+The plaintext API key of a store exists only inside `open_store_key`'s caller, for one call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import peewee
+
+from orderdesk_mcp.db.connection import database
+from orderdesk_mcp.db.models import Store, Tenant
+from orderdesk_mcp.vault import Vault, VaultError
+
+_TENANT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+_STORE_ID_RE = re.compile(r"^[0-9]{1,20}$")
+
+
+class TenancyError(ValueError):
+    """Bad input for a tenant or store operation; the message says what to do."""
+
+
+def validate_tenant_name(name: str) -> str:
+    if not _TENANT_NAME_RE.match(name):
+        raise TenancyError(
+            f"tenant name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def validate_store_id(store_id: str) -> str:
+    store_id = str(store_id).strip()
+    if not _STORE_ID_RE.match(store_id):
+        raise TenancyError(
+            f"store id {store_id!r} is not an Order Desk store id: it must be digits only "
+            "(Store Settings → API in Order Desk shows it)"
+        )
+    return store_id
+
+
+def validate_alias(alias: str) -> str:
+    if not _ALIAS_RE.match(alias):
+        raise TenancyError(
+            f"alias {alias!r} is not allowed: use 1-40 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return alias
+
+
+def create_tenant(name: str, vault_salt: bytes) -> Tenant:
+    validate_tenant_name(name)
+    try:
+        with database.atomic():
+            return Tenant.create(name=name, kdf_salt=vault_salt)
+    except peewee.IntegrityError:
+        raise TenancyError(f"a tenant named {name!r} already exists") from None
+
+
+def get_tenant(name: str) -> Tenant:
+    tenant = Tenant.get_or_none(Tenant.name == name)
+    if tenant is None:
+        raise TenancyError(f"no tenant named {name!r}; `orderdesk-mcp tenant list` shows them")
+    return tenant
+
+
+def list_tenants() -> list[Tenant]:
+    return list(Tenant.select().order_by(Tenant.name))
+
+
+def disable_tenant(name: str) -> Tenant:
+    tenant = get_tenant(name)
+    tenant.disabled = True
+    tenant.save()
+    return tenant
+
+
+def find_store(tenant_id: int, ref: str | None) -> Store | None:
+    """The tenant's store named by alias or Order Desk store id; None = its default store."""
+    query = Store.select().where(Store.tenant == tenant_id)
+    if ref is None:
+        return query.order_by(Store.is_default.desc(), Store.id).first()
+    by_alias = query.where(Store.alias == ref).first()
+    if by_alias is not None:
+        return by_alias
+    return query.where(Store.store_id == ref).order_by(Store.id).first()
+
+
+def list_stores(tenant_id: int | None = None) -> list[Store]:
+    query = Store.select(Store, Tenant).join(Tenant)
+    if tenant_id is not None:
+        query = query.where(Store.tenant == tenant_id)
+    return list(query.order_by(Tenant.name, Store.alias))
+
+
+def add_store(
+    tenant: Tenant,
+    *,
+    store_id: str,
+    api_key: str,
+    vault: Vault,
+    alias: str | None = None,
+    base_url: str | None = None,
+    make_default: bool = False,
+) -> Store:
+    """Register a store; its key is sealed with the row id as associated data."""
+    store_id = validate_store_id(store_id)
+    alias = validate_alias(alias or store_id)
+    if not api_key or any(c.isspace() for c in api_key):
+        raise TenancyError("the Order Desk API key is empty or contains spaces")
+    with database.atomic():
+        if Store.get_or_none((Store.tenant == tenant) & (Store.alias == alias)) is not None:
+            raise TenancyError(
+                f"tenant {tenant.name!r} already has a store with alias {alias!r}; "
+                "choose another --alias or remove that store first"
+            )
+        first = not Store.select().where(Store.tenant == tenant).exists()
+        if make_default and not first:
+            Store.update(is_default=False).where(Store.tenant == tenant).execute()
+        store = Store.create(
+            tenant=tenant,
+            alias=alias,
+            store_id=store_id,
+            sealed_api_key=b"",
+            base_url=base_url,
+            is_default=make_default or first,
+        )
+        store.sealed_api_key = vault.seal(
+            api_key, tenant_salt=bytes(tenant.kdf_salt), tenant_id=tenant.id, store_row_id=store.id
+        )
+        store.save()
+    return store
+
+
+def remove_store(tenant: Tenant, ref: str) -> Store:
+    store = find_store(tenant.id, ref)
+    if store is None:
+        raise TenancyError(f"tenant {tenant.name!r} has no store {ref!r}")
+    with database.atomic():
+        store.delete_instance()
+        if store.is_default:
+            successor = find_store(tenant.id, None)
+            if successor is not None:
+                successor.is_default = True
+                successor.save()
+    return store
+
+
+def open_store_key(store: Store, vault: Vault) -> str:
+    tenant = store.tenant
+    return vault.open(
+        bytes(store.sealed_api_key),
+        tenant_salt=bytes(tenant.kdf_salt),
+        tenant_id=tenant.id,
+        store_row_id=store.id,
+    )
+
+
+def rotate_master_key(old: Vault, new: Vault) -> int:
+    """Re-seal every store key under a new master key, all or nothing; returns the count."""
+    stores: Sequence[Store] = list(Store.select(Store, Tenant).join(Tenant))
+    with database.atomic():
+        for store in stores:
+            plaintext = open_store_key(store, old)
+            resealed = new.seal(
+                plaintext,
+                tenant_salt=bytes(store.tenant.kdf_salt),
+                tenant_id=store.tenant.id,
+                store_row_id=store.id,
+            )
+            if new.open(
+                resealed,
+                tenant_salt=bytes(store.tenant.kdf_salt),
+                tenant_id=store.tenant.id,
+                store_row_id=store.id,
+            ) != plaintext:
+                raise VaultError(f"re-sealed key of store row {store.id} did not verify")
+            Store.update(sealed_api_key=resealed).where(Store.id == store.id).execute()
+    return len(stores)
