@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from orderdesk_mcp.db.models import ApiKey, Tenant, utcnow
 
-TOKEN_PREFIX = "odmcp"
+TOKEN_PREFIX = "odmcp"  # noqa: S105 - a public prefix, not a secret
 SECRET_BYTES = 32
 SCOPES = ("read", "write")
 TOOLSETS = ("orders", "items", "shipments", "inventory", "store")
@@ -96,7 +96,9 @@ def issue_key(
         toolsets=",".join(sorted(narrowed)) if narrowed else None,
         label=label,
     )
-    return IssuedKey(key_id=row.id, public_id=public_id, token=f"{TOKEN_PREFIX}_{public_id}_{secret}")
+    return IssuedKey(
+        key_id=row.id, public_id=public_id, token=f"{TOKEN_PREFIX}_{public_id}_{secret}"
+    )
 
 
 def verify_token(token: str | None) -> AuthenticatedKey | None:
@@ -107,12 +109,7 @@ def verify_token(token: str | None) -> AuthenticatedKey | None:
     if parts is None:
         return None
     public_id, secret = parts
-    row = (
-        ApiKey.select(ApiKey, Tenant)
-        .join(Tenant)
-        .where(ApiKey.public_id == public_id)
-        .first()
-    )
+    row = ApiKey.select(ApiKey, Tenant).join(Tenant).where(ApiKey.public_id == public_id).first()
     expected = row.secret_hash if row is not None else _DUMMY_HASH
     if not hmac.compare_digest(hash_secret(secret), expected) or row is None:
         return None

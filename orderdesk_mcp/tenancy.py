@@ -81,13 +81,15 @@ def disable_tenant(name: str) -> Tenant:
 
 def find_store(tenant_id: int, ref: str | None) -> Store | None:
     """The tenant's store named by alias or Order Desk store id; None = its default store."""
-    query = Store.select().where(Store.tenant == tenant_id)
+    query = Store.select(Store, Tenant).join(Tenant).where(Store.tenant == tenant_id)
+    found: Store | None
     if ref is None:
-        return query.order_by(Store.is_default.desc(), Store.id).first()
-    by_alias = query.where(Store.alias == ref).first()
-    if by_alias is not None:
-        return by_alias
-    return query.where(Store.store_id == ref).order_by(Store.id).first()
+        found = query.order_by(Store.is_default.desc(), Store.id).first()
+        return found
+    found = query.where(Store.alias == ref).first()
+    if found is None:
+        found = query.where(Store.store_id == ref).order_by(Store.id).first()
+    return found
 
 
 def list_stores(tenant_id: int | None = None) -> list[Store]:
@@ -172,12 +174,15 @@ def rotate_master_key(old: Vault, new: Vault) -> int:
                 tenant_id=store.tenant.id,
                 store_row_id=store.id,
             )
-            if new.open(
-                resealed,
-                tenant_salt=bytes(store.tenant.kdf_salt),
-                tenant_id=store.tenant.id,
-                store_row_id=store.id,
-            ) != plaintext:
+            if (
+                new.open(
+                    resealed,
+                    tenant_salt=bytes(store.tenant.kdf_salt),
+                    tenant_id=store.tenant.id,
+                    store_row_id=store.id,
+                )
+                != plaintext
+            ):
                 raise VaultError(f"re-sealed key of store row {store.id} did not verify")
             Store.update(sealed_api_key=resealed).where(Store.id == store.id).execute()
     return len(stores)

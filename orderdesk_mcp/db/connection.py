@@ -7,6 +7,7 @@ in one teardown (see `init_app`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -50,8 +51,12 @@ def open_database(settings: Settings) -> peewee.Database:
         params["pragmas"] = SQLITE_PRAGMAS
         params["timeout"] = 5
         if sqlite_path is not None:
-            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    db = connect(url, **params)
+            sqlite_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Create it private: it holds key hashes and sealed keys; SQLite's -wal and -shm
+            # files copy the database file's mode.
+            if not sqlite_path.exists():
+                os.close(os.open(sqlite_path, os.O_WRONLY | os.O_CREAT, 0o600))
+    db: peewee.Database = connect(url, **params)
     database.initialize(db)
     return db
 

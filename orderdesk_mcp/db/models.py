@@ -62,7 +62,7 @@ class ApiKey(BaseModel):
 class Store(BaseModel):
     id = peewee.AutoField()
     tenant = peewee.ForeignKeyField(Tenant, backref="stores", on_delete="CASCADE")
-    alias = peewee.CharField()
+    alias = peewee.CharField()  # type: ignore[assignment]  # shadows Model.alias(), unused here
     store_id = peewee.CharField()
     sealed_api_key = peewee.BlobField()
     base_url = peewee.CharField(null=True)

@@ -44,7 +44,7 @@ LATEST_VERSION = MIGRATIONS[-1].version
 
 
 def applied_versions(db: peewee.Database) -> set[int]:
-    if not db.table_exists(SchemaVersion._meta.table_name):  # type: ignore[attr-defined]
+    if not db.table_exists(SchemaVersion._meta.table_name):
         return set()
     with db.bind_ctx([SchemaVersion]):
         return {row.version for row in SchemaVersion.select(SchemaVersion.version)}

@@ -33,7 +33,7 @@ def upgrade(db: peewee.Database) -> None:
 
     class Store(Frozen):
         tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
-        alias = peewee.CharField()
+        alias = peewee.CharField()  # type: ignore[assignment]
         store_id = peewee.CharField()
         sealed_api_key = peewee.BlobField()
         base_url = peewee.CharField(null=True)
