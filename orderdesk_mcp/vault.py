@@ -61,7 +61,9 @@ def decode_master_key(text: str, where: str) -> bytes:
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise VaultError(f"{where} is not valid base64; it must hold a base64 32-byte key") from None
+        raise VaultError(
+            f"{where} is not valid base64; it must hold a base64 32-byte key"
+        ) from None
     if len(key) != MASTER_KEY_BYTES:
         raise VaultError(f"{where} holds {len(key)} bytes; the master key must be 32 bytes")
     return key
@@ -157,7 +159,9 @@ class Vault:
             encoder=nacl.encoding.RawEncoder,
         )
 
-    def seal(self, plaintext: str, *, tenant_salt: bytes, tenant_id: int, store_row_id: int) -> bytes:
+    def seal(
+        self, plaintext: str, *, tenant_salt: bytes, tenant_id: int, store_row_id: int
+    ) -> bytes:
         nonce = nacl.utils.random(_NONCE_BYTES)
         ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
             plaintext.encode("utf-8"),
