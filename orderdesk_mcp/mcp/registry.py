@@ -1,0 +1,396 @@
+"""The tool catalogue: every tool, the toolset and read-only filters, and `execute_tool`.
+
+Tools are declared in `tools/<toolset>.py`, each right above its handler. This module
+collects them, checks at import that each tool's annotations agree with the read/write
+lists below (so a write tool cannot slip into read-only mode), and runs a call:
+validate the arguments, resolve the store, call the handler, turn every failure into a
+tool result the model can act on, and bound the output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from orderdesk_mcp.mcp import results
+from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
+from orderdesk_mcp.mcp.tools._base import (
+    StoreNotFound,
+    StoreRef,
+    StoreResolver,
+    ToolAnnotations,
+    ToolContext,
+    ToolDef,
+    ToolInputError,
+)
+from orderdesk_mcp.orderdesk.errors import (
+    AuthError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    OrderDeskError,
+    RateLimited,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "TOOLSETS",
+    "CatalogueError",
+    "StoreNotFound",
+    "StoreRef",
+    "StoreResolver",
+    "ToolAnnotations",
+    "ToolContext",
+    "ToolDef",
+    "ToolOutcome",
+    "all_tools",
+    "check_catalogue",
+    "execute_tool",
+    "find_tool",
+    "visible_tools",
+]
+
+TOOLSETS: dict[str, str] = {
+    "store": "The tenant's stores: list them, read settings and folders, test credentials.",
+    "orders": "Search, read, summarise, create, update, delete and move orders; add history notes.",
+    "items": "Read and change the line items of one order.",
+    "shipments": "Read and record shipments (tracking numbers), one order or many at once.",
+    "inventory": "Read and change inventory items (SKUs, stock, prices).",
+}
+
+# The read/write split, written out a second time on purpose: the import-time check
+# compares it with each tool's own annotation, so a mistake in either one fails loudly.
+READ_ONLY_TOOLS = frozenset(
+    {
+        "list_stores",
+        "get_store",
+        "test_connection",
+        "list_orders",
+        "get_order",
+        "summarize_orders",
+        "list_order_items",
+        "get_order_item",
+        "list_shipments",
+        "get_shipment",
+        "list_inventory_items",
+        "get_inventory_item",
+    }
+)
+DESTRUCTIVE_TOOLS = frozenset(
+    {
+        "update_order",
+        "delete_order",
+        "update_order_item",
+        "delete_order_item",
+        "update_shipment",
+        "delete_shipment",
+        "update_inventory_item",
+        "update_inventory_items_batch",
+        "delete_inventory_item",
+    }
+)
+CLOSED_WORLD_TOOLS = frozenset({"list_stores"})
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class CatalogueError(RuntimeError):
+    """The tool catalogue contradicts itself; raised at import so it never ships."""
+
+
+def check_catalogue(tools: Iterable[ToolDef]) -> None:
+    """Reject duplicate names, unknown toolsets and annotations that disagree with the lists."""
+    seen: set[str] = set()
+    problems: list[str] = []
+    for tool in tools:
+        name = tool.name
+        if not _TOOL_NAME.match(name):
+            problems.append(f"{name}: name must be 1-128 of A-Z a-z 0-9 _ . -")
+        if name in seen:
+            problems.append(f"{name}: declared twice")
+        seen.add(name)
+        if tool.toolset not in TOOLSETS:
+            problems.append(f"{name}: unknown toolset {tool.toolset!r}")
+        notes = tool.annotations
+        if notes.read_only != (name in READ_ONLY_TOOLS):
+            problems.append(
+                f"{name}: readOnlyHint={notes.read_only} disagrees with READ_ONLY_TOOLS"
+            )
+        if notes.destructive != (name in DESTRUCTIVE_TOOLS):
+            problems.append(
+                f"{name}: destructiveHint={notes.destructive} disagrees with DESTRUCTIVE_TOOLS"
+            )
+        if notes.read_only and notes.destructive:
+            problems.append(f"{name}: a read-only tool cannot be destructive")
+        if notes.open_world == (name in CLOSED_WORLD_TOOLS):
+            problems.append(f"{name}: openWorldHint={notes.open_world} disagrees with the lists")
+        problems.extend(f"{name}: {problem}" for problem in _schema_problems(tool))
+    if problems:
+        raise CatalogueError("tool catalogue is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def _schema_problems(tool: ToolDef) -> list[str]:
+    problems: list[str] = []
+    schema = tool.input_schema
+    properties = schema.get("properties", {})
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        problems.append("inputSchema must be an object with additionalProperties: false")
+    if "store" not in properties:
+        problems.append("inputSchema must take the optional `store`")
+    if "store" in schema.get("required", []):
+        problems.append("`store` must stay optional")
+    destructive_named = tool.name.startswith("delete_")
+    if (tool.annotations.destructive or destructive_named) and "dry_run" not in properties:
+        problems.append("a destructive tool must accept dry_run")
+    if tool.output_schema.get("type") != "object":
+        problems.append("outputSchema must be an object schema")
+    for label, candidate in (("inputSchema", schema), ("outputSchema", tool.output_schema)):
+        try:
+            Draft202012Validator.check_schema(candidate)
+        except SchemaError as error:
+            problems.append(f"{label} is not valid JSON Schema: {error}")
+    return problems
+
+
+def _collect() -> tuple[ToolDef, ...]:
+    collected: list[ToolDef] = []
+    for module in (store, orders, items, shipments, inventory):
+        collected.extend(module.TOOLS)
+    check_catalogue(collected)
+    return tuple(collected)
+
+
+_CATALOGUE = _collect()
+_BY_NAME = {tool.name: tool for tool in _CATALOGUE}
+_VALIDATORS = {tool.name: Draft202012Validator(tool.input_schema) for tool in _CATALOGUE}
+
+
+def all_tools() -> list[ToolDef]:
+    """Every tool, in a stable order (toolset by toolset, as declared)."""
+    return list(_CATALOGUE)
+
+
+def visible_tools(*, read_only: bool, toolsets: frozenset[str] | None) -> list[ToolDef]:
+    """The tools a caller may see: writes dropped for read-only keys, narrowed to `toolsets`."""
+    return [
+        tool
+        for tool in _CATALOGUE
+        if (not read_only or tool.annotations.read_only)
+        and (toolsets is None or tool.toolset in toolsets)
+    ]
+
+
+def find_tool(name: str) -> ToolDef | None:
+    return _BY_NAME.get(name)
+
+
+@dataclass
+class ToolOutcome:
+    """A finished call: the CallToolResult JSON, a short outcome label for audit and metrics."""
+
+    result: dict[str, Any]
+    outcome: str
+    store: StoreRef | None
+
+
+def execute_tool(
+    tool: ToolDef, arguments: dict[str, Any] | None, resolver: StoreResolver
+) -> ToolOutcome:
+    """Run one tools/call. Bad input and upstream failures become isError results, never raises.
+
+    A bug in a handler does raise; the dispatcher turns that into JSON-RPC -32603.
+    """
+    args: Any = {} if arguments is None else arguments
+    if not isinstance(args, dict):
+        return _failed(
+            "invalid_arguments",
+            f"Arguments for {tool.name} must be a JSON object of named arguments, "
+            f"not {_json_type(args)}.",
+        )
+    problem = describe_invalid_arguments(tool, args)
+    if problem is not None:
+        return _failed("invalid_arguments", problem)
+
+    store: StoreRef | None = None
+    try:
+        if tool.annotations.open_world:
+            store, client = resolver.resolve(args.get("store"))
+            context = ToolContext(store=store, client=client, resolver=resolver)
+        else:
+            context = ToolContext(store=None, client=None, resolver=resolver)
+        structured = tool.handler(context, args)
+    except StoreNotFound as error:
+        return _failed("store_not_found", str(error), store)
+    except ToolInputError as error:
+        return _failed("invalid_arguments", str(error), store)
+    except OrderDeskError as error:
+        outcome, message = explain_upstream_error(tool, error, store)
+        return _failed(outcome, message, store)
+    return ToolOutcome(result=results.success(structured), outcome="ok", store=store)
+
+
+def _failed(outcome: str, message: str, store: StoreRef | None = None) -> ToolOutcome:
+    return ToolOutcome(result=results.failure(message), outcome=outcome, store=store)
+
+
+# --- argument validation messages -------------------------------------------------------
+
+
+def describe_invalid_arguments(tool: ToolDef, args: Mapping[str, Any]) -> str | None:
+    """None when `args` fit the inputSchema, else one message naming the field and the fix."""
+    errors = sorted(_VALIDATORS[tool.name].iter_errors(args), key=_error_order)
+    if not errors:
+        return None
+    lines = [_describe(tool, error) for error in errors[:3]]
+    more = f" (and {len(errors) - 3} more problems)" if len(errors) > 3 else ""
+    return f"Invalid arguments for {tool.name}: " + " ".join(lines) + more
+
+
+def _error_order(error: ValidationError) -> tuple[int, str]:
+    return (len(error.absolute_path), "/".join(str(part) for part in error.absolute_path))
+
+
+def _field_name(error: ValidationError) -> str:
+    parts = [str(part) for part in error.absolute_path]
+    if not parts:
+        return "arguments"
+    text = parts[0]
+    for part in parts[1:]:
+        text += f"[{part}]" if part.isdigit() else f".{part}"
+    return text
+
+
+def _describe(tool: ToolDef, error: ValidationError) -> str:
+    field = _field_name(error)
+    kind = error.validator
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "maximum" and field.endswith("limit"):
+        most = error.validator_value
+        fix = f"ask for at most {most} and page with offset"
+        return f"{field}: {_short(value)} is greater than the maximum of {most}; {fix}."
+    if kind == "additionalProperties":
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        extra = (
+            sorted(set(value) - set(schema.get("properties", {})))
+            if isinstance(value, dict)
+            else []
+        )
+        unknown = ", ".join(repr(name) for name in extra)
+        return f"{field}: unknown argument(s) {unknown}; the arguments are: {allowed}."
+    if kind == "required":
+        missing = str(error.message).split("'")[1] if "'" in str(error.message) else "?"
+        where = "" if field == "arguments" else f" in {field}"
+        return f"{missing}: required{where} but missing; pass it."
+    if kind == "type":
+        wanted = error.validator_value
+        names = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)
+        got = "null" if value is None else f"{_json_type(value)} {_short(value)}"
+        return f"{field}: expected {names}, got {got}."
+    if kind == "pattern" and field.endswith(("_from", "_to")):
+        return (
+            f"{field}: {_short(value)} is not a date; use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)."
+        )
+    if kind == "pattern" and (field.endswith("_id") or "_ids" in field):
+        return (
+            f"{field}: {_short(value)} is not an Order Desk id; ids are Order Desk's internal "
+            "numeric ids (find an order by its cart number with list_orders(source_id=...))."
+        )
+    if kind == "enum":
+        allowed_values = error.validator_value
+        listed = allowed_values if isinstance(allowed_values, list) else [allowed_values]
+        choices = ", ".join(repr(choice) for choice in listed)
+        return f"{field}: {_short(value)} is not allowed; use one of {choices}."
+    return f"{field}: {error.message}."
+
+
+def _short(value: Any) -> str:
+    text = results.to_json(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+# --- upstream failures as messages the model can act on ---------------------------------
+
+_LOOKUP_HINTS = {
+    "orders": "ids are Order Desk's internal ids, not the cart's order number; find an order "
+    "by its cart number with list_orders(source_id=...)",
+    "items": "order ids are Order Desk's internal ids (find one by cart number with "
+    "list_orders(source_id=...)); list an order's line ids with list_order_items",
+    "shipments": "order ids are Order Desk's internal ids (find one by cart number with "
+    "list_orders(source_id=...)); list an order's shipment ids with list_shipments",
+    "inventory": "inventory ids are Order Desk's internal ids; find an item by its SKU with "
+    "list_inventory_items(code=...)",
+    "store": "check the store with list_stores",
+}
+
+
+def explain_upstream_error(
+    tool: ToolDef, error: OrderDeskError, store: StoreRef | None
+) -> tuple[str, str]:
+    """(outcome label, message) for an Order Desk failure."""
+    where = store.describe() if store is not None else "the store"
+    said = error.message.rstrip(".")
+    if isinstance(error, AuthError):
+        return (
+            "auth_error",
+            f"Order Desk rejected the stored credentials for {where}: {said}. The API key kept "
+            "for this store is wrong or was revoked: run `orderdesk-mcp store verify`, then "
+            "re-add the store with the right key (`orderdesk-mcp store add ... --api-key-stdin`).",
+        )
+    if isinstance(error, NotFound):
+        return ("not_found", f"Not found in {where}: {said}. {_LOOKUP_HINTS[tool.toolset]}.")
+    if isinstance(error, RateLimited):
+        wait = max(1, round(error.retry_after or 1))
+        return (
+            "rate_limited",
+            f"Order Desk's rate limit for {where} is exhausted; wait {wait} seconds, then retry "
+            "the same call. Fewer, larger calls (limit up to 100) use the budget better.",
+        )
+    if isinstance(error, Conflict):
+        return (
+            "conflict",
+            f"The record changed in Order Desk while {tool.name} was writing it ({said}). "
+            "Nothing was overwritten: read it again, then retry with your changes.",
+        )
+    if isinstance(error, InvalidRequest):
+        return (
+            "invalid_request",
+            f"Order Desk refused {tool.name} for {where}: {said}. Fix the arguments and retry.",
+        )
+    if isinstance(error, UpstreamUnavailable):
+        if not tool.annotations.read_only and error.write_may_have_happened:
+            return (
+                "upstream_unavailable",
+                f"Order Desk did not answer while {tool.name} was writing to {where} ({said}). "
+                "The write may or may not have happened: read the record to check before "
+                "retrying, so it is not done twice.",
+            )
+        return (
+            "upstream_unavailable",
+            f"Order Desk is unreachable for {where} right now ({said}); nothing was changed. "
+            "Retry in a minute.",
+        )
+    return (
+        "upstream_error",
+        f"Order Desk failed on {tool.name} for {where}: {said}. Retry later; if it keeps "
+        "failing, check Order Desk's status.",
+    )

@@ -1,0 +1,264 @@
+"""Schema fragments and result helpers shared by every toolset, so a model learns them once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+# --- input schema fragments -------------------------------------------------------------
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+STORE_ARG: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 100,
+    "description": "Store alias or Order Desk store id (see list_stores); omit for the default.",
+}
+LIMIT_ARG: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_LIMIT,
+    "default": DEFAULT_LIMIT,
+    "description": "Records per call, 1-100 (default 20).",
+}
+OFFSET_ARG: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 0,
+    "default": 0,
+    "description": "Records to skip: pass the previous result's next_offset.",
+}
+FIELDS_ARG: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 100},
+    "minItems": 1,
+    "maxItems": 50,
+    "uniqueItems": True,
+    "description": "Return only these fields of each record (dotted paths for nested ones, "
+    "e.g. shipping.city); id is always kept. Use it to keep results small.",
+}
+DRY_RUN_ARG: dict[str, Any] = {
+    "type": "boolean",
+    "default": False,
+    "description": "true: return exactly what would change and write nothing.",
+}
+CHANGES_ARG: dict[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "description": "Partial record deep-merged into the current one: nested objects merge "
+    "field by field, null clears a field, lists replace the whole list.",
+}
+
+
+def id_arg(description: str) -> dict[str, Any]:
+    """An Order Desk id: its internal numeric id, as a string or an integer."""
+    return {
+        "type": ["string", "integer"],
+        "pattern": "^[0-9]{1,20}$",
+        "minimum": 1,
+        "description": description,
+    }
+
+
+def input_schema(properties: Mapping[str, Any], required: Sequence[str] = ()) -> dict[str, Any]:
+    """A tool's inputSchema: closed to unknown arguments, plus every tool's optional `store`."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {**properties, "store": STORE_ARG},
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+# --- output schema fragments ------------------------------------------------------------
+
+RECORD: dict[str, Any] = {"type": "object"}
+NULLABLE_RECORD: dict[str, Any] = {"type": ["object", "null"]}
+TRUNCATED: dict[str, Any] = {
+    "type": "object",
+    "description": "Only when the result was cut to fit: what was cut, how to get the rest.",
+}
+
+
+def output_schema(properties: Mapping[str, Any], required: Sequence[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {**properties, "truncated": TRUNCATED},
+        "required": list(required),
+    }
+
+
+def list_output(key: str) -> dict[str, Any]:
+    """`{key: [...], total_records, offset, next_offset}`: the list convention."""
+    return output_schema(
+        {
+            key: {"type": "array", "items": RECORD},
+            "total_records": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "next_offset": {"type": ["integer", "null"]},
+        },
+        [key, "total_records", "next_offset"],
+    )
+
+
+def record_output(key: str) -> dict[str, Any]:
+    return output_schema({key: RECORD}, [key])
+
+
+def dry_run_output(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A destructive tool's result: either the dry run's `would` or the write's own fields."""
+    return output_schema(
+        {"dry_run": {"type": "boolean"}, "would": RECORD, **properties},
+        ["dry_run"],
+    )
+
+
+# --- Order Desk quirks, normalised once -----------------------------------------------
+
+# PHP sends an empty map as [] (orderdesk-api.md 2.1); models should always see an object.
+_MAP_FIELDS = frozenset(
+    {"checkout_data", "order_metadata", "variation_list", "metadata", "settings", "folders"}
+)
+
+
+def normalise(value: Any) -> Any:
+    """A deep copy of an Order Desk value with `[]` empty maps turned into `{}`."""
+    if isinstance(value, dict):
+        return {
+            key: {} if key in _MAP_FIELDS and item == [] else normalise(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [normalise(item) for item in value]
+    return value
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """Order Desk counts arrive as ints or numeric strings (inventory total_records)."""
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value.strip()))
+        except ValueError:
+            return default
+    return default
+
+
+def as_money(value: Any) -> float:
+    """Money arrives as numbers or strings ("1.70"); anything unreadable counts as 0."""
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def id_text(value: str | int) -> str:
+    return str(value).strip()
+
+
+def records(envelope: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    """The list under `key` in an Order Desk envelope, normalised; missing means empty."""
+    found = envelope.get(key)
+    if not isinstance(found, list):
+        return []
+    return [normalise(item) for item in found if isinstance(item, dict)]
+
+
+def record(envelope: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    found = envelope.get(key)
+    return normalise(found) if isinstance(found, dict) else None
+
+
+def message_of(envelope: Mapping[str, Any]) -> str:
+    message = envelope.get("message")
+    return message if isinstance(message, str) else ""
+
+
+# --- projection and paging --------------------------------------------------------------
+
+
+def project(item: Mapping[str, Any], fields: Iterable[str] | None) -> dict[str, Any]:
+    """Keep only `fields` (dotted paths) of one record, plus its id. Missing fields are left out."""
+    if not fields:
+        return dict(item)
+    kept: dict[str, Any] = {}
+    for path in ["id", *fields]:
+        parts = path.split(".")
+        source: Any = item
+        for part in parts:
+            if not isinstance(source, Mapping) or part not in source:
+                break
+            source = source[part]
+        else:
+            target = kept
+            for part in parts[:-1]:
+                existing = target.get(part)
+                if not isinstance(existing, dict):
+                    existing = target[part] = {}
+                target = existing
+            target[parts[-1]] = source
+    return kept
+
+
+def project_all(items: Iterable[Mapping[str, Any]], fields: Iterable[str] | None) -> list[Any]:
+    chosen = list(fields) if fields else None
+    return [project(item, chosen) for item in items]
+
+
+def page(key: str, items: list[Any], total: int, offset: int) -> dict[str, Any]:
+    """The list convention: the page, the total and where the next page starts (None at the end)."""
+    following = offset + len(items)
+    return {
+        key: items,
+        "total_records": max(total, following),
+        "offset": offset,
+        "next_offset": following if items and following < total else None,
+    }
+
+
+def slice_page(key: str, items: list[dict[str, Any]], args: Mapping[str, Any]) -> dict[str, Any]:
+    """Page a list Order Desk returns whole (an order's items or shipments) the same way."""
+    limit = int(args.get("limit", DEFAULT_LIMIT))
+    offset = int(args.get("offset", 0))
+    chosen = project_all(items[offset : offset + limit], args.get("fields"))
+    return page(key, chosen, len(items), offset)
+
+
+_DATE = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2})(:\d{2})?(?:\.\d+)?(?:Z|[+-]00:?00)?)?$"
+)
+
+DATE_ARG_PATTERN = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]00:?00)?)?$"
+
+
+def date_arg(description: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": DATE_ARG_PATTERN, "description": description}
+
+
+def order_desk_time(value: str, *, end_of_day: bool) -> str:
+    """`YYYY-MM-DD[ HH:MM[:SS]]` (UTC) as Order Desk's `YYYY-MM-DD HH:MM:SS`.
+
+    A bare date covers the whole day, so an end bound becomes 23:59:59.
+    """
+    match = _DATE.match(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS, UTC)")
+    day, hour_minute, seconds = match.groups()
+    if hour_minute is None:
+        return f"{day} 23:59:59" if end_of_day else f"{day} 00:00:00"
+    return f"{day} {hour_minute}{seconds or ':00'}"

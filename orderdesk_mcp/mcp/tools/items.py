@@ -1,0 +1,181 @@
+"""Order item tools: the line items of one order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orderdesk_mcp.mcp.tools._base import CREATE, OVERWRITE, READ, ToolContext, tool
+from orderdesk_mcp.mcp.tools._common import (
+    CHANGES_ARG,
+    DRY_RUN_ARG,
+    FIELDS_ARG,
+    LIMIT_ARG,
+    NULLABLE_RECORD,
+    OFFSET_ARG,
+    as_int,
+    dry_run_output,
+    id_arg,
+    id_text,
+    input_schema,
+    list_output,
+    message_of,
+    output_schema,
+    project,
+    record,
+    record_output,
+    records,
+    slice_page,
+)
+from orderdesk_mcp.orderdesk import OrderDeskClient, deep_merge
+
+ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
+ITEM_ID = id_arg("The order line's id (from list_order_items or the order's order_items).")
+# Order Desk's own fields on a line; a write sends only what a merchant can set.
+_READ_ONLY_ITEM_FIELDS = ("id", "order_id", "date_added", "date_updated")
+
+
+@tool(
+    name="list_order_items",
+    title="List an order's items",
+    toolset="items",
+    annotations=READ,
+    description="""List the line items of one order: id, name, code (SKU), price, quantity,
+    weight, variation_list and metadata. Paged like every list (limit, offset, next_offset).""",
+    input_schema=input_schema(
+        {"order_id": ORDER_ID, "limit": LIMIT_ARG, "offset": OFFSET_ARG, "fields": FIELDS_ARG},
+        ["order_id"],
+    ),
+    output_schema=list_output("order_items"),
+)
+def list_order_items(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    _ref, client = ctx.orderdesk()
+    envelope = client.list_order_items(id_text(args["order_id"]))
+    return slice_page("order_items", records(envelope, "order_items"), args)
+
+
+@tool(
+    name="get_order_item",
+    title="Get one order item",
+    toolset="items",
+    annotations=READ,
+    description="Read one line item of an order by its line id.",
+    input_schema=input_schema(
+        {"order_id": ORDER_ID, "item_id": ITEM_ID, "fields": FIELDS_ARG}, ["order_id", "item_id"]
+    ),
+    output_schema=record_output("order_item"),
+)
+def get_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    _ref, client = ctx.orderdesk()
+    envelope = client.get_order_item(id_text(args["order_id"]), id_text(args["item_id"]))
+    return {"order_item": project(record(envelope, "order_item") or {}, args.get("fields"))}
+
+
+def _newest_matching(client: OrderDeskClient, order_id: str, item: dict[str, Any]) -> Any:
+    """The line just added: Order Desk's reply has no id, so find the newest line like it."""
+    lines = records(client.list_order_items(order_id, fresh=True), "order_items")
+    alike = [
+        line
+        for line in lines
+        if all(line.get(key) == item[key] for key in ("code", "name") if key in item)
+    ]
+    return max(alike, key=lambda line: as_int(line.get("id")), default=None)
+
+
+@tool(
+    name="add_order_item",
+    title="Add an item to an order",
+    toolset="items",
+    annotations=CREATE,
+    description="""Add a line item to an order: name, code (SKU), price, quantity (default 1),
+    weight, delivery_type (ship, noship, download, future), variation_list (e.g.
+    {"Size": "L"}). Order Desk recalculates the order's totals. Returns the new line.""",
+    input_schema=input_schema(
+        {
+            "order_id": ORDER_ID,
+            "item": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "code": {"type": "string"},
+                    "price": {"type": "number"},
+                    "quantity": {"type": "integer", "minimum": 1},
+                    "weight": {"type": "number", "minimum": 0},
+                    "delivery_type": {"enum": ["ship", "noship", "download", "future"]},
+                    "variation_list": {"type": "object"},
+                },
+            },
+        },
+        ["order_id", "item"],
+    ),
+    output_schema=output_schema(
+        {"order_item": NULLABLE_RECORD, "message": {"type": "string"}}, ["order_item"]
+    ),
+)
+def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    _ref, client = ctx.orderdesk()
+    order_id = id_text(args["order_id"])
+    envelope = client.add_order_item(order_id, args["item"])
+    added = record(envelope, "order_item") or _newest_matching(client, order_id, args["item"])
+    return {"order_item": added, "message": message_of(envelope)}
+
+
+@tool(
+    name="update_order_item",
+    title="Update an order item",
+    toolset="items",
+    annotations=OVERWRITE,
+    description="""Change fields of one line item: `changes` (e.g. {"quantity": 2}) is merged into
+    the current line and the whole line is written back, since Order Desk blanks fields left out.
+    Order totals are recalculated. dry_run: true returns the merged line without writing.""",
+    input_schema=input_schema(
+        {"order_id": ORDER_ID, "item_id": ITEM_ID, "changes": CHANGES_ARG, "dry_run": DRY_RUN_ARG},
+        ["order_id", "item_id", "changes"],
+    ),
+    output_schema=dry_run_output({"order_item": NULLABLE_RECORD, "message": {"type": "string"}}),
+)
+def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    _ref, client = ctx.orderdesk()
+    order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
+    current = record(client.get_order_item(order_id, item_id, fresh=True), "order_item") or {}
+    merged = deep_merge(current, args["changes"])
+    if args.get("dry_run"):
+        return {"dry_run": True, "would": {"action": "update", "order_item": merged}}
+    body = {key: value for key, value in merged.items() if key not in _READ_ONLY_ITEM_FIELDS}
+    envelope = client.update_order_item(order_id, item_id, body)
+    stored = record(envelope, "order_item") or record(
+        client.get_order_item(order_id, item_id, fresh=True), "order_item"
+    )
+    return {"dry_run": False, "order_item": stored, "message": message_of(envelope)}
+
+
+@tool(
+    name="delete_order_item",
+    title="Remove an item from an order",
+    toolset="items",
+    annotations=OVERWRITE,
+    description="""Remove one line item from an order; Order Desk recalculates the totals.
+    dry_run: true returns the line that would be removed without removing it.""",
+    input_schema=input_schema(
+        {"order_id": ORDER_ID, "item_id": ITEM_ID, "dry_run": DRY_RUN_ARG},
+        ["order_id", "item_id"],
+    ),
+    output_schema=dry_run_output(
+        {
+            "deleted": {"type": "boolean"},
+            "item_id": {"type": "string"},
+            "message": {"type": "string"},
+        }
+    ),
+)
+def delete_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    _ref, client = ctx.orderdesk()
+    order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
+    if args.get("dry_run"):
+        current = record(client.get_order_item(order_id, item_id, fresh=True), "order_item")
+        return {"dry_run": True, "would": {"action": "delete", "order_item": current}}
+    envelope = client.delete_order_item(order_id, item_id)
+    return {"dry_run": False, "deleted": True, "item_id": item_id, "message": message_of(envelope)}
+
+
+TOOLS = [list_order_items, get_order_item, add_order_item, update_order_item, delete_order_item]
