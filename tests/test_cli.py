@@ -1,0 +1,240 @@
+"""The operator command line, through click's runner: output, --json, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from orderdesk_mcp.cli import cli
+from orderdesk_mcp.db.models import AuditEvent
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Invoke the CLI on a fresh data dir; returns the click Result."""
+    data_dir = tmp_path / "data"
+    for name in list(os.environ):
+        if name.startswith("ORDERDESK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ORDERDESK_MCP_LOG_FORMAT", "text")
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(cli, ["--data-dir", str(data_dir), *args], input=input)
+
+    invoke.data_dir = data_dir  # type: ignore[attr-defined]
+    return invoke
+
+
+def _json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _initialised(run: Any) -> Any:
+    assert run("init").exit_code == 0
+    return run
+
+
+def test_init_creates_a_private_key_and_the_schema(run: Any) -> None:
+    data = _json(run("init", "--json"))
+    key_file = Path(data["master_key_created"])
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert data["schema_version"] >= 2
+    # A second init keeps the key it made.
+    again = _json(run("init", "--json"))
+    assert again["master_key_created"] is None
+
+
+def test_tenant_create_prints_the_key_once_as_json(run: Any) -> None:
+    _initialised(run)
+    data = _json(run("tenant", "create", "acme", "--json"))
+    assert data["tenant"] == "acme"
+    assert data["api_key"].startswith("odmcp_")
+    listed = _json(run("tenant", "list", "--json"))
+    assert [t["tenant"] for t in listed["tenants"]] == ["acme"]
+    assert data["api_key"] not in run("key", "list").stdout
+
+
+def test_bad_input_is_one_line_and_exit_1(run: Any) -> None:
+    _initialised(run)
+    run("tenant", "create", "acme")
+    cases = [
+        ("tenant", "create", "acme"),  # duplicate
+        ("tenant", "create", "bad name!"),
+        ("tenant", "disable", "nobody"),
+        ("key", "create", "--tenant", "nobody"),
+        ("key", "revoke", "ffffffffffff"),
+        ("store", "add", "--tenant", "acme", "--store-id", "12ab", "--api-key", "k", "--no-verify"),
+        ("store", "list", "--tenant", "nobody"),
+        ("store", "remove", "--tenant", "acme", "missing"),
+        ("audit", "list", "--since", "yesterday"),
+    ]
+    for args in cases:
+        result = run(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("Error: "), (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2(run: Any) -> None:
+    _initialised(run)
+    result = run("store", "add", "--tenant", "acme", "--store-id", "1", "--no-verify")
+    assert result.exit_code == 2
+    assert "exactly one of --api-key-stdin or --api-key" in result.stderr
+    assert run("tenant", "frobnicate").exit_code == 2
+
+
+def test_keys_create_list_revoke(run: Any) -> None:
+    _initialised(run)
+    run("tenant", "create", "acme")
+    created = _json(
+        run("key", "create", "--tenant", "acme", "--read-only", "--label", "ci", "--json")
+    )
+    keys = _json(run("key", "list", "--tenant", "acme", "--json"))["keys"]
+    mine = next(k for k in keys if k["key_id"] == created["key_id"])
+    assert (mine["scopes"], mine["label"], mine["revoked"]) == ("read", "ci", None)
+    assert created["api_key"] not in json.dumps(keys)
+    _json(run("key", "revoke", created["key_id"], "--json"))
+    keys = _json(run("key", "list", "--json"))["keys"]
+    assert next(k for k in keys if k["key_id"] == created["key_id"])["revoked"] is not None
+
+
+def test_store_add_list_remove_never_prints_the_key(run: Any) -> None:
+    _initialised(run)
+    run("tenant", "create", "acme")
+    secret = "od-secret-key-1234567890"
+    added = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "555",
+        "--api-key-stdin",
+        "--alias",
+        "main",
+        "--no-verify",
+        "--json",
+        input=secret + "\n",
+    )
+    assert _json(added)["default"] is True
+    second = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "556",
+        "--api-key",
+        "k2k2k2k2",
+        "--alias",
+        "eu",
+        "--default",
+        "--no-verify",
+    )
+    assert second.exit_code == 0, second.output
+    duplicate = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "557",
+        "--api-key",
+        "k3",
+        "--alias",
+        "eu",
+        "--no-verify",
+    )
+    assert duplicate.exit_code == 1
+    assert "already has a store with alias 'eu'" in duplicate.stderr
+    stores = _json(run("store", "list", "--json"))["stores"]
+    assert {(s["alias"], s["default"]) for s in stores} == {("main", False), ("eu", True)}
+    for result in (added, second, run("store", "list")):
+        assert secret not in result.output
+    _json(run("store", "remove", "--tenant", "acme", "eu", "--json"))
+    stores = _json(run("store", "list", "--json"))["stores"]
+    assert [(s["alias"], s["default"]) for s in stores] == [("main", True)]
+
+
+def test_db_status_reports_pending_and_upgrade_applies(run: Any) -> None:
+    status = _json(run("db", "status", "--json"))
+    assert status["schema_version"] == 0
+    assert status["pending"]
+    refused = run("tenant", "list")
+    assert refused.exit_code == 1
+    assert "orderdesk-mcp db upgrade" in refused.stderr
+    upgraded = _json(run("db", "upgrade", "--json"))
+    assert upgraded["applied"] == status["pending"]
+    assert _json(run("db", "status", "--json"))["pending"] == []
+
+
+def test_rotate_master_key(run: Any, tmp_path: Path) -> None:
+    _initialised(run)
+    run("tenant", "create", "acme")
+    run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "1",
+        "--api-key",
+        "abcdefgh",
+        "--no-verify",
+    )
+    new_key = tmp_path / "new.key"
+    data = _json(run("rotate-master-key", "--new-key-file", str(new_key), "--json"))
+    assert (data["stores"], data["created"]) == (1, True)
+    assert stat.S_IMODE(new_key.stat().st_mode) == 0o600
+
+
+def test_audit_list_filters(run: Any) -> None:
+    _initialised(run)
+    run("tenant", "create", "acme")
+    # Events are written by the server; the CLI only reads them.
+    from orderdesk_mcp.db.models import Tenant
+
+    AuditEvent.create(tenant=Tenant.get(), action="get_order", store="main", outcome="ok")
+    events = _json(run("audit", "list", "--tenant", "acme", "--since", "1h", "--json"))["events"]
+    assert [(e["action"], e["tenant"], e["outcome"]) for e in events] == [
+        ("get_order", "acme", "ok")
+    ]
+    assert _json(run("audit", "list", "--since", "2999-01-01T00:00:00", "--json"))["events"] == []
+
+
+def test_bad_setting_stops_with_one_line(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERDESK_MCP_LOG_LEVEL", "LOUD")
+    result = run("tenant", "list")
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("Error: ORDERDESK_MCP_LOG_LEVEL='LOUD' is not valid")
+    assert "Traceback" not in result.output
+
+
+def test_help_settings_lists_every_variable(run: Any) -> None:
+    from orderdesk_mcp.config import SETTINGS
+
+    output = run("--help-settings").stdout
+    for spec in SETTINGS:
+        assert spec.env in output
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "orderdesk_mcp", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "orderdesk-mcp" in result.stdout
