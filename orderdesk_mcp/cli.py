@@ -72,7 +72,7 @@ class CliState:
         if self._settings is None or overrides:
             try:
                 settings = load_settings(
-                    env_file=self.env_file, data_dir=self.data_dir, **overrides
+                    env_file=self.env_file, **{"data_dir": self.data_dir, **overrides}
                 )
             except SettingsError as exc:
                 raise CliError(str(exc)) from None
@@ -686,6 +686,40 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
     """Serve MCP over HTTP with waitress (put nginx with HTTPS in front)."""
     settings = settings_from_context(ctx, host=host, port=port, threads=threads)
     run_server(settings)
+
+
+@cli.command()
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the MCP server (loopback only).",
+)
+@click.option(
+    "--sandbox-port",
+    default=8090,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the Order Desk sandbox (loopback only).",
+)
+@click.pass_context
+def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
+    """Run the sandbox and the server on a throwaway data dir and print how to connect."""
+    from orderdesk_mcp.demo import run_demo, throwaway_data_dir
+
+    state: CliState = ctx.find_root().obj
+    data_dir = state.data_dir or throwaway_data_dir()
+    settings = settings_from_context(
+        ctx, data_dir=data_dir, host="127.0.0.1", port=port, log_format="text"
+    )
+    try:
+        run_demo(settings, sandbox_port)
+    except OSError as exc:
+        raise CliError(
+            f"cannot start the demo: {exc.strerror or exc}; is another server on port {port} "
+            f"or {sandbox_port}? Pick others with --port/--sandbox-port"
+        ) from None
 
 
 def run_server(settings: Settings) -> None:

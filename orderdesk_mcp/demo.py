@@ -1,0 +1,129 @@
+"""`orderdesk-mcp demo`: the sandbox and the server together, on a throwaway data dir.
+
+Everything is real: a real SQLite database, a sealed store key, a tenant API key, the real
+MCP endpoint, and the sandbox standing in for Order Desk. Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orderdesk_mcp.auth import issue_key
+from orderdesk_mcp.config import Settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import apply_migrations
+from orderdesk_mcp.tenancy import add_store, create_tenant
+from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+
+DEMO_TENANT = "demo"
+DEMO_STORE_ID = "100001"
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    settings: Settings
+    mcp_url: str
+    api_key: str
+
+
+def prepare_demo(settings: Settings, sandbox_base_url: str, sandbox_api_key: str) -> DemoSetup:
+    """Initialise the data dir of `settings` with a demo tenant whose store is the sandbox."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not settings.default_master_key_path.exists():
+        write_key_file(settings.default_master_key_path, generate_master_key())
+    database = open_database(settings)
+    apply_migrations(database)
+    vault = Vault.from_settings(settings)
+    with database.atomic():
+        tenant = create_tenant(DEMO_TENANT, Vault.new_tenant_salt())
+        add_store(
+            tenant,
+            store_id=DEMO_STORE_ID,
+            api_key=sandbox_api_key,
+            vault=vault,
+            alias="demo",
+            base_url=sandbox_base_url,
+            make_default=True,
+        )
+        issued = issue_key(tenant, label="demo")
+    database.close()
+    return DemoSetup(
+        settings=settings,
+        mcp_url=f"http://{settings.host}:{settings.port}/mcp",
+        api_key=issued.token,
+    )
+
+
+def client_configurations(mcp_url: str, api_key: str) -> str:
+    """Ready-to-paste configurations for common MCP clients."""
+    header = {"Authorization": f"Bearer {api_key}"}
+    claude_code = (
+        f"claude mcp add --transport http orderdesk {mcp_url} "
+        f'--header "Authorization: Bearer {api_key}"'
+    )
+    cursor = {"mcpServers": {"orderdesk": {"url": mcp_url, "headers": header}}}
+    vscode = {"servers": {"orderdesk": {"type": "http", "url": mcp_url, "headers": header}}}
+    return "\n".join(
+        [
+            "Claude Code:",
+            f"  {claude_code}",
+            "Cursor (~/.cursor/mcp.json):",
+            *("  " + line for line in json.dumps(cursor, indent=2).splitlines()),
+            "VS Code (.vscode/mcp.json):",
+            *("  " + line for line in json.dumps(vscode, indent=2).splitlines()),
+        ]
+    )
+
+
+def run_demo(settings: Settings, sandbox_port: int) -> None:
+    """Start the sandbox and the server; block until Ctrl-C."""
+    import waitress.server
+
+    from orderdesk_mcp.app import create_app
+    from orderdesk_mcp.logging import configure_logging
+    from orderdesk_mcp.sandbox import SandboxStoreSpec, start_sandbox
+
+    configure_logging(settings)
+    sandbox_key = "sandbox_" + secrets.token_urlsafe(18)
+    sandbox = start_sandbox(
+        [SandboxStoreSpec(store_id=DEMO_STORE_ID, api_key=sandbox_key, seed="demo")],
+        host="127.0.0.1",
+        port=sandbox_port,
+    )
+    try:
+        setup = prepare_demo(settings, sandbox.base_url, sandbox_key)
+        app = create_app(settings)
+        server = waitress.server.create_server(
+            app, host=settings.host, port=settings.port, threads=settings.threads
+        )
+        print(
+            "\n".join(
+                [
+                    "orderdesk-mcp demo is running (Ctrl-C stops it).",
+                    f"  Data dir (throwaway): {settings.data_dir}",
+                    f"  Order Desk sandbox:   {sandbox.base_url} (store {DEMO_STORE_ID})",
+                    f"  MCP endpoint:         {setup.mcp_url}",
+                    f"  API key (tenant {DEMO_TENANT}): {setup.api_key}",
+                    "",
+                    client_configurations(setup.mcp_url, setup.api_key),
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            print("\nStopping.", flush=True)
+        finally:
+            server.close()
+    finally:
+        sandbox.stop()
+
+
+def throwaway_data_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="orderdesk-mcp-demo-"))
