@@ -20,6 +20,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from orderdesk_mcp.mcp import results
 from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
 from orderdesk_mcp.mcp.tools._base import (
+    StaticStoreResolver,
     StoreNotFound,
     StoreRef,
     StoreResolver,
@@ -41,6 +42,7 @@ from orderdesk_mcp.orderdesk.errors import (
 __all__ = [
     "TOOLSETS",
     "CatalogueError",
+    "StaticStoreResolver",
     "StoreNotFound",
     "StoreRef",
     "StoreResolver",

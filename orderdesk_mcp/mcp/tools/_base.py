@@ -44,6 +44,30 @@ class StoreResolver(Protocol):
         ...
 
 
+class StaticStoreResolver:
+    """A resolver over a fixed list of stores and their clients (local mode, stdio, tests)."""
+
+    def __init__(self, stores: Sequence[tuple[StoreRef, OrderDeskClient]]) -> None:
+        self._stores = list(stores)
+
+    def stores(self) -> Sequence[StoreRef]:
+        return [ref for ref, _client in self._stores]
+
+    def resolve(self, store: str | None) -> tuple[StoreRef, OrderDeskClient]:
+        for ref, client in self._stores:
+            if (store is None and ref.is_default) or store in (ref.alias, ref.store_id):
+                return ref, client
+        if store is None and len(self._stores) == 1:
+            return self._stores[0]
+        listing = ", ".join(f"{ref.alias} ({ref.store_id})" for ref, _client in self._stores)
+        wanted = "No default store is set" if store is None else f"No store {store!r}"
+        raise StoreNotFound(
+            f"{wanted} for this tenant; the stores are: {listing or 'none yet'}. Pass one of "
+            "them as `store`, or add a store with `orderdesk-mcp store add --tenant TENANT "
+            "--store-id ID --api-key-stdin`."
+        )
+
+
 class ToolInputError(ValueError):
     """Arguments that pass the schema but make no sense (an unknown folder name, ...).
 
