@@ -238,3 +238,13 @@ def test_python_dash_m_runs_the_same_cli() -> None:
         check=True,
     )
     assert "orderdesk-mcp" in result.stdout
+
+
+def test_serve_refuses_a_pending_migration(run: Any) -> None:
+    from orderdesk_mcp.vault import generate_master_key, write_key_file
+
+    run.data_dir.mkdir(mode=0o700)
+    write_key_file(run.data_dir / "master.key", generate_master_key())
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 1
+    assert "run `orderdesk-mcp db upgrade` first" in result.stderr
