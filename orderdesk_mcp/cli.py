@@ -746,6 +746,16 @@ def run_server(settings: Settings) -> None:
     waitress.serve(app, **options)
 
 
+def _add_subcommands() -> None:
+    # Imported here: those modules import helpers from this one.
+    from orderdesk_mcp.backup_cli import backup
+
+    cli.add_command(backup)
+
+
+_add_subcommands()
+
+
 def main() -> None:
     # Under cron or systemd the locale may be C; click needs nothing more than UTF-8 output.
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
