@@ -1,0 +1,156 @@
+"""The HTTP cache of Order Desk replies: keys, lifetimes, invalidation, sessions.
+
+Only successful GET replies are cached, in one SQLite file shared by every thread. A cache key
+is readable and ordered so that invalidation is an indexed range delete::
+
+    <store id>|<base URL><resource path>?<digest of the sorted query>
+
+for example ``100001|https://app.orderdesk.me/api/v2/orders/42?e3b0c442...``. The store id
+comes from the request's ``ORDERDESK-STORE-ID`` header, so two stores never share an entry;
+the ``ORDERDESK-API-KEY`` header is an ignored parameter, so requests-cache redacts it before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from requests import PreparedRequest, Response
+from requests_cache import CachedSession
+from requests_cache.backends.sqlite import SQLiteCache
+from requests_cache.models.response import CachedResponse
+from requests_cache.policy.expiration import DO_NOT_CACHE
+
+STORE_ID_HEADER = "ORDERDESK-STORE-ID"
+API_KEY_HEADER = "ORDERDESK-API-KEY"
+
+# requests-cache's SQLite backend puts keys into SQL text on reads, so a key may only hold
+# characters that cannot end a string literal. Ids are validated digits and the base URL is
+# checked by the client, so the fallback below is a seatbelt, not a path we expect.
+_SAFE_KEY = re.compile(r"[A-Za-z0-9._~:/%|?@\[\]+=,;!$*()-]+")
+
+
+@dataclass(frozen=True)
+class CacheTTLs:
+    """Seconds a cached reply stays fresh, per kind of resource; 0 turns caching off for it."""
+
+    store: int = 300
+    orders: int = 30
+    inventory: int = 30
+
+    def for_endpoint(self, endpoint: str) -> int:
+        """Lifetime for an endpoint template such as ``/orders/{id}``; 0: never cached."""
+        if endpoint == "/store":
+            return self.store
+        if endpoint.startswith("/orders"):
+            return self.orders
+        if endpoint.startswith("/inventory-items"):
+            return self.inventory
+        return 0  # /test must always reach Order Desk: it is the credential check
+
+
+def cache_key(store_id: str, url: str) -> str:
+    """The cache key of a GET of ``url`` (query included) for ``store_id``."""
+    address, _, query = url.partition("?")
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    digest = hashlib.sha256(urlencode(pairs).encode("utf-8")).hexdigest()[:32]
+    key = f"{store_id}|{address}?{digest}"
+    if _SAFE_KEY.fullmatch(key):
+        return key
+    return "unsafe|" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def request_cache_key(request: PreparedRequest, **_settings: Any) -> str:
+    """requests-cache ``key_fn``: the key of a prepared request (see ``cache_key``)."""
+    store_id = request.headers.get(STORE_ID_HEADER, "")
+    if isinstance(store_id, bytes):
+        store_id = store_id.decode("latin-1")
+    return cache_key(store_id, request.url or "")
+
+
+def record_prefixes(store_id: str, address: str) -> tuple[str, ...]:
+    """Key prefixes of a record at ``address`` (no query) and of everything below it."""
+    return (f"{store_id}|{address}?", f"{store_id}|{address}/")
+
+
+def listing_prefixes(store_id: str, address: str) -> tuple[str, ...]:
+    """Key prefixes of every query of the list at ``address`` (but not its records)."""
+    return (f"{store_id}|{address}?",)
+
+
+def is_cacheable_reply(response: Response) -> bool:
+    """requests-cache ``filter_fn``: only 200 replies whose envelope is not an error."""
+    if response.status_code != 200:
+        return False
+    try:
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and body.get("status") != "error"
+
+
+class ResponseCache:
+    """The SQLite file of cached replies, shared by every thread and every store."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Cached replies hold customers' names and addresses: readable by us only.
+        path.touch(mode=0o600, exist_ok=True)
+        self.path = path
+        self.backend = SQLiteCache(str(path), wal=True, busy_timeout=10_000)
+
+    def new_session(self) -> CachedSession:
+        """A CachedSession over the shared backend; give each thread its own."""
+        return CachedSession(
+            backend=self.backend,
+            expire_after=DO_NOT_CACHE,  # every cached GET passes its own lifetime
+            allowable_methods=("GET",),
+            allowable_codes=(200,),
+            ignored_parameters=(API_KEY_HEADER,),
+            key_fn=request_cache_key,
+            filter_fn=is_cacheable_reply,
+            autoclose=False,  # the backend outlives any one session
+        )
+
+    def fresh_entry(self, key: str) -> CachedResponse | None:
+        """The cached reply under ``key`` if it exists and has not expired."""
+        response = self.backend.get_response(key)
+        if not isinstance(response, CachedResponse) or response.is_expired:
+            return None
+        return response
+
+    def delete_prefixes(self, prefixes: Iterable[str]) -> int:
+        """Delete every entry whose key starts with one of ``prefixes``; return how many."""
+        ranges = [(prefix, _just_after(prefix)) for prefix in dict.fromkeys(prefixes) if prefix]
+        if not ranges:
+            return 0
+        responses = self.backend.responses
+        deleted = 0
+        # An indexed range on the primary key: cost grows with the entries deleted, not the file.
+        with responses.connection(commit=True) as con:
+            for low, high in ranges:
+                cursor = con.execute(
+                    f"DELETE FROM {responses.table_name} WHERE key >= ? AND key < ?",  # noqa: S608
+                    (low, high),
+                )
+                deleted += max(cursor.rowcount, 0)
+        return deleted
+
+    def count(self) -> int:
+        return int(self.backend.responses.count())
+
+    def close(self) -> None:
+        close_connections: Callable[[], None] = self.backend.close  # untyped upstream
+        close_connections()
+
+
+def _just_after(prefix: str) -> str:
+    """The smallest string greater than every string that starts with ``prefix``."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

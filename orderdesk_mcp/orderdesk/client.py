@@ -1,0 +1,907 @@
+"""OrderDeskClient: every Order Desk API v2 endpoint for one store.
+
+The client owns the store's credentials and what a call means (ids, filters, bodies, which
+cache entries a write makes stale); the shared ``UpstreamMachinery`` owns the cache, the rate
+limit buckets, the coalescer and the retry policy. ``requests`` exceptions become our errors
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from orderdesk_mcp import __version__
+from orderdesk_mcp.orderdesk.cache import (
+    API_KEY_HEADER,
+    STORE_ID_HEADER,
+    cache_key,
+    listing_prefixes,
+    record_prefixes,
+)
+from orderdesk_mcp.orderdesk.envelope import MAX_MESSAGE_CHARS, interpret_reply, scrub
+from orderdesk_mcp.orderdesk.errors import (
+    Conflict,
+    InvalidRequest,
+    OrderDeskError,
+    RateLimited,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
+from orderdesk_mcp.orderdesk.merge import deep_merge
+from orderdesk_mcp.orderdesk.ratelimit import parse_retry_after, parse_tokens_remaining
+
+USER_AGENT = f"orderdesk-mcp/{__version__}"
+
+ORDER_LIST_FILTERS = frozenset(
+    {
+        "folder_id",
+        "folder_name",
+        "source_id",
+        "source_name",
+        "search_start_date",
+        "search_end_date",
+        "search_start_date_local",
+        "search_end_date_local",
+        "modified_start_date",
+        "modified_end_date",
+        "email",
+        "customer_id",
+        "customer_first_name",
+        "customer_last_name",
+        "customer_company",
+        "customer_address1",
+        "customer_phone",
+        "shipping_first_name",
+        "shipping_last_name",
+        "shipping_company",
+        "shipping_address1",
+        "shipping_phone",
+        "get_order_history",
+        "order_by",
+        "order",
+    }
+)
+"""Query parameters GET /orders understands (reference §6.2), besides limit and offset."""
+
+MAX_LIST_LIMIT = 500
+MAX_HISTORY_NOTE_CHARS = 1800
+"""Order Desk caps a note at ~2,000 characters including its date and author (reference §6.7)."""
+
+_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
+_BASE_URL = re.compile(
+    r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?",
+    re.ASCII,
+)
+_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class _CallRecord:
+    """What the call has done so far; becomes the UpstreamCall reported at its end."""
+
+    method: str
+    endpoint: str
+    started: float
+    status: int | None = None
+    cache_hit: bool = False
+    retries: int = 0
+    tokens_remaining: int | None = None
+    coalesced: bool = False
+    rate_limited_waits: int = 0
+    rate_limit_waited: float = field(default=0.0)
+
+
+class OrderDeskClient:
+    """One Order Desk store: ``OrderDeskClient(store_id, api_key, base_url, machinery,
+    deadline=None)``.
+
+    ``deadline`` is how many seconds one call may wait for the rate limit; when the wait would
+    be longer the call raises ``RateLimited`` (with ``retry_after``) instead of sleeping.
+    Without it a call waits up to ``machinery.retry.max_rate_limit_wait``.
+
+    Every method returns Order Desk's decoded JSON envelope as sent; reads take ``fresh=True``
+    to skip the cache. Ids are str or int of digits (anything else: ``InvalidRequest`` before
+    any request). Errors are the ``orderdesk_mcp.orderdesk.errors`` hierarchy.
+    """
+
+    def __init__(
+        self,
+        store_id: str,
+        api_key: str,
+        base_url: str,
+        machinery: UpstreamMachinery,
+        *,
+        deadline: float | None = None,
+    ) -> None:
+        self.store_id = _checked_store_id(store_id)
+        self._api_key = _checked_api_key(api_key)
+        self.base_url = _checked_base_url(base_url)
+        self.machinery = machinery
+        self.deadline = _checked_deadline(deadline)
+
+    def with_deadline(self, seconds: float | None) -> OrderDeskClient:
+        """A copy of this client whose calls wait at most ``seconds`` for the rate limit."""
+        clone = copy.copy(self)
+        clone.deadline = _checked_deadline(seconds)
+        return clone
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderDeskClient(store_id={self.store_id!r}, base_url={self.base_url!r}, "
+            f"deadline={self.deadline!r})"
+        )
+
+    # --- store -----------------------------------------------------------------------------
+
+    def test_connection(self) -> dict[str, Any]:
+        """GET /test: checks the credentials; never cached."""
+        return self._get("/test", "/test")
+
+    def get_store(self, fresh: bool = False) -> dict[str, Any]:
+        """GET /store: settings and the folder id → name map."""
+        return self._get("/store", "/store", fresh=fresh)
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def list_orders(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        fresh: bool = False,
+        **filters: Any,
+    ) -> dict[str, Any]:
+        """GET /orders. ``filters`` are Order Desk's query parameters (``ORDER_LIST_FILTERS``);
+        ``folder_id`` may be a list, dates may be ``datetime``/``date``; None values are left
+        out. An unknown filter name raises InvalidRequest."""
+        params = _paging(limit, offset)
+        params.update(_order_filters(filters))
+        return self._get("/orders", "/orders", params=params, fresh=fresh)
+
+    def get_order(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
+        """GET /orders/{id}."""
+        oid = _checked_id(order_id, "order_id")
+        return self._get("/orders/{id}", f"/orders/{oid}", fresh=fresh)
+
+    def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /orders. A refused duplicate raises InvalidRequest naming the existing order."""
+        body = _checked_mapping(order, "order")
+        return self._write("POST", "/orders", "/orders", body, stale=self._order_lists())
+
+    def put_order(self, order_id: str | int, order: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT /orders/{id}: replaces the whole order (fields left out become blank)."""
+        oid = _checked_id(order_id, "order_id")
+        body = _checked_mapping(order, "order")
+        return self._write("PUT", "/orders/{id}", f"/orders/{oid}", body, self._order_stale(oid))
+
+    def patch_order(self, order_id: str | int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Read the order fresh, ``deep_merge`` ``changes`` into it and PUT the result.
+
+        Right before the PUT the order is read again: if its ``date_updated`` moved, someone
+        else changed it and Conflict is raised instead of overwriting their change. Returns the
+        PUT reply.
+        """
+        oid = _checked_id(order_id, "order_id")
+        patch = _checked_mapping(changes, "changes")
+        return self._patch("/orders/{id}", f"/orders/{oid}", "order", patch, self.put_order, oid)
+
+    def delete_order(self, order_id: str | int) -> dict[str, Any]:
+        """DELETE /orders/{id} (permanent)."""
+        oid = _checked_id(order_id, "order_id")
+        return self._write("DELETE", "/orders/{id}", f"/orders/{oid}", None, self._order_stale(oid))
+
+    def add_order_history(
+        self, order_id: str | int, note: str, source_name: str | None = None
+    ) -> dict[str, Any]:
+        """POST /orders/{id}/order-history: append a note (append-only, ≤ 1,800 characters)."""
+        oid = _checked_id(order_id, "order_id")
+        if not isinstance(note, str) or not note.strip():
+            raise InvalidRequest("note must be a non-empty string")
+        if len(note) > MAX_HISTORY_NOTE_CHARS:
+            raise InvalidRequest(
+                f"note has {len(note)} characters; Order Desk keeps at most "
+                f"{MAX_HISTORY_NOTE_CHARS}: shorten it or split it into several notes"
+            )
+        body: dict[str, Any] = {"note": note}
+        if source_name is not None:
+            if not isinstance(source_name, str):
+                raise InvalidRequest("source_name must be a string")
+            body["source_name"] = source_name
+        return self._write(
+            "POST",
+            "/orders/{id}/order-history",
+            f"/orders/{oid}/order-history",
+            body,
+            self._order_stale(oid),
+        )
+
+    def move_orders(
+        self,
+        order_ids: Sequence[str | int],
+        *,
+        folder_id: str | int | None = None,
+        folder_name: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /move-orders to ``folder_id`` or ``folder_name`` (exactly one). Moving fires
+        the destination folder's rules."""
+        if isinstance(order_ids, str | bytes) or not isinstance(order_ids, Sequence):
+            raise InvalidRequest("order_ids must be a list of order ids")
+        if not order_ids:
+            raise InvalidRequest("order_ids is empty: give at least one order id to move")
+        ids = [_checked_id(value, "order_ids[]") for value in order_ids]
+        if (folder_id is None) == (folder_name is None):
+            raise InvalidRequest("give exactly one of folder_id or folder_name")
+        body: dict[str, Any] = {"order_id_list": [int(value) for value in ids]}
+        if folder_id is not None:
+            body["destination_folder_id"] = int(_checked_id(folder_id, "folder_id"))
+        else:
+            if not isinstance(folder_name, str) or not folder_name.strip():
+                raise InvalidRequest("folder_name must be a folder's exact, non-empty name")
+            body["destination_folder_name"] = folder_name
+        stale = [p for oid in ids for p in self._order_stale(oid)]
+        return self._write("POST", "/move-orders", "/move-orders", body, tuple(stale))
+
+    # --- order items -----------------------------------------------------------------------
+
+    def list_order_items(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
+        """GET /orders/{id}/order-items."""
+        oid = _checked_id(order_id, "order_id")
+        return self._get("/orders/{id}/order-items", f"/orders/{oid}/order-items", fresh=fresh)
+
+    def get_order_item(
+        self, order_id: str | int, item_id: str | int, fresh: bool = False
+    ) -> dict[str, Any]:
+        """GET /orders/{id}/order-items/{item_id}."""
+        oid = _checked_id(order_id, "order_id")
+        iid = _checked_id(item_id, "item_id")
+        return self._get(
+            "/orders/{id}/order-items/{item_id}", f"/orders/{oid}/order-items/{iid}", fresh=fresh
+        )
+
+    def add_order_item(self, order_id: str | int, item: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /orders/{id}/order-items (the order's totals are recomputed)."""
+        oid = _checked_id(order_id, "order_id")
+        body = _checked_mapping(item, "item")
+        return self._write(
+            "POST",
+            "/orders/{id}/order-items",
+            f"/orders/{oid}/order-items",
+            body,
+            self._order_stale(oid),
+        )
+
+    def update_order_item(
+        self, order_id: str | int, item_id: str | int, item: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PUT /orders/{id}/order-items/{item_id} (send every field: missing ones go blank)."""
+        oid = _checked_id(order_id, "order_id")
+        iid = _checked_id(item_id, "item_id")
+        body = _checked_mapping(item, "item")
+        return self._write(
+            "PUT",
+            "/orders/{id}/order-items/{item_id}",
+            f"/orders/{oid}/order-items/{iid}",
+            body,
+            self._order_stale(oid),
+        )
+
+    def delete_order_item(self, order_id: str | int, item_id: str | int) -> dict[str, Any]:
+        """DELETE /orders/{id}/order-items/{item_id}."""
+        oid = _checked_id(order_id, "order_id")
+        iid = _checked_id(item_id, "item_id")
+        return self._write(
+            "DELETE",
+            "/orders/{id}/order-items/{item_id}",
+            f"/orders/{oid}/order-items/{iid}",
+            None,
+            self._order_stale(oid),
+        )
+
+    # --- shipments -------------------------------------------------------------------------
+
+    def list_shipments(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
+        """GET /orders/{id}/shipments."""
+        oid = _checked_id(order_id, "order_id")
+        return self._get("/orders/{id}/shipments", f"/orders/{oid}/shipments", fresh=fresh)
+
+    def get_shipment(
+        self, order_id: str | int, shipment_id: str | int, fresh: bool = False
+    ) -> dict[str, Any]:
+        """GET /orders/{id}/shipments/{shipment_id}."""
+        oid = _checked_id(order_id, "order_id")
+        sid = _checked_id(shipment_id, "shipment_id")
+        return self._get(
+            "/orders/{id}/shipments/{shipment_id}", f"/orders/{oid}/shipments/{sid}", fresh=fresh
+        )
+
+    def add_shipment(self, order_id: str | int, shipment: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /orders/{id}/shipments (``tracking_number`` is required; "n/a" when none).
+        An identical existing shipment makes Order Desk refuse it (InvalidRequest)."""
+        oid = _checked_id(order_id, "order_id")
+        body = _checked_mapping(shipment, "shipment")
+        return self._write(
+            "POST",
+            "/orders/{id}/shipments",
+            f"/orders/{oid}/shipments",
+            body,
+            self._order_stale(oid),
+        )
+
+    def update_shipment(
+        self, order_id: str | int, shipment_id: str | int, shipment: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PUT /orders/{id}/shipments/{shipment_id}."""
+        oid = _checked_id(order_id, "order_id")
+        sid = _checked_id(shipment_id, "shipment_id")
+        body = _checked_mapping(shipment, "shipment")
+        return self._write(
+            "PUT",
+            "/orders/{id}/shipments/{shipment_id}",
+            f"/orders/{oid}/shipments/{sid}",
+            body,
+            self._order_stale(oid),
+        )
+
+    def delete_shipment(self, order_id: str | int, shipment_id: str | int) -> dict[str, Any]:
+        """DELETE /orders/{id}/shipments/{shipment_id}."""
+        oid = _checked_id(order_id, "order_id")
+        sid = _checked_id(shipment_id, "shipment_id")
+        return self._write(
+            "DELETE",
+            "/orders/{id}/shipments/{shipment_id}",
+            f"/orders/{oid}/shipments/{sid}",
+            None,
+            self._order_stale(oid),
+        )
+
+    def add_shipments_batch(self, shipments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """POST /batch-shipments: a list of shipments, each with its ``order_id``. Check every
+        entry of the reply's ``results``: one can fail while the call succeeds."""
+        rows = _checked_rows(shipments, "shipments")
+        order_ids = [_checked_id(row.get("order_id"), "shipments[].order_id") for row in rows]
+        stale = [p for oid in dict.fromkeys(order_ids) for p in self._order_stale(oid)]
+        return self._write("POST", "/batch-shipments", "/batch-shipments", rows, tuple(stale))
+
+    # --- inventory -------------------------------------------------------------------------
+
+    def list_inventory_items(
+        self,
+        *,
+        code: str | Sequence[str] | None = None,
+        search: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        fresh: bool = False,
+    ) -> dict[str, Any]:
+        """GET /inventory-items; ``code`` may list several SKUs. Note ``total_records`` is a
+        numeric *string* in this reply (an Order Desk quirk)."""
+        params = _paging(limit, offset)
+        if code is not None:
+            codes = [code] if isinstance(code, str) else list(code)
+            if not codes or not all(isinstance(c, str) and c for c in codes):
+                raise InvalidRequest("code must be a SKU or a list of non-empty SKUs")
+            params["code"] = ",".join(codes)
+        if search is not None:
+            if not isinstance(search, str):
+                raise InvalidRequest("search must be a string")
+            params["search"] = search
+        return self._get("/inventory-items", "/inventory-items", params=params, fresh=fresh)
+
+    def get_inventory_item(self, item_id: str | int, fresh: bool = False) -> dict[str, Any]:
+        """GET /inventory-items/{id}."""
+        iid = _checked_id(item_id, "item_id")
+        return self._get("/inventory-items/{id}", f"/inventory-items/{iid}", fresh=fresh)
+
+    def create_inventory_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /inventory-items (``name`` and a unique ``code`` are required)."""
+        body = _checked_mapping(item, "item")
+        stale = self._inventory_lists()
+        return self._write("POST", "/inventory-items", "/inventory-items", body, stale)
+
+    def put_inventory_item(self, item_id: str | int, item: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT /inventory-items/{id}: replaces the whole item."""
+        iid = _checked_id(item_id, "item_id")
+        body = _checked_mapping(item, "item")
+        path = f"/inventory-items/{iid}"
+        return self._write("PUT", "/inventory-items/{id}", path, body, self._inventory_stale(iid))
+
+    def patch_inventory_item(
+        self, item_id: str | int, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Read, ``deep_merge`` and PUT an inventory item, conflict-checked like patch_order."""
+        iid = _checked_id(item_id, "item_id")
+        patch = _checked_mapping(changes, "changes")
+        return self._patch(
+            "/inventory-items/{id}",
+            f"/inventory-items/{iid}",
+            "inventory_item",
+            patch,
+            self.put_inventory_item,
+            iid,
+        )
+
+    def delete_inventory_item(self, item_id: str | int) -> dict[str, Any]:
+        """DELETE /inventory-items/{id}."""
+        iid = _checked_id(item_id, "item_id")
+        path = f"/inventory-items/{iid}"
+        return self._write(
+            "DELETE", "/inventory-items/{id}", path, None, self._inventory_stale(iid)
+        )
+
+    def update_inventory_items_batch(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """PUT /batch-inventory-items: complete records, each with its ``id``."""
+        rows = _checked_rows(items, "items")
+        ids = [_checked_id(row.get("id"), "items[].id") for row in rows]
+        stale = [p for iid in dict.fromkeys(ids) for p in self._inventory_stale(iid)]
+        return self._write(
+            "PUT", "/batch-inventory-items", "/batch-inventory-items", rows, tuple(stale)
+        )
+
+    # --- what a write makes stale ----------------------------------------------------------
+
+    def _order_lists(self) -> tuple[str, ...]:
+        return listing_prefixes(self.store_id, self.base_url + "/orders")
+
+    def _order_stale(self, order_id: str) -> tuple[str, ...]:
+        # The order, its items and shipments, and every order list (totals, folders, history).
+        record = record_prefixes(self.store_id, f"{self.base_url}/orders/{order_id}")
+        return record + self._order_lists()
+
+    def _inventory_lists(self) -> tuple[str, ...]:
+        return listing_prefixes(self.store_id, self.base_url + "/inventory-items")
+
+    def _inventory_stale(self, item_id: str) -> tuple[str, ...]:
+        record = record_prefixes(self.store_id, f"{self.base_url}/inventory-items/{item_id}")
+        return record + self._inventory_lists()
+
+    # --- read-merge-write ------------------------------------------------------------------
+
+    def _patch(
+        self,
+        endpoint: str,
+        path: str,
+        record_key: str,
+        changes: dict[str, Any],
+        put: Callable[[str, Mapping[str, Any]], dict[str, Any]],
+        record_id: str,
+    ) -> dict[str, Any]:
+        current = self._record(endpoint, path, record_key)
+        merged = deep_merge(current, changes)
+        again = self._record(endpoint, path, record_key)
+        before, now = current.get("date_updated"), again.get("date_updated")
+        if before != now:
+            raise Conflict(
+                f"{record_key.replace('_', ' ')} {record_id} was changed in Order Desk while we "
+                f"were updating it (date_updated {before!r} became {now!r}); nothing was "
+                "written: read it again and re-apply the change",
+                endpoint=endpoint,
+                method="PUT",
+            )
+        return put(record_id, merged)
+
+    def _record(self, endpoint: str, path: str, record_key: str) -> dict[str, Any]:
+        envelope = self._get(endpoint, path, fresh=True)
+        record = envelope.get(record_key)
+        if not isinstance(record, dict):
+            raise UpstreamError(
+                f"Order Desk's reply has no {record_key!r} object", endpoint=endpoint, method="GET"
+            )
+        return record
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def _get(
+        self,
+        endpoint: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        fresh: bool = False,
+    ) -> dict[str, Any]:
+        machinery = self.machinery
+        prepared = requests.Request("GET", self.base_url + path, params=params or {}).prepare()
+        url = prepared.url or self.base_url + path
+        key = cache_key(self.store_id, url)
+        ttl = machinery.ttls.for_endpoint(endpoint)
+        record = _CallRecord("GET", endpoint, machinery.clock())
+        leader_record: list[_CallRecord] = []
+
+        def fetch() -> bytes:
+            leader_record.append(record)
+            if ttl > 0 and not fresh:
+                entry = machinery.cache.fresh_entry(key)
+                if entry is not None:
+                    record.cache_hit = True
+                    record.status = entry.status_code
+                    return bytes(entry.content or b"")
+            generation = machinery.generation(self.store_id)
+            body = self._send(record, url, None, ttl=ttl)
+            if ttl > 0 and machinery.generation(self.store_id) != generation:
+                # A write landed while we read: our reply may predate it, so do not keep it.
+                machinery.cache.delete_prefixes((key,))
+            return body
+
+        flight_key = f"{key}|{'fresh' if fresh or ttl <= 0 else 'cached'}"
+        try:
+            body, shared = machinery.flights.run(flight_key, fetch)
+        except OrderDeskError as exc:
+            if not leader_record:
+                record.coalesced = True
+                record.status = exc.status
+            self._report(record)
+            raise
+        if shared:
+            record.coalesced = True
+            record.status = 200
+        self._report(record)
+        return self._decode(body, endpoint, "GET", record.status or 200)
+
+    def _write(
+        self,
+        method: str,
+        endpoint: str,
+        path: str,
+        body: Any,
+        stale: tuple[str, ...],
+    ) -> dict[str, Any]:
+        data = _encode_json(body, endpoint, method) if body is not None else None
+        record = _CallRecord(method, endpoint, self.machinery.clock())
+        try:
+            reply = self._send(record, self.base_url + path, data, ttl=0)
+        except UpstreamUnavailable as exc:
+            if method != "POST" or exc.write_may_have_happened:
+                self.machinery.invalidate(self.store_id, stale)
+            raise
+        finally:
+            self._report(record)
+        self.machinery.invalidate(self.store_id, stale)
+        return self._decode(reply, endpoint, method, record.status or 200)
+
+    def _decode(self, body: bytes, endpoint: str, method: str, status: int) -> dict[str, Any]:
+        return interpret_reply(
+            status,
+            "application/json",
+            body,
+            method=method,
+            endpoint=endpoint,
+            secrets=self._secrets(),
+        )
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._api_key,)
+
+    def _report(self, record: _CallRecord) -> None:
+        machinery = self.machinery
+        machinery.report(
+            UpstreamCall(
+                store_id=self.store_id,
+                method=record.method,
+                endpoint=record.endpoint,
+                status=record.status,
+                duration_ms=max(0.0, (machinery.clock() - record.started) * 1000.0),
+                cache_hit=record.cache_hit,
+                retries=record.retries,
+                tokens_remaining=record.tokens_remaining,
+                coalesced=record.coalesced,
+                rate_limited_waits=record.rate_limited_waits,
+            )
+        )
+
+    def _headers(self, with_body: bool) -> dict[str, str]:
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            STORE_ID_HEADER: self.store_id,
+            API_KEY_HEADER: self._api_key,
+        }
+        if with_body:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def _send(self, record: _CallRecord, url: str, data: bytes | None, *, ttl: int) -> bytes:
+        """Send one logical request with the rate limit, 429 waits and retries applied; return
+        the body of a successful reply or raise the mapped error."""
+        machinery = self.machinery
+        policy = machinery.retry
+        bucket = machinery.buckets.for_store(self.store_id)
+        budget = self.deadline if self.deadline is not None else policy.max_rate_limit_wait
+        method, endpoint = record.method, record.endpoint
+        while True:
+            left = budget - record.rate_limit_waited
+            wait = bucket.reserve(max(0.0, left))
+            if wait is None:
+                needed = bucket.wait_needed()
+                raise RateLimited(
+                    f"Order Desk's rate limit for store {self.store_id} needs a {needed:.1f} s "
+                    f"wait, more than this call may wait ({max(0.0, left):.1f} s left); "
+                    "try again shortly",
+                    retry_after=needed,
+                    endpoint=endpoint,
+                    method=method,
+                )
+            if wait > 0:
+                machinery.sleep(wait)
+                record.rate_limit_waited += wait
+            try:
+                response = self._transmit(method, url, data, ttl)
+            except requests.RequestException as exc:
+                unsent = _surely_unsent(exc)
+                if (method != "POST" or unsent) and record.retries < policy.max_retries:
+                    record.retries += 1
+                    machinery.sleep(machinery.backoff(record.retries))
+                    continue
+                raise self._unreachable(exc, record, unsent) from None
+            record.status = response.status_code
+            remaining = parse_tokens_remaining(response.headers.get("X-Tokens-Remaining"))
+            if remaining is not None:
+                record.tokens_remaining = remaining
+                bucket.observe_remaining(remaining)
+            status = response.status_code
+            if status == 429:
+                bucket.observe_remaining(0)
+                retry_after = parse_retry_after(response.headers.get("X-Retry-After"))
+                if retry_after is None:
+                    retry_after = machinery.backoff(record.rate_limited_waits + 1)
+                left = budget - record.rate_limit_waited
+                if record.rate_limited_waits < policy.max_429_retries and retry_after <= left:
+                    record.rate_limited_waits += 1
+                    machinery.sleep(retry_after)
+                    record.rate_limit_waited += retry_after
+                    continue
+            elif 500 <= status < 600 and method != "POST":
+                if record.retries < policy.max_retries:
+                    record.retries += 1
+                    machinery.sleep(machinery.backoff(record.retries))
+                    continue
+            elif 300 <= status < 400:
+                raise self._redirected(response, record)
+            content = response.content
+            try:
+                interpret_reply(
+                    status,
+                    response.headers.get("Content-Type"),
+                    content,
+                    secrets=self._secrets(),
+                    retry_after=_retry_after_of(response, machinery.backoff(1)),
+                    endpoint=endpoint,
+                    method=method,
+                )
+            except UpstreamUnavailable as exc:
+                if method == "POST":
+                    raise UpstreamUnavailable(
+                        f"{exc.message}; the write may or may not have happened: check (for "
+                        "example list the order's records) before sending it again",
+                        status=exc.status,
+                        write_may_have_happened=True,
+                        endpoint=endpoint,
+                        method=method,
+                    ) from None
+                raise
+            return content
+
+    def _transmit(self, method: str, url: str, data: bytes | None, ttl: int) -> requests.Response:
+        session = self.machinery.session()
+        options: dict[str, Any] = {}
+        if method == "GET" and ttl > 0:
+            # Always fetch, then store for ttl seconds: fresh hits were served before we got here.
+            options = {"force_refresh": True, "expire_after": ttl}
+        return session.request(
+            method,
+            url,
+            data=data,
+            headers=self._headers(with_body=data is not None),
+            timeout=self.machinery.timeouts,
+            allow_redirects=False,  # a redirect would carry the API key to another address
+            **options,
+        )
+
+    def _unreachable(
+        self, exc: requests.RequestException, record: _CallRecord, unsent: bool
+    ) -> UpstreamUnavailable:
+        attempts = record.retries + 1
+        what = _describe_transport_error(exc, self.machinery.timeouts)
+        message = f"Order Desk could not be reached: {what} (after {attempts} attempt(s))"
+        may_have_happened = record.method == "POST" and not unsent
+        if may_have_happened:
+            message += (
+                "; the write may or may not have happened: check (for example list the "
+                "order's records) before sending it again"
+            )
+        return UpstreamUnavailable(
+            scrub(message, self._secrets()),
+            endpoint=record.endpoint,
+            method=record.method,
+            write_may_have_happened=may_have_happened,
+        )
+
+    def _redirected(self, response: requests.Response, record: _CallRecord) -> UpstreamError:
+        location = scrub(response.headers.get("Location", "?"), self._secrets())[:200]
+        return UpstreamError(
+            f"Order Desk answered HTTP {response.status_code} redirecting to {location}; "
+            "set the store's base URL to the final address (redirects are not followed, so "
+            "the API key is never sent anywhere else)",
+            status=response.status_code,
+            endpoint=record.endpoint,
+            method=record.method,
+        )
+
+
+# --- input checks (every one raises InvalidRequest saying what to send instead) --------------
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _checked_id(value: Any, name: str) -> str:
+    """An Order Desk id as digits; str or int accepted, anything else refused (no path tricks)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidRequest(f"{name} must be an Order Desk id (digits), got {_shown(value)}")
+    text = str(value).strip() if isinstance(value, str) else str(value)
+    if not _ID.fullmatch(text):
+        raise InvalidRequest(
+            f"{name} must be an Order Desk id made of digits only, e.g. 123456; got {_shown(value)}"
+        )
+    return text
+
+
+def _checked_store_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidRequest("store_id must be the Order Desk store id (digits)")
+    text = str(value).strip()
+    if not _ID.fullmatch(text):
+        raise InvalidRequest(
+            f"store_id must be the numeric Order Desk store id, got {_shown(value)}"
+        )
+    return text
+
+
+def _checked_api_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest("api_key must be the store's non-empty Order Desk API key")
+    if any(ord(ch) < 33 or ord(ch) > 126 for ch in value):
+        # Never echo the key itself, not even in part.
+        raise InvalidRequest(
+            "api_key contains spaces or characters that cannot travel in an HTTP header; "
+            "copy it again from Order Desk's Store Settings → API"
+        )
+    return value
+
+
+def _checked_base_url(value: Any) -> str:
+    text = value.strip().rstrip("/") if isinstance(value, str) else ""
+    if not _BASE_URL.fullmatch(text):
+        raise InvalidRequest(
+            f"base_url must look like https://app.orderdesk.me/api/v2, got {_shown(value)}"
+        )
+    return text
+
+
+def _checked_deadline(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidRequest(f"deadline must be a number of seconds >= 0, got {_shown(value)}")
+    return float(value)
+
+
+def _checked_mapping(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidRequest(f"{name} must be a JSON object (dict), got {type(value).__name__}")
+    return dict(value)
+
+
+def _checked_rows(value: Any, name: str) -> list[dict[str, Any]]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise InvalidRequest(f"{name} must be a list of JSON objects")
+    if not value:
+        raise InvalidRequest(f"{name} is empty: give at least one")
+    return [_checked_mapping(row, f"{name}[]") for row in value]
+
+
+def _paging(limit: Any, offset: Any) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}")
+        params["limit"] = str(limit)
+    if offset is not None:
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidRequest("offset must be a whole number >= 0")
+        params["offset"] = str(offset)
+    return params
+
+
+def _order_filters(filters: Mapping[str, Any]) -> dict[str, str]:
+    unknown = sorted(name for name in filters if name not in ORDER_LIST_FILTERS)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown order filter {unknown[0]!r}; use one of: "
+            + ", ".join(sorted(ORDER_LIST_FILTERS))
+        )
+    params: dict[str, str] = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name == "folder_id":
+            params[name] = _folder_ids(value)
+        elif name == "get_order_history":
+            params[name] = "1" if value in (True, 1, "1", "true") else "0"
+        elif name == "order":
+            if not isinstance(value, str) or value.lower() not in ("asc", "desc"):
+                raise InvalidRequest("order must be 'asc' or 'desc'")
+            params[name] = value.upper()
+        elif isinstance(value, dt.datetime):
+            params[name] = value.strftime(_DATE_FORMAT)
+        elif isinstance(value, dt.date):
+            params[name] = value.isoformat()
+        elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            params[name] = str(value)
+        else:
+            raise InvalidRequest(f"filter {name} must be a string, got {type(value).__name__}")
+    return params
+
+
+def _folder_ids(value: Any) -> str:
+    if isinstance(value, str) and "," in value:
+        value = [part for part in value.split(",") if part.strip()]
+    values: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
+    ids = [_checked_id(item, "folder_id") for item in values]
+    if not ids:
+        raise InvalidRequest("folder_id is empty: give a folder id or a list of them")
+    return ",".join(ids)
+
+
+def _encode_json(body: Any, endpoint: str, method: str) -> bytes:
+    try:
+        text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(
+            f"the request body cannot be sent as JSON ({str(exc)[:MAX_MESSAGE_CHARS]}); use "
+            "only strings, numbers, booleans, null, lists and objects",
+            endpoint=endpoint,
+            method=method,
+        ) from None
+    return text.encode("utf-8")
+
+
+# --- transport error translation ---------------------------------------------------------------
+
+
+def _surely_unsent(exc: requests.RequestException) -> bool:
+    """True when the request never left: no connection was made, so a POST may be resent."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", None)
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def _describe_transport_error(exc: requests.RequestException, timeouts: tuple[float, float]) -> str:
+    # Our own words: exception texts carry URLs and internals we do not want in messages.
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {timeouts[0]:g} s"
+    if isinstance(exc, requests.ReadTimeout):
+        return f"no answer within {timeouts[1]:g} s"
+    if _surely_unsent(exc):
+        return "the connection was refused or the host is unreachable"
+    if isinstance(exc, requests.ConnectionError):
+        return "the connection failed or was dropped before a reply"
+    return f"the exchange failed ({type(exc).__name__})"
+
+
+def _retry_after_of(response: requests.Response, fallback: float) -> float:
+    parsed = parse_retry_after(response.headers.get("X-Retry-After"))
+    return fallback if parsed is None else parsed

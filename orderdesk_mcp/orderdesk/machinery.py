@@ -1,0 +1,197 @@
+"""The process-wide parts every OrderDeskClient shares: cache, buckets, coalescer, policy.
+
+One ``UpstreamMachinery`` per process. Waitress serves requests on several threads and they all
+share it: the SQLite cache backend and the per-store buckets are shared and locked, while each
+thread gets its own ``CachedSession`` (``requests.Session`` is not promised to be thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import requests
+from requests_cache import CachedSession
+
+from orderdesk_mcp.orderdesk.cache import CacheTTLs, ResponseCache
+from orderdesk_mcp.orderdesk.coalesce import SingleFlight
+from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, BucketRegistry
+
+if TYPE_CHECKING:
+    from orderdesk_mcp.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """What one client call did, reported to the observer when it ends (success or error).
+
+    ``endpoint`` is the template (``/orders/{id}``), never a URL with ids. ``status`` is the
+    last HTTP status seen (None: no reply at all). ``cache_hit``: served from the cache, no
+    request sent. ``coalesced``: this call waited for an identical concurrent call and shared
+    its reply. ``retries``: repeats after connection errors or 5xx. ``rate_limited_waits``:
+    429 replies waited out. ``tokens_remaining``: Order Desk's last X-Tokens-Remaining.
+    """
+
+    store_id: str
+    method: str
+    endpoint: str
+    status: int | None
+    duration_ms: float
+    cache_hit: bool
+    retries: int
+    tokens_remaining: int | None
+    coalesced: bool
+    rate_limited_waits: int
+
+
+Observer = Callable[[UpstreamCall], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a call tries. All waits are bounded; tests pass tiny backoffs."""
+
+    max_retries: int = 3
+    """Repeats of a GET/PUT/DELETE after a connection error or a 5xx (never a POST that may
+    have been received)."""
+    backoff_base: float = 0.5
+    """First backoff in seconds; it doubles per attempt up to ``backoff_cap``, then jitter."""
+    backoff_cap: float = 8.0
+    max_429_retries: int = 5
+    """429 replies one call waits out before raising RateLimited."""
+    max_rate_limit_wait: float = 60.0
+    """Seconds one call may spend waiting for the rate limit when the caller set no deadline."""
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait before repeat number ``attempt`` (1, 2, ...): half fixed, half random,
+        so that many clients failing together do not come back together."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** max(0, attempt - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class UpstreamMachinery:
+    """Shared transport state for every store of the process.
+
+    ``UpstreamMachinery(cache_path, connect_timeout=5, read_timeout=30, ttls=CacheTTLs(),
+    retry=RetryPolicy(), bucket_capacity=20, refill_per_second=3, observer=None)``; or
+    ``UpstreamMachinery.from_settings(settings, observer=None)``. ``clock``, ``sleep`` and
+    ``rng`` exist so tests can pace time. Call ``close()`` (or use ``with``) at shutdown.
+    """
+
+    def __init__(
+        self,
+        cache_path: Path,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        ttls: CacheTTLs | None = None,
+        retry: RetryPolicy | None = None,
+        bucket_capacity: float = BUCKET_CAPACITY,
+        refill_per_second: float = REFILL_PER_SECOND,
+        observer: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.cache = ResponseCache(Path(cache_path))
+        self.timeouts = (connect_timeout, read_timeout)
+        self.ttls = ttls or CacheTTLs()
+        self.retry = retry or RetryPolicy()
+        self.buckets = BucketRegistry(bucket_capacity, refill_per_second, clock)
+        self.flights: SingleFlight[bytes] = SingleFlight()
+        self.clock = clock
+        self.sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rng_lock = threading.Lock()
+        self._observer = observer
+        self._local = threading.local()
+        self._sessions: list[CachedSession] = []
+        self._sessions_lock = threading.Lock()
+        self._generations: dict[str, int] = {}
+        self._generations_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, observer: Observer | None = None
+    ) -> UpstreamMachinery:
+        """Build from ``Settings`` (cache path, timeouts and cache lifetimes)."""
+        return cls(
+            settings.cache_path,
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            ttls=CacheTTLs(
+                store=settings.cache_ttl_store,
+                orders=settings.cache_ttl_orders,
+                inventory=settings.cache_ttl_inventory,
+            ),
+            observer=observer,
+        )
+
+    def session(self) -> CachedSession:
+        """This thread's CachedSession (created on first use) over the shared cache."""
+        session: CachedSession | None = getattr(self._local, "session", None)
+        if session is None:
+            with self._sessions_lock:
+                if self._closed:
+                    raise RuntimeError("this UpstreamMachinery was closed")
+                session = self.cache.new_session()
+                self._sessions.append(session)
+            self._local.session = session
+        return session
+
+    def backoff(self, attempt: int) -> float:
+        with self._rng_lock:
+            return self.retry.backoff(attempt, self._rng)
+
+    def generation(self, store_id: str) -> int:
+        """Counts a store's cache invalidations: a read that saw it change while in flight
+        drops what it cached, since that reply may predate the write."""
+        with self._generations_lock:
+            return self._generations.get(store_id, 0)
+
+    def invalidate(self, store_id: str, prefixes: tuple[str, ...]) -> None:
+        with self._generations_lock:
+            self._generations[store_id] = self._generations.get(store_id, 0) + 1
+        self.cache.delete_prefixes(prefixes)
+
+    def report(self, call: UpstreamCall) -> None:
+        """Hand ``call`` to the observer; an observer failure is logged, never raised."""
+        if self._observer is None:
+            return
+        try:
+            self._observer(call)
+        except Exception:
+            log.exception("the upstream-call observer failed on %s %s", call.method, call.endpoint)
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            self._closed = True
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            # CacheMixin.close would close the shared backend too (autoclose is off anyway).
+            requests.Session.close(session)
+        self.cache.close()
+
+    def __enter__(self) -> UpstreamMachinery:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"UpstreamMachinery(cache_path={str(self.cache.path)!r})"

@@ -1,0 +1,139 @@
+"""The client side of Order Desk's rate limit: a leaky bucket per store, and its two headers.
+
+Order Desk gives each store a bucket of 20 tokens refilled at 3 per second; a request costs one
+token; every reply says ``X-Tokens-Remaining``; an empty bucket answers 429 with
+``X-Retry-After`` seconds (reference §3). We keep the same bucket on our side so that we wait
+instead of being refused, and we lower it whenever Order Desk reports fewer tokens than we
+thought (another process may use the same store).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+
+BUCKET_CAPACITY = 20
+REFILL_PER_SECOND = 3.0
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+MAX_TOKENS_HEADER = 1_000_000
+"""Larger X-Tokens-Remaining values are junk, not a bucket."""
+
+MAX_RETRY_AFTER_HEADER = 86_400.0
+"""Larger X-Retry-After values are junk; the caller's wait limits apply to sane ones anyway."""
+
+
+class LeakyBucket:
+    """One store's bucket, shared by every thread of the process.
+
+    ``reserve(max_wait)`` takes a token now or books the next free one and says how long to
+    sleep for it; bookings queue up fairly because the token count may go below zero.
+    """
+
+    def __init__(
+        self,
+        capacity: float = BUCKET_CAPACITY,
+        refill_per_second: float = REFILL_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if capacity < 1 or refill_per_second <= 0:
+            raise ValueError("a bucket needs capacity >= 1 and a positive refill rate")
+        self.capacity = float(capacity)
+        self.refill_per_second = float(refill_per_second)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = float(capacity)
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._last)
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_per_second)
+        self._last = now
+
+    def reserve(self, max_wait: float) -> float | None:
+        """Take one token; return the seconds to sleep before sending (0.0: send now).
+
+        Returns None, and books nothing, when the wait would exceed ``max_wait``.
+        """
+        with self._lock:
+            self._refill()
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            wait = (1 - self._tokens) / self.refill_per_second
+            if wait > max_wait:
+                return None
+            self._tokens -= 1
+            return wait
+
+    def wait_needed(self) -> float:
+        """Seconds until a token would be free (0.0 when one is free now); books nothing."""
+        with self._lock:
+            self._refill()
+            return max(0.0, (1 - self._tokens) / self.refill_per_second)
+
+    def observe_remaining(self, remaining: int) -> None:
+        """Order Desk says ``remaining`` tokens are left: never believe we have more."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, float(remaining))
+
+    def tokens(self) -> float:
+        """Tokens available now (negative while callers are queued)."""
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+
+class BucketRegistry:
+    """One LeakyBucket per store id, created on first use; thread-safe."""
+
+    def __init__(
+        self,
+        capacity: float = BUCKET_CAPACITY,
+        refill_per_second: float = REFILL_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._capacity = capacity
+        self._refill_per_second = refill_per_second
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, LeakyBucket] = {}
+
+    def for_store(self, store_id: str) -> LeakyBucket:
+        with self._lock:
+            bucket = self._buckets.get(store_id)
+            if bucket is None:
+                bucket = LeakyBucket(self._capacity, self._refill_per_second, self._clock)
+                self._buckets[store_id] = bucket
+            return bucket
+
+
+def parse_tokens_remaining(raw: str | None) -> int | None:
+    """X-Tokens-Remaining as a whole number of tokens, or None when absent or junk."""
+    value = _parse_number(raw)
+    if value is None or value > MAX_TOKENS_HEADER:
+        return None
+    return math.floor(value)
+
+
+def parse_retry_after(raw: str | None) -> float | None:
+    """X-Retry-After in seconds, or None when absent or junk (then the caller backs off)."""
+    value = _parse_number(raw)
+    if value is None or value > MAX_RETRY_AFTER_HEADER:
+        return None
+    return value
+
+
+def _parse_number(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if len(text) > 32 or not _DECIMAL.fullmatch(text):
+        return None
+    return float(text)
