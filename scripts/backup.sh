@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Take one orderdesk-mcp backup; made for cron. Silent on success (one line to syslog),
+# so cron mails only failures: then the command's output goes to stdout and the exit code
+# is the command's.
+#
+#   # /etc/cron.d/orderdesk-mcp-backup (run as the service user, daily at 03:17)
+#   17 3 * * * orderdesk-mcp /opt/orderdesk-mcp/src/scripts/backup.sh
+#
+# Environment (all optional; not ORDERDESK_MCP_* names, which are settings):
+#   ODMCP_BIN          the orderdesk-mcp command (default /opt/orderdesk-mcp/venv/bin/orderdesk-mcp)
+#   ODMCP_ENV_FILE     settings file (default /etc/orderdesk-mcp/orderdesk-mcp.env, if readable)
+#   ODMCP_BACKUP_DEST  backup directory (default: <data dir>/backups)
+#   ODMCP_BACKUP_KEEP  how many backups to keep (default 14)
+set -euo pipefail
+
+bin="${ODMCP_BIN:-/opt/orderdesk-mcp/venv/bin/orderdesk-mcp}"
+env_file="${ODMCP_ENV_FILE:-/etc/orderdesk-mcp/orderdesk-mcp.env}"
+keep="${ODMCP_BACKUP_KEEP:-14}"
+tag="orderdesk-mcp-backup"
+
+args=()
+if [[ -r "$env_file" ]]; then
+    args+=(--env-file "$env_file")
+fi
+args+=(backup create --keep "$keep")
+if [[ -n "${ODMCP_BACKUP_DEST:-}" ]]; then
+    args+=(--dest "$ODMCP_BACKUP_DEST")
+fi
+
+log() {
+    # syslog/journal when there is one; a missing /dev/log must not turn success into mail.
+    logger -t "$tag" -p "$1" -- "$2" 2>/dev/null || true
+}
+
+status=0
+output="$("$bin" "${args[@]}" 2>&1)" || status=$?
+
+if [[ $status -eq 0 ]]; then
+    log user.info "${output%%$'\n'*}"
+    exit 0
+fi
+
+log user.err "backup failed (exit $status): ${output%%$'\n'*}"
+echo "orderdesk-mcp backup failed (exit $status) on $(hostname):"
+echo "$output"
+exit "$status"
