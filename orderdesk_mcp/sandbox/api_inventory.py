@@ -1,0 +1,103 @@
+"""Endpoints 19-24 and 26: inventory items, their batch update, and the store."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from orderdesk_mcp.sandbox.api_context import (
+    api,
+    current_store,
+    json_array_body,
+    json_body,
+    success,
+)
+from orderdesk_mcp.sandbox.emulation_choices import (
+    BATCH_MAX_ENTRIES,
+    CREATE_REPLY_INCLUDES_RECORD,
+    INVENTORY_LIST_TOTAL_RECORDS_IS_STRING,
+    INVENTORY_SEARCH_FIELDS,
+)
+from orderdesk_mcp.sandbox.errors import invalid
+from orderdesk_mcp.sandbox.order_query import parse_limit_offset
+from orderdesk_mcp.sandbox.records import render_inventory_item
+
+
+@api.get("/inventory-items")
+def list_inventory_items() -> Response:
+    store = current_store()
+    limit, offset = parse_limit_offset(request.args)
+    codes = {code.strip() for code in (request.args.get("code") or "").split(",") if code.strip()}
+    search = (request.args.get("search") or "").strip().casefold()
+    with store.lock:
+        matched = [
+            item
+            for item in store.inventory.values()
+            if (not codes or item["code"] in codes)
+            and (
+                not search
+                or any(search in str(item[field]).casefold() for field in INVENTORY_SEARCH_FIELDS)
+            )
+        ]
+        page = [render_inventory_item(item) for item in matched[offset : offset + limit]]
+    total = str(len(matched)) if INVENTORY_LIST_TOTAL_RECORDS_IS_STRING else len(matched)
+    return success(records_returned=len(page), total_records=total, inventory_items=page)
+
+
+@api.get("/inventory-items/<inventory_id>")
+def get_inventory_item(inventory_id: str) -> Response:
+    store = current_store()
+    with store.lock:
+        item = render_inventory_item(store.get_inventory_item(inventory_id))
+    return success(records_returned=1, inventory_item=item)
+
+
+@api.post("/inventory-items")
+def create_inventory_item() -> Response:
+    store = current_store()
+    body = json_body()
+    with store.lock:
+        item = render_inventory_item(store.create_inventory_item(body))
+    if CREATE_REPLY_INCLUDES_RECORD:
+        return success(message="Inventory Item Added", inventory_item=item)
+    return success(message="Inventory Item Added")
+
+
+@api.put("/inventory-items/<inventory_id>")
+def replace_inventory_item(inventory_id: str) -> Response:
+    store = current_store()
+    body = json_body()
+    with store.lock:
+        store.replace_inventory_item(inventory_id, body)
+    return success(message="Inventory Item Updated")
+
+
+@api.delete("/inventory-items/<inventory_id>")
+def delete_inventory_item(inventory_id: str) -> Response:
+    store = current_store()
+    with store.lock:
+        deleted = store.delete_inventory_item(inventory_id)
+    return success(message=f"Inventory Item {deleted} Deleted")
+
+
+@api.put("/batch-inventory-items")
+def batch_inventory_items() -> Response:
+    store = current_store()
+    entries = json_array_body("inventory items, each with id, name and code")
+    if len(entries) > BATCH_MAX_ENTRIES:
+        raise invalid(f"too many inventory items in one batch: send at most {BATCH_MAX_ENTRIES}")
+    with store.lock:
+        updated = store.batch_replace_inventory(entries)
+    return success(message=f"{updated} Inventory Items Updated")
+
+
+@api.get("/store")
+def get_store() -> Response:
+    store = current_store()
+    with store.lock:
+        payload = {
+            "id": store.store_id,
+            "name": store.name,
+            "settings": store.public_settings(),
+            "folders": {str(folder_id): name for folder_id, name in store.folders.items()},
+        }
+    return success(store=payload)

@@ -1,0 +1,134 @@
+"""Every place where the sandbox guesses what Order Desk does, in one file.
+
+The reference (docs/orderdesk-api.md) marks these facts [EMU] or "Uncertain". Each constant
+below is one such choice, with why we made it. Change a guess here, nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- HTTP status codes (reference §2.2, Uncertain 1) ------------------------------------------
+
+STATUS_BAD_CREDENTIALS: Final = 401
+"""Missing or wrong ORDERDESK-STORE-ID / ORDERDESK-API-KEY. Undocumented; [EMU] advice."""
+
+STATUS_NOT_FOUND: Final = 404
+"""Unknown order, item, shipment or inventory id, and unknown paths."""
+
+STATUS_INVALID: Final = 400
+"""Validation failures, bad JSON, bad query values, duplicates, "Shipment Not Added"."""
+
+STATUS_METHOD_NOT_ALLOWED: Final = 405
+"""PATCH (the docs call it invalid) and any other method a path does not serve."""
+
+STATUS_RATE_LIMITED: Final = 429
+"""The only documented status code."""
+
+STATUS_INJECTED_FAULT: Final = 500
+"""Status of a 5xx reply produced by fault injection (not an Order Desk fact)."""
+
+# --- Rate limit (reference §3, Uncertain 2) --------------------------------------------------
+
+BUCKET_CAPACITY: Final = 20
+"""Documented "initial bucket size", treated as the capacity."""
+
+BUCKET_REFILL_PER_SECOND: Final = 3.0
+"""Documented refill rate."""
+
+REJECTED_REQUESTS_COST_A_TOKEN: Final = False
+"""Unknown upstream; the reference suggests no. A 429 leaves the bucket as it was."""
+
+RETRY_AFTER_IS_WHOLE_SECONDS: Final = True
+"""X-Retry-After = max(1, ceil((1 - tokens) / rate)), an integer as the [EMU] algorithm says."""
+
+AUTH_CHECKED_BEFORE_BUCKET: Final = True
+"""A 401 costs no token: the bucket belongs to an authenticated store. Unrouted requests
+(404 unknown path, 405 wrong method) need no credentials and cost no token either."""
+
+INJECTED_FAULTS_COST_A_TOKEN: Final = False
+"""Injected drops, 5xx and forced 429s act like a proxy in front of Order Desk: no token is taken,
+so `served_at` only holds requests the emulated API really served."""
+
+TOKENS_HEADER_WHEN_STORE_UNKNOWN: Final = False
+"""X-Tokens-Remaining is sent on every reply to a known store id; a reply to an unknown store id
+has no bucket to report, so it carries no such header."""
+
+# --- Envelopes of undocumented replies (reference Uncertain 4) -------------------------------
+
+TOO_MANY_REQUESTS_MESSAGE: Final = "Too Many Requests"
+"""Body message of a 429 (the real body is undocumented)."""
+
+CREATE_REPLY_INCLUDES_RECORD: Final = True
+"""POST /orders/{id}/shipments replies with `shipment` and POST /inventory-items with
+`inventory_item` beside the documented message; third-party clients read them. POST
+order-items keeps the documented bare message (no item id), as the doc sample shows."""
+
+BATCH_SHIPMENT_RESULT_HAS_SHIPMENT_ID: Final = True
+"""Each successful /batch-shipments result carries `shipment_id` (a third-party client reads it)."""
+
+# --- Orders (reference §6, Uncertain 8, 9, 12) -----------------------------------------------
+
+DUPLICATE_ORDER_KEY: Final = ("source_id", "source_name")
+"""A POST whose non-empty source_id and source_name match a stored order is refused (400) and
+the message names the existing order id. Undocumented key; this is the [EMU] advice."""
+
+NAME_FIELDS_ANY_ONE_SUFFICES: Final = True
+"""The docs list six name fields and say "one of" them must be set; we accept any one of
+first_name, last_name or company on either the shipping or the customer address."""
+
+PUT_ORDER_HONOURS_FOLDER_ID: Final = False
+"""The order keeps its folder on PUT; moving is /move-orders' job (usefulapi's observation)."""
+
+PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS: Final = True
+"""A PUT body with no `order_items` key keeps the stored items instead of deleting them all
+(an order without items would be invalid). An explicit list is a full replacement."""
+
+ORDER_BY_UNKNOWN_FIELD_IS_ERROR: Final = True
+"""order_by accepts any top-level order field or a flattened address field
+(`shipping_last_name`); anything else is a 400 that names the choices."""
+
+TEXT_FILTERS_CASE_INSENSITIVE: Final = True
+"""email, names, source and address filters are exact matches, ignoring case."""
+
+LIMIT_ABOVE_MAX_IS_CLAMPED: Final = True
+"""limit > 500 is served as 500 (a PHP service clamps rather than refusing); limit < 1 is a 400."""
+
+LIST_DEFAULT_LIMIT: Final = 50
+LIST_MAX_LIMIT: Final = 500
+
+METHOD_OVERRIDES_ACCEPTED: Final = frozenset({"PUT"})
+"""POST + X-HTTP-Method-Override: PUT is a PUT (2018 docs). Other overrides are ignored."""
+
+HISTORY_MAX_ENTRIES: Final = 250
+HISTORY_NOTE_MAX_CHARS: Final = 1800
+"""The 2,000-character cap includes metadata; we refuse notes over 1,800 characters."""
+
+MOVE_HISTORY_SOURCE: Final = "API"
+"""Moves append {"source_name": "API", "note": "Order moved from <old> to <new>"}."""
+
+# --- Items, shipments, inventory -------------------------------------------------------------
+
+ITEM_NEEDS_NAME_OR_CODE: Final = True
+"""An order line with neither name nor code is refused; the docs require nothing, but such a
+line is meaningless and usually a client bug."""
+
+DUPLICATE_SHIPMENT_KEY: Final = ("tracking_number", "carrier_code")
+"""A shipment with the tracking number and carrier of one on the order is "Shipment Not Added"."""
+
+BATCH_BODY_MUST_BE_ARRAY: Final = True
+"""Batch endpoints take a top-level JSON array (what every real caller sends); a wrapped
+{"shipments": [...]} body is a 400 that says so."""
+
+BATCH_MAX_ENTRIES: Final = 500
+"""Undocumented maximum; larger batches are a 400."""
+
+BATCH_INVENTORY_IS_ATOMIC: Final = True
+"""PUT /batch-inventory-items validates every entry first and applies all or none; the per-item
+result format is undocumented, so errors name the failing index in the message."""
+
+INVENTORY_LIST_TOTAL_RECORDS_IS_STRING: Final = True
+"""`total_records` on /inventory-items is a numeric string, as in the docs and a live reply."""
+
+INVENTORY_SEARCH_FIELDS: Final = ("name", "code", "location")
+"""`search` (third-party only) is a case-insensitive substring match on these fields."""
