@@ -79,13 +79,16 @@ def test_create_order_computes_totals_like_the_docs_sample(sandbox: RunningSandb
     assert order["payment_status"] == "Captured"
     assert order["discount_list"][0]["amount"] == "1.70"
     assert order["email_count"] == "1"
-    assert order["checkout_data"] == [] and order["order_metadata"] == []
+    assert order["checkout_data"] == []
+    assert order["order_metadata"] == []
     assert order["order_items"][0]["variation_list"] == []
     assert all(isinstance(item["id"], str) for item in order["order_items"])
     # The customer address is copied from the only address given.
-    assert order["customer"]["last_name"] == "Doe" and "address3" not in order["customer"]
+    assert order["customer"]["last_name"] == "Doe"
+    assert "address3" not in order["customer"]
     first_folder = int(next(iter(ok(call(sandbox, "GET", "/store", EMPTY))["store"]["folders"])))
-    assert order["folder_id"] == first_folder and isinstance(order["folder_id"], int)
+    assert order["folder_id"] == first_folder
+    assert isinstance(order["folder_id"], int)
 
 
 def test_order_defaults_and_flattened_names(sandbox: RunningSandbox) -> None:
@@ -131,12 +134,16 @@ def test_put_order_is_a_full_replacement(sandbox: RunningSandbox) -> None:
     }
     updated = ok(call(sandbox, "PUT", f"/orders/{order['id']}", EMPTY, json=body))["order"]
     ids = [item["id"] for item in updated["order_items"]]
-    assert ids[0] == kept["id"] and dropped["id"] not in ids and len(ids) == 2
+    assert ids[0] == kept["id"]
+    assert dropped["id"] not in ids
+    assert len(ids) == 2
     assert updated["order_items"][0]["quantity"] == 4
     assert updated["product_total"] == 11
     # Fields left out are blanked; the folder stays (moves go through /move-orders).
-    assert updated["email"] == "" and updated["shipping_total"] == 0
-    assert updated["discount_list"] == [] and updated["order_total"] == 11
+    assert updated["email"] == ""
+    assert updated["shipping_total"] == 0
+    assert updated["discount_list"] == []
+    assert updated["order_total"] == 11
     assert updated["folder_id"] == order["folder_id"]
     assert updated["source_id"] == order["id"]
     assert updated["date_added"] == order["date_added"]
@@ -160,7 +167,8 @@ def test_method_override_header_turns_post_into_put(sandbox: RunningSandbox) -> 
 def test_duplicate_order_is_refused_and_names_the_existing_one(sandbox: RunningSandbox) -> None:
     order = create(sandbox)
     message = error(call(sandbox, "POST", "/orders", EMPTY, json=SAMPLE_ORDER), 400)
-    assert order["id"] in message and "Duplicate" in message
+    assert order["id"] in message
+    assert "Duplicate" in message
 
 
 def test_delete_order(sandbox: RunningSandbox) -> None:
@@ -220,7 +228,8 @@ def test_store_settings_and_folders(sandbox: RunningSandbox) -> None:
     assert store["id"] == DEMO
     assert list(store["folders"].values()) == ["New", "Prepared", "Closed", "Canceled"]
     assert all(int(folder_id) > 10_000 for folder_id in store["folders"])
-    assert "api_key" not in store["settings"] and "smtp_password" not in store["settings"]
+    assert "api_key" not in store["settings"]
+    assert "smtp_password" not in store["settings"]
     assert store["settings"]["timezone"]
     other = ok(call(sandbox, "GET", "/store", EMPTY))["store"]
     assert set(other["folders"]).isdisjoint(store["folders"])
