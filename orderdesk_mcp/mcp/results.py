@@ -52,9 +52,8 @@ def bound(structured: dict[str, Any]) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(to_json(structured))
     cuts: dict[str, _Cut] = {}
     for _ in range(_MAX_CUTS):
-        if len(to_json(value)) <= _TARGET_CHARS:
-            break
-        if not _cut_largest(value, cuts):
+        excess = len(to_json(value)) - _TARGET_CHARS
+        if excess <= 0 or not _cut_largest(value, cuts, excess):
             break
     top_list = _top_level_list(structured)
     marker: dict[str, Any] = {
@@ -93,8 +92,9 @@ def _advice(top_list: str | None, cuts: dict[str, _Cut]) -> str:
     return " ".join(parts)
 
 
-def _cut_largest(value: Any, cuts: dict[str, _Cut]) -> bool:
-    """Halve the biggest list (or shorten the longest text) anywhere in `value`. False if none."""
+def _cut_largest(value: Any, cuts: dict[str, _Cut], excess: int) -> bool:
+    """Shorten the biggest list (or the longest text) anywhere in `value` by about `excess`
+    characters, keeping as much as fits. False when nothing is left to cut."""
     best: tuple[int, Any, Any, str] | None = None  # (size, container, key, path)
     for container, key, path, item in _walk(value, ""):
         if isinstance(item, list) and item:
@@ -107,15 +107,17 @@ def _cut_largest(value: Any, cuts: dict[str, _Cut]) -> bool:
             best = (size, container, key, path)
     if best is None:
         return False
-    _size, container, key, path = best
+    size, container, key, path = best
     item = container[key]
     if isinstance(item, list):
         cut = cuts.setdefault(path, _Cut(path, "list", len(item), len(item)))
-        cut.kept = len(item) // 2
+        # Drop about as many entries as the excess is worth, at least one.
+        average = max(1, size // len(item))
+        cut.kept = max(0, len(item) - max(1, -(-excess // average)))
         container[key] = item[: cut.kept]
     else:
         cut = cuts.setdefault(path, _Cut(path, "text", len(item), len(item)))
-        cut.kept = max(_LONG_STRING // 2, len(item) // 2)
+        cut.kept = max(_LONG_STRING // 2, len(item) - excess - 100)
         container[key] = item[: cut.kept] + " [...cut]"
     return True
 
