@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest venv clean
+.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,27 @@ demo: $(STAMP)
 	$(BIN)/orderdesk-mcp demo
 
 ## test: lint, type-check and run the whole test suite.
-test: lint typecheck pytest
+test: system-deps lint shellcheck typecheck pytest
+
+# nginx, shellcheck and openssl (used by the deployment tests) from Debian's packages when
+# missing; apt-get update runs only then, and sudo only when not root. The tests start their
+# own nginx on loopback, so the packaged service (listening on port 80) is switched off.
+SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+		tool=$${pair%%:*}; pkg=$${pair#*:}; \
+		PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing from Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
+		{ $(SUDO) systemctl disable --now nginx >/dev/null 2>&1 || true; }; \
+	fi
+
+shellcheck: system-deps
+	shellcheck scripts/*.sh .ci/run
 
 lint: $(STAMP)
 	$(BIN)/ruff check orderdesk_mcp tests scripts
