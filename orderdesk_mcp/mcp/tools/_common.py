@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from orderdesk_mcp.mcp.tools._base import ToolInputError
+
 # --- input schema fragments -------------------------------------------------------------
 
 MAX_LIMIT = 100
@@ -239,11 +241,15 @@ def slice_page(key: str, items: list[dict[str, Any]], args: Mapping[str, Any]) -
     return page(key, chosen, len(items), offset)
 
 
-_DATE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2})(:\d{2})?(?:\.\d+)?(?:Z|[+-]00:?00)?)?$"
+# [0-9], not \d: Python's \d also matches other scripts' digits, which Order Desk would refuse.
+DATE_ARG_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?([.][0-9]+)?(Z|[+-]00:?00)?)?$"
 )
-
-DATE_ARG_PATTERN = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]00:?00)?)?$"
+_DATE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[ T]([0-9]{2}:[0-9]{2})(:[0-9]{2})?(?:[.][0-9]+)?(?:Z|[+-]00:?00)?)?"
+)
 
 
 def date_arg(description: str) -> dict[str, Any]:
@@ -255,9 +261,11 @@ def order_desk_time(value: str, *, end_of_day: bool) -> str:
 
     A bare date covers the whole day, so an end bound becomes 23:59:59.
     """
-    match = _DATE.match(value.strip())
+    match = _DATE.fullmatch(value.strip())
     if match is None:
-        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS, UTC)")
+        raise ToolInputError(
+            f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)."
+        )
     day, hour_minute, seconds = match.groups()
     if hour_minute is None:
         return f"{day} 23:59:59" if end_of_day else f"{day} 00:00:00"

@@ -51,7 +51,7 @@ SHIPMENT_FIELDS: dict[str, Any] = {
     "weight": {"type": ["number", "string"]},
     "cost": {"type": ["number", "string"], "description": "The merchant's postage cost."},
     "status": {"type": "string", "maxLength": 200},
-    "date_shipped": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+    "date_shipped": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
 }
 
 
