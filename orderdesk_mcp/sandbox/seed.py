@@ -182,14 +182,16 @@ def _order(rng: random.Random, index: int, inventory: list[JsonObject]) -> JsonO
         "checkout_data": {"Gift Message": "Happy birthday!"} if rng.random() < 0.08 else {},
     }
     age_days = age_s / 86400
-    if rng.random() < 0.04:
+    # Recent orders wait in New or Prepared; older ones are shipped (Closed) or Canceled.
+    roll = rng.random()
+    if roll < 0.04:
         folder = "Canceled"
-    elif age_days > 4 or (age_days > 1.5 and rng.random() < 0.6):
-        folder = "Closed"
-    elif age_days > 0.5 and rng.random() < 0.5:
-        folder = "Prepared"
+    elif age_days <= 4:
+        folder = "New" if roll < 0.75 else "Prepared"
+    elif age_days <= 10:
+        folder = "Prepared" if roll < 0.45 else "Closed"
     else:
-        folder = "New"
+        folder = "Closed"
     shipments = []
     if folder == "Closed":
         for parcel in range(rng.choice((1, 1, 1, 2))):
