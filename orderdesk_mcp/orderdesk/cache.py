@@ -113,7 +113,8 @@ class ResponseCache:
             expire_after=DO_NOT_CACHE,  # every cached GET passes its own lifetime
             allowable_methods=("GET",),
             allowable_codes=(200,),
-            ignored_parameters=(API_KEY_HEADER,),
+            # requests-cache compares names case-sensitively: list the spellings we might send.
+            ignored_parameters=(API_KEY_HEADER, API_KEY_HEADER.lower(), API_KEY_HEADER.title()),
             key_fn=request_cache_key,
             filter_fn=is_cacheable_reply,
             autoclose=False,  # the backend outlives any one session
