@@ -233,3 +233,28 @@ def test_store_settings_and_folders(sandbox: RunningSandbox) -> None:
     assert store["settings"]["timezone"]
     other = ok(call(sandbox, "GET", "/store", EMPTY))["store"]
     assert set(other["folders"]).isdisjoint(store["folders"])
+
+
+def test_put_of_what_get_returned_changes_only_date_updated(sandbox: RunningSandbox) -> None:
+    for order_id in ("1000001", "1000150", "1000300"):
+        before = ok(call(sandbox, "GET", f"/orders/{order_id}"))["order"]
+        after = ok(call(sandbox, "PUT", f"/orders/{order_id}", json=before))["order"]
+        changed = {key for key in before if before[key] != after[key]}
+        assert changed <= {"date_updated"}
+
+
+def test_put_without_items_keeps_them_and_an_empty_list_is_refused(
+    sandbox: RunningSandbox,
+) -> None:
+    order = create(sandbox)
+    body = {key: value for key, value in SAMPLE_ORDER.items() if key != "order_items"}
+    kept = ok(call(sandbox, "PUT", f"/orders/{order['id']}", EMPTY, json=body))["order"]
+    assert kept["order_items"] == order["order_items"]
+    emptied = call(
+        sandbox, "PUT", f"/orders/{order['id']}", EMPTY, json={**body, "order_items": []}
+    )
+    assert "at least one" in error(emptied, 400)
+    foreign = {**body, "order_items": [{"id": "1", "name": "x"}]}
+    assert "not on order" in error(
+        call(sandbox, "PUT", f"/orders/{order['id']}", EMPTY, json=foreign), 400
+    )

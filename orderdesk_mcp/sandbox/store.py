@@ -225,6 +225,10 @@ class StoreState:
         fields["source_id"] = fields["source_id"] or order_id
         if "order_items" in body or not PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS:
             items = self._merge_items(order, read_order_items(body))
+            if not items:
+                raise invalid(
+                    "an order needs at least one entry in order_items (delete the order instead)"
+                )
         else:
             items = order["order_items"]
         order.update(fields)
