@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from orderdesk_mcp import health, metrics
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db import connection
 from orderdesk_mcp.db.connection import open_database
@@ -28,4 +29,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions[SERVICES_KEY] = services or build_services(settings)
     connection.init_app(app)
+    metrics.init_app(app)
+    health.init_app(app)
     return app

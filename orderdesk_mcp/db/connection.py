@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import peewee
-from flask import Flask
+from flask import Flask, request
 from playhouse.db_url import connect
 
 from orderdesk_mcp.config import Settings
@@ -66,6 +66,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _connect() -> None:
+        # Health endpoints must answer (503 naming the fault) even when the database cannot
+        # be opened; they query it themselves, inside their checks.
+        if request.blueprint == "health":
+            return
         database.connect(reuse_if_open=True)
 
     @app.teardown_appcontext

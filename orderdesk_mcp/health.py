@@ -1,0 +1,228 @@
+"""Health endpoints: /health, /health/live, /health/ready, /health/detailed.
+
+None of them calls Order Desk: a slow or failing upstream must not make the server look dead
+(systemd, load balancers and monitors act on these answers). Readiness checks only what this
+process needs to serve: the database answers a real query at the newest schema, the cache
+database takes a write lock, and the master key is loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from orderdesk_mcp import __version__
+from orderdesk_mcp.backup import latest_backup, list_backups
+from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
+from orderdesk_mcp.metrics import bearer_matches, get_metrics, is_loopback, json_error
+from orderdesk_mcp.services import Services
+
+SERVICE_NAME = "orderdesk-mcp"
+_CACHE_LOCK_TIMEOUT = 0.5
+
+bp = Blueprint("health", __name__, url_prefix="/health")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": True} if self.ok else {"ok": False, "error": self.error}
+
+
+def _services() -> Services:
+    from orderdesk_mcp.app import get_services
+
+    return get_services(current_app)
+
+
+def check_database(services: Services) -> CheckResult:
+    try:
+        pending = pending_migrations(services.database)
+    except Exception as exc:  # any driver error means "not ready", with its reason
+        return CheckResult(False, f"the database does not answer: {exc}")
+    if pending:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+        return CheckResult(False, f"pending migrations {names}; run `orderdesk-mcp db upgrade`")
+    return CheckResult(True)
+
+
+def check_cache_writable(cache_path: Path) -> CheckResult:
+    if not cache_path.exists():
+        directory = cache_path.parent
+        if directory.is_dir() and _directory_writable(directory):
+            return CheckResult(True)
+        return CheckResult(False, f"the cache directory {directory} is missing or not writable")
+    try:
+        with closing(sqlite3.connect(cache_path, timeout=_CACHE_LOCK_TIMEOUT)) as conn:
+            # Taking the write lock proves writability without writing anything.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            return CheckResult(True)  # another thread is writing it right now
+        return CheckResult(False, f"the cache database {cache_path} is not writable: {exc}")
+    except sqlite3.DatabaseError as exc:
+        return CheckResult(False, f"the cache database {cache_path} is unusable: {exc}")
+    return CheckResult(True)
+
+
+def _directory_writable(directory: Path) -> bool:
+    probe = directory / f".health-probe-{time.monotonic_ns()}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError:
+        return False
+    probe.unlink(missing_ok=True)
+    return True
+
+
+def check_master_key(services: Services) -> CheckResult:
+    if services.vault is None:
+        return CheckResult(
+            False, "no master key loaded; see ORDERDESK_MCP_MASTER_KEY_FILE in docs/SETTINGS.md"
+        )
+    return CheckResult(True)
+
+
+READINESS_CHECKS: dict[str, Callable[[Services], CheckResult]] = {
+    "database": check_database,
+    "cache": lambda services: check_cache_writable(services.settings.cache_path),
+    "master_key": check_master_key,
+}
+
+
+@bp.get("")
+def health() -> Response:
+    """The process is up. Constant time: no I/O at all."""
+    return jsonify(status="ok", service=SERVICE_NAME, version=__version__)
+
+
+@bp.get("/live")
+def live() -> Response:
+    """Liveness: the process answers requests (restart it if this fails)."""
+    return jsonify(status="alive", service=SERVICE_NAME)
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    """Readiness: 200 when every check passes, else 503 naming each failing check."""
+    services = _services()
+    results = {name: check(services) for name, check in READINESS_CHECKS.items()}
+    ok = all(result.ok for result in results.values())
+    body: dict[str, Any] = {
+        "status": "ready" if ok else "not ready",
+        "service": SERVICE_NAME,
+        "checks": {name: result.as_json() for name, result in results.items()},
+    }
+    if not ok:
+        body["failing"] = [name for name, result in results.items() if not result.ok]
+    return jsonify(body), 200 if ok else 503
+
+
+def _file_bytes(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    total = 0
+    found = False
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            total += candidate.stat().st_size
+            found = True
+        except OSError:
+            continue
+    return total if found else None
+
+
+def _count(services: Services, sql: str, *params: Any) -> int | None:
+    try:
+        row = services.database.execute_sql(sql, params).fetchone()  # type: ignore[no-untyped-call]
+    except Exception:
+        return None  # readiness reports why; details stay best-effort
+    return int(row[0])
+
+
+def _detailed(services: Services) -> dict[str, Any]:
+    settings = services.settings
+    now = time.time()
+    cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(
+        seconds=settings.session_ttl
+    )
+    try:
+        schema_version: int | None = current_version(services.database)
+    except Exception:
+        schema_version = None
+    newest = latest_backup(settings.backups_dir)
+    tokens = get_metrics().upstream_tokens()
+    return {
+        "status": "ok",
+        "service": SERVICE_NAME,
+        "version": __version__,
+        "started_at": dt.datetime.fromtimestamp(services.started_at, dt.UTC).isoformat(),
+        "uptime_seconds": round(now - services.started_at, 1),
+        "database": {
+            "bytes": _file_bytes(sqlite_path_from_url(settings.effective_database_url)),
+            "schema_version": schema_version,
+            "latest_schema_version": LATEST_VERSION,
+        },
+        "cache": {"bytes": _file_bytes(settings.cache_path)},
+        "counts": {
+            "tenants": _count(services, "SELECT count(*) FROM tenant"),
+            "stores": _count(services, "SELECT count(*) FROM store"),
+            "active_sessions": _count(
+                services,
+                "SELECT count(*) FROM mcp_session WHERE ended IS NULL AND last_seen >= ?",
+                cutoff,
+            ),
+        },
+        "upstream": {
+            store_id: {
+                "tokens_remaining": seen.remaining,
+                "seen_seconds_ago": round(now - seen.observed_at, 1),
+            }
+            for store_id, seen in sorted(tokens.items())
+        },
+        "backups": {
+            "count": len(list_backups(settings.backups_dir)),
+            "latest": newest.path.name if newest else None,
+            "latest_time": newest.created.isoformat() + "Z" if newest else None,
+            "latest_age_seconds": round(newest.age_seconds, 1) if newest else None,
+        },
+    }
+
+
+@bp.get("/detailed")
+def detailed() -> Response:
+    """Operator detail; needs the admin token (or, when none is set, a loopback client)."""
+    services = _services()
+    token = services.settings.admin_token
+    if token is None:
+        if not is_loopback(request.remote_addr):
+            return json_error(
+                403,
+                "/health/detailed is loopback-only while ORDERDESK_MCP_ADMIN_TOKEN is unset",
+            )
+    elif not bearer_matches(request.headers.get("Authorization"), token):
+        return json_error(
+            401,
+            "/health/detailed needs Authorization: Bearer $ORDERDESK_MCP_ADMIN_TOKEN",
+            bearer_challenge=True,
+        )
+    response = jsonify(_detailed(services))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
