@@ -115,8 +115,9 @@ def test_store_specs_are_validated() -> None:
 def test_cli_refuses_non_loopback_host(host: str) -> None:
     result = CliRunner().invoke(sandbox_command, ["--host", host, "--port", "0"])
     assert result.exit_code == 1
-    assert "--public" in result.output
-    assert result.output.count("\n") == 1
+    assert "--public" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
 
 
 def test_cli_option_rules_and_help() -> None:
