@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import peewee
 import pytest
+import waitress
+from flask import Flask
 
+from orderdesk_mcp.app import create_app
+from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.config import Settings, load_settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
+from orderdesk_mcp.db.models import Tenant
+from orderdesk_mcp.mcp import blueprint as mcp_blueprint
+from orderdesk_mcp.mcp.audit import note_upstream_call
+from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.sandbox import RunningSandbox, SandboxStoreSpec, start_sandbox
+from orderdesk_mcp.services import Services
+from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 
 
@@ -69,3 +82,102 @@ def sandbox() -> Iterator[RunningSandbox]:
     ]
     with start_sandbox(specs, host="127.0.0.1", port=0) as running:
         yield running
+
+
+# --- the MCP server: the real app with a tenant whose two stores live in the sandbox ---------
+
+
+@dataclass
+class McpTenant:
+    """A tenant with stores "demo" (100001, default) and "empty" (100002) in the sandbox."""
+
+    tenant: Tenant
+    token: str
+    read_only_token: str
+
+
+@dataclass
+class McpServer:
+    """The real app served by waitress on an ephemeral loopback port."""
+
+    url: str
+    token: str
+    app: Flask
+    tenant: McpTenant
+
+
+class ServedApp:
+    """A WSGI app served by waitress in a background thread (stop() closes everything)."""
+
+    def __init__(self, app: Flask) -> None:
+        self._server: Any = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name="mcp-test", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server = self._server
+
+        def close_everything() -> None:  # runs inside the serving loop's thread
+            for channel in list(server._map.values()):
+                if channel is not server.trigger and channel is not server:
+                    channel.close()
+            server.close()
+
+        server.trigger.pull_trigger(close_everything)
+        self._thread.join(5)
+        server.task_dispatcher.shutdown(timeout=5)
+
+
+def make_mcp_app(settings: Settings, database: peewee.Database, vault: Vault) -> Flask:
+    """create_app with real services and Order Desk machinery that counts upstream calls."""
+    services = Services(settings=settings, database=database, vault=vault)
+    machinery = UpstreamMachinery.from_settings(settings, observer=note_upstream_call)
+    services.machinery = machinery  # type: ignore[attr-defined,unused-ignore]
+    app = create_app(settings, services)
+    if mcp_blueprint.STATE_KEY not in app.extensions:
+        mcp_blueprint.init_app(app)
+    return app
+
+
+def make_mcp_tenant(name: str, vault: Vault, sandbox: RunningSandbox) -> McpTenant:
+    tenant = create_tenant(name, Vault.new_tenant_salt())
+    for store_id, alias in ((SANDBOX_DEMO_STORE, "demo"), (SANDBOX_EMPTY_STORE, "empty")):
+        add_store(
+            tenant,
+            store_id=store_id,
+            api_key=SANDBOX_KEYS[store_id],
+            vault=vault,
+            alias=alias,
+            base_url=sandbox.base_url,
+        )
+    return McpTenant(
+        tenant=tenant,
+        token=issue_key(tenant, label="test").token,
+        read_only_token=issue_key(tenant, read_only=True, label="test-ro").token,
+    )
+
+
+@pytest.fixture
+def mcp_app(settings: Settings, db: peewee.Database, vault: Vault) -> Flask:
+    return make_mcp_app(settings, db, vault)
+
+
+@pytest.fixture
+def mcp_tenant(db: peewee.Database, vault: Vault, sandbox: RunningSandbox) -> McpTenant:
+    return make_mcp_tenant("acme", vault, sandbox)
+
+
+@pytest.fixture
+def mcp_server(mcp_app: Flask, mcp_tenant: McpTenant) -> Iterator[McpServer]:
+    """The MCP endpoint URL and a tenant token with two stores registered against the sandbox."""
+    served = ServedApp(mcp_app)
+    try:
+        yield McpServer(
+            url=f"http://127.0.0.1:{served.port}/mcp",
+            token=mcp_tenant.token,
+            app=mcp_app,
+            tenant=mcp_tenant,
+        )
+    finally:
+        served.stop()

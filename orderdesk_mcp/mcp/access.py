@@ -1,0 +1,88 @@
+"""Who may call /mcp, and what they reach: the strategy the HTTP blueprint is given.
+
+`TenantAccess` (the default) checks tenant API keys and keeps sessions and the audit trail in
+the database. Local mode swaps in `orderdesk_mcp.mcp.local.LocalAccess`; the blueprint is the
+same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from orderdesk_mcp.auth import verify_token
+from orderdesk_mcp.mcp.audit import AuditSink, DatabaseAudit
+from orderdesk_mcp.mcp.registry import StoreResolver
+from orderdesk_mcp.mcp.sessions import DatabaseSessionStore, SessionOwner, SessionStore
+from orderdesk_mcp.mcp.store_resolver import TenantStoreResolver
+from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
+from orderdesk_mcp.vault import Vault
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller (never carries the token)."""
+
+    tenant_id: int | None
+    key_id: int | None
+    identity: str  # what the per-key rate limit counts: the key's public id
+    read_only: bool
+    toolsets: frozenset[str] | None
+
+    @property
+    def session_owner(self) -> SessionOwner:
+        return SessionOwner(tenant_id=self.tenant_id, key_id=self.key_id)
+
+
+class AccessPolicy(Protocol):
+    requires_token: bool
+    sessions: SessionStore
+    audit: AuditSink
+
+    def authenticate(self, token: str | None) -> Caller | None:
+        """The caller a bearer token belongs to; None when it is missing, wrong or revoked."""
+        ...
+
+    def resolver_for(self, caller: Caller) -> StoreResolver: ...
+
+
+class TenantAccess:
+    """Multi-tenant mode: `Authorization: Bearer odmcp_...` on every request."""
+
+    requires_token = True
+
+    def __init__(
+        self,
+        *,
+        vault: Vault | None,
+        machinery: UpstreamMachinery,
+        default_base_url: str,
+        session_ttl: int,
+    ) -> None:
+        self._vault = vault
+        self._machinery = machinery
+        self._default_base_url = default_base_url
+        self.sessions: SessionStore = DatabaseSessionStore(session_ttl)
+        self.audit: AuditSink = DatabaseAudit()
+
+    def authenticate(self, token: str | None) -> Caller | None:
+        key = verify_token(token)
+        if key is None:
+            return None
+        return Caller(
+            tenant_id=key.tenant_id,
+            key_id=key.key_id,
+            identity=key.public_id,
+            read_only=key.read_only,
+            toolsets=key.toolsets,
+        )
+
+    def resolver_for(self, caller: Caller) -> StoreResolver:
+        if caller.tenant_id is None or self._vault is None:
+            raise RuntimeError("tenant access needs a tenant and the vault")
+        return TenantStoreResolver(
+            caller.tenant_id,
+            vault=self._vault,
+            machinery=self._machinery,
+            default_base_url=self._default_base_url,
+        )

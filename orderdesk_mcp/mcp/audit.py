@@ -1,0 +1,133 @@
+"""The audit trail of tool calls, and the per-call count of Order Desk requests behind it.
+
+`count_upstream_calls()` opens a counter for the current call (a contextvar, so concurrent
+requests on other threads never mix); `note_upstream_call` is the Order Desk client's observer
+callback and adds one to whichever counter is open.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orderdesk_mcp.db.models import AuditEvent
+from orderdesk_mcp.orderdesk.machinery import UpstreamCall
+
+logger = logging.getLogger(__name__)
+
+# Argument names that may carry credentials; matched as substrings, case-insensitively.
+SECRET_NAME_PARTS = ("key", "secret", "token", "password", "authorization")
+REDACTED = "[redacted]"
+# The audit table is for "who did what", not a copy of every payload.
+MAX_ARGUMENTS_CHARS = 4000
+
+
+class _Counter:
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+_current_counter: contextvars.ContextVar[_Counter | None] = contextvars.ContextVar(
+    "orderdesk_mcp_upstream_counter", default=None
+)
+
+
+@contextmanager
+def count_upstream_calls() -> Iterator[_Counter]:
+    """Count the Order Desk requests made inside the block (read `.calls` afterwards)."""
+    counter = _Counter()
+    token = _current_counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _current_counter.reset(token)
+
+
+def note_upstream_call(call: UpstreamCall) -> None:
+    """Observer for the Order Desk client: counts calls that really reached Order Desk."""
+    counter = _current_counter.get()
+    if counter is not None and not call.cache_hit and not call.coalesced:
+        counter.calls += 1
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_NAME_PARTS)
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` with every field whose name looks like a credential masked."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if is_secret_name(str(key)) else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def arguments_text(arguments: dict[str, Any] | None) -> str:
+    """The JSON stored in the audit row: redacted and bounded."""
+    text = json.dumps(redact(arguments or {}), sort_keys=True, default=str)
+    if len(text) > MAX_ARGUMENTS_CHARS:
+        return json.dumps({"truncated": True, "prefix": text[:MAX_ARGUMENTS_CHARS]})
+    return text
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tools/call, as the audit trail keeps it."""
+
+    tenant_id: int | None
+    key_id: int | None
+    tool: str
+    store: str | None
+    arguments: dict[str, Any] | None
+    outcome: str
+    duration_ms: float
+    upstream_calls: int
+    request_id: str
+
+
+class AuditSink(Protocol):
+    def record(self, call: ToolCallRecord) -> None: ...
+
+
+class DatabaseAudit:
+    """Writes one AuditEvent row per tool call (multi-tenant mode)."""
+
+    def record(self, call: ToolCallRecord) -> None:
+        AuditEvent.create(
+            tenant=call.tenant_id,
+            api_key=call.key_id,
+            action=f"tools/call {call.tool}",
+            store=call.store,
+            arguments=arguments_text(call.arguments),
+            outcome=call.outcome,
+            duration_ms=round(call.duration_ms, 3),
+            upstream_calls=call.upstream_calls,
+            request_id=call.request_id,
+        )
+
+
+class LogAudit:
+    """Logs tool calls (local mode and stdio, which need no database)."""
+
+    def record(self, call: ToolCallRecord) -> None:
+        logger.info(
+            "tool call %s outcome=%s store=%s upstream_calls=%d duration_ms=%.1f",
+            call.tool,
+            call.outcome,
+            call.store,
+            call.upstream_calls,
+            call.duration_ms,
+            extra={"request_id": call.request_id, "arguments": arguments_text(call.arguments)},
+        )

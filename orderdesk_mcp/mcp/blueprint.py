@@ -1,0 +1,537 @@
+"""The Streamable HTTP transport (MCP 2025-11-25) on `/mcp`: POST, DELETE, and 405 for GET.
+
+One POST carries one JSON-RPC message and gets `application/json` back (no SSE: every
+method finishes within its request). The checks run in a fixed order, each failing with one
+JSON-RPC-shaped body that says what to do: Host and Origin (DNS rebinding), credentials in
+the query string, authentication (with a per-address failure limit), the per-key rate limit,
+content type and size, the session, the protocol version header, then the message itself.
+
+Who may call and what they reach is an `AccessPolicy`: tenant API keys by default, the
+implicit local user in local mode (`use_access`). The methods live in the dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
+from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
+from orderdesk_mcp.mcp.limits import McpLimits
+from orderdesk_mcp.mcp.protocol import (
+    BATCH_PROTOCOL_VERSIONS,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    SERVER_ERROR,
+    SUPPORTED_PROTOCOL_VERSIONS,
+    ClientResponse,
+    JsonRpcError,
+    Notification,
+    Request,
+    RequestId,
+    error_message,
+    parse_message,
+    request_id_of,
+)
+from orderdesk_mcp.mcp.registry import TOOLSETS
+from orderdesk_mcp.mcp.sessions import SessionState
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("mcp", __name__)
+
+ENDPOINT = "/mcp"
+MAX_BODY_BYTES = 1024 * 1024
+STATE_KEY = "orderdesk_mcp.mcp"
+SESSION_HEADER = "Mcp-Session-Id"
+VERSION_HEADER = "MCP-Protocol-Version"
+TOOLSETS_HEADER = "X-MCP-Toolsets"
+# The first request of newer (stateless, 2026) clients; see docs/CONFORMANCE.md.
+DISCOVER_METHOD = "server/discover"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+WWW_AUTHENTICATE = 'Bearer realm="orderdesk-mcp", error="invalid_token"'
+# Query parameters that look like credentials: refused so a key never lands in access logs.
+_QUERY_SECRET_PARTS = ("key", "token", "auth", "secret", "password", "bearer")
+
+
+@dataclass
+class McpState:
+    access: AccessPolicy
+    dispatcher: Dispatcher
+    limits: McpLimits
+    allowed_hosts: frozenset[str]
+    allowed_origins: frozenset[str]
+
+
+class HttpFailure(Exception):
+    """Stops a request with an HTTP status and a JSON-RPC error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        request_id: RequestId | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = JsonRpcError(code, message)
+        self.request_id = request_id
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        return json_reply(error_message(self.request_id, self.error), self.status, self.headers)
+
+
+def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    reply = Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        reply.headers[name] = value
+    return reply
+
+
+def empty_reply(status: int, headers: dict[str, str] | None = None) -> Response:
+    reply = Response(status=status)
+    reply.headers.pop("Content-Type", None)
+    for name, value in (headers or {}).items():
+        reply.headers[name] = value
+    return reply
+
+
+# --- wiring ---------------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    """Register /mcp with tenant-key access; local mode swaps the access with `use_access`."""
+    from orderdesk_mcp.app import get_services
+
+    services = get_services(app)
+    settings = services.settings
+    access = TenantAccess(
+        vault=services.vault,
+        # Services gains a typed `machinery` field with the Order Desk client wiring.
+        machinery=getattr(services, "machinery"),  # noqa: B009
+        default_base_url=settings.orderdesk_api_base_url,
+        session_ttl=settings.session_ttl,
+    )
+    app.extensions[STATE_KEY] = McpState(
+        access=access,
+        dispatcher=Dispatcher(),
+        limits=McpLimits(app, settings),
+        allowed_hosts=LOOPBACK_HOSTS | {host.lower() for host in settings.public_hosts},
+        allowed_origins=frozenset(
+            origin.rstrip("/").lower() for origin in settings.allowed_origins
+        ),
+    )
+    app.register_blueprint(bp)
+    # Errors raised before the view runs (an unknown method, a body over the limit, a path
+    # under /mcp that does not exist) are answered in JSON-RPC shape too.
+    app.register_error_handler(HTTPException, _http_error_for_mcp_paths)
+    app.register_error_handler(InternalServerError, _http_error_for_mcp_paths)
+
+
+def use_access(app: Flask, access: AccessPolicy) -> None:
+    """Serve /mcp with another access policy (local mode)."""
+    state(app).access = access
+
+
+def state(app: Flask | None = None) -> McpState:
+    mcp_state: McpState = (app or current_app).extensions[STATE_KEY]
+    return mcp_state
+
+
+def _is_mcp_path() -> bool:
+    return request.path == ENDPOINT or request.path.startswith(ENDPOINT + "/")
+
+
+def _http_error_for_mcp_paths(error: HTTPException) -> Response | HTTPException:
+    if not _is_mcp_path():
+        return error
+    return _http_error_reply(error)
+
+
+def _http_error_reply(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers: dict[str, str] = {}
+    if status == 404:
+        message = f"not found: the MCP endpoint is {ENDPOINT}"
+    elif status == 405:
+        message = f"method {request.method} is not allowed on {ENDPOINT}; use POST (or DELETE)"
+        headers["Allow"] = "POST, DELETE"
+    elif status == 413:
+        message = f"request body is larger than {MAX_BODY_BYTES} bytes"
+    elif status >= 500:
+        request_id = _request_id()
+        logger.error("unhandled error on %s", ENDPOINT, extra={"request_id": request_id})
+        return json_reply(
+            error_message(None, _internal_error(request_id)), 500, {"X-Request-Id": request_id}
+        )
+    else:
+        message = error.description or error.name
+    return json_reply(error_message(None, JsonRpcError(INVALID_REQUEST, message)), status, headers)
+
+
+def _internal_error(request_id: str) -> JsonRpcError:
+    return JsonRpcError(
+        INTERNAL_ERROR,
+        f"internal error; quote request id {request_id} when reporting it",
+        {"request_id": request_id},
+    )
+
+
+def _request_id() -> str:
+    existing = g.get("request_id")
+    if isinstance(existing, str) and existing:
+        return existing
+    g.request_id = secrets.token_hex(8)
+    return str(g.request_id)
+
+
+# --- the view -------------------------------------------------------------------------------
+
+
+@bp.route(ENDPOINT, methods=["GET", "POST", "DELETE"])
+def mcp_endpoint() -> Response:
+    request_id = _request_id()
+    try:
+        reply = _serve(state(), request_id)
+    except HttpFailure as failure:
+        reply = failure.response()
+    except HTTPException as error:
+        reply = _http_error_reply(error)
+    except Exception:
+        logger.exception("internal error on %s", ENDPOINT, extra={"request_id": request_id})
+        reply = json_reply(error_message(None, _internal_error(request_id)), 500)
+    reply.headers["X-Request-Id"] = request_id
+    return reply
+
+
+def _serve(mcp: McpState, request_id: str) -> Response:
+    _check_host(mcp)
+    _check_origin(mcp)
+    if request.method == "GET":
+        raise HttpFailure(
+            405,
+            INVALID_REQUEST,
+            "this server sends no server-initiated stream: GET is not supported; POST "
+            "JSON-RPC messages to /mcp",
+            headers={"Allow": "POST, DELETE"},
+        )
+    _refuse_query_credentials()
+    caller = _authenticate(mcp)
+    retry_after = mcp.limits.hit_key(caller.identity)
+    if retry_after is not None:
+        raise HttpFailure(
+            429,
+            SERVER_ERROR,
+            f"rate limit for this API key exceeded; retry in {retry_after} seconds",
+            headers={"Retry-After": str(retry_after)},
+        )
+    toolsets = _effective_toolsets(caller)
+    if request.method == "DELETE":
+        return _end_session(mcp, caller)
+    return _post(mcp, caller, toolsets, request_id)
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _check_host(mcp: McpState) -> None:
+    host = request.headers.get("Host", "")
+    if host.lower() in mcp.allowed_hosts or _host_name(host) in mcp.allowed_hosts:
+        return
+    raise HttpFailure(
+        403,
+        SERVER_ERROR,
+        f"Host {host!r} is not served here (DNS-rebinding protection); an operator can add it "
+        "to ORDERDESK_MCP_PUBLIC_HOSTS",
+    )
+
+
+def _check_origin(mcp: McpState) -> None:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    normalised = origin.strip().rstrip("/").lower()
+    if normalised in mcp.allowed_origins:
+        return
+    try:
+        origin_host = urlsplit(normalised).hostname or ""
+    except ValueError:
+        origin_host = ""
+    # Pages served from this machine are not a rebinding risk; anything else must be listed.
+    if origin_host in LOOPBACK_HOSTS and normalised.startswith(("http://", "https://")):
+        return
+    raise HttpFailure(
+        403,
+        SERVER_ERROR,
+        f"Origin {origin!r} is not allowed; an operator can add it to "
+        "ORDERDESK_MCP_ALLOWED_ORIGINS",
+    )
+
+
+def _refuse_query_credentials() -> None:
+    for name, value in request.args.items(multi=True):
+        lowered = name.lower()
+        if any(part in lowered for part in _QUERY_SECRET_PARTS) or value.startswith("odmcp_"):
+            raise HttpFailure(
+                400,
+                INVALID_REQUEST,
+                "credentials in the URL are refused (URLs end up in logs); send the API key "
+                "in the header 'Authorization: Bearer <key>' instead, and revoke a key that "
+                "was put in a URL",
+            )
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _authenticate(mcp: McpState) -> Caller:
+    address = request.remote_addr or "unknown"
+    blocked = mcp.limits.auth_blocked(address)
+    if blocked is not None:
+        raise HttpFailure(
+            429,
+            SERVER_ERROR,
+            f"too many failed authentications from this address; retry in {blocked} seconds",
+            headers={"Retry-After": str(blocked)},
+        )
+    token = _bearer_token()
+    caller = mcp.access.authenticate(token)
+    if caller is not None:
+        return caller
+    mcp.limits.note_auth_failure(address)
+    problem = (
+        "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key create` makes one)"
+        if token is None
+        else "the API key is invalid or revoked; ask the operator for a new one"
+    )
+    raise HttpFailure(401, SERVER_ERROR, problem, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def _effective_toolsets(caller: Caller) -> frozenset[str] | None:
+    header = request.headers.get(TOOLSETS_HEADER)
+    if header is None or not header.strip():
+        return caller.toolsets
+    requested = frozenset(part.strip().lower() for part in header.split(",") if part.strip())
+    unknown = sorted(requested - set(TOOLSETS))
+    if unknown:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"{TOOLSETS_HEADER} names unknown toolset {unknown[0]!r}; choose from "
+            + ", ".join(TOOLSETS),
+        )
+    return requested if caller.toolsets is None else requested & caller.toolsets
+
+
+def _end_session(mcp: McpState, caller: Caller) -> Response:
+    session_id = request.headers.get(SESSION_HEADER)
+    if not session_id:
+        raise HttpFailure(400, INVALID_REQUEST, f"DELETE needs the {SESSION_HEADER} header")
+    if not mcp.access.sessions.end(session_id, caller.session_owner):
+        raise _session_not_found()
+    return empty_reply(204)
+
+
+def _session_not_found(request_id: RequestId | None = None) -> HttpFailure:
+    return HttpFailure(
+        404,
+        SERVER_ERROR,
+        "session not found: it ended, expired or never existed; send initialize to start a new one",
+        request_id=request_id,
+    )
+
+
+def _read_json_body() -> Any:
+    content_type = request.mimetype or ""
+    if content_type != "application/json":
+        raise HttpFailure(
+            415,
+            INVALID_REQUEST,
+            f"Content-Type must be application/json (got {content_type or 'none'!r})",
+        )
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise HttpFailure(
+            413, INVALID_REQUEST, f"request body is larger than {MAX_BODY_BYTES} bytes"
+        )
+    accept = request.headers.get("Accept")
+    if accept and not (
+        request.accept_mimetypes.accept_json or "application/json" in accept.lower()
+    ):
+        raise HttpFailure(
+            406, INVALID_REQUEST, "this server answers application/json; accept it in Accept"
+        )
+    body = request.get_data(cache=False)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HttpFailure(
+            400, PARSE_ERROR, f"parse error: the body is not valid JSON ({error})"
+        ) from None
+
+
+def _post(
+    mcp: McpState, caller: Caller, toolsets: frozenset[str] | None, request_id: str
+) -> Response:
+    raw = _read_json_body()
+    if isinstance(raw, list):
+        return _batch(mcp, caller, toolsets, request_id, raw)
+    try:
+        message = parse_message(raw)
+    except JsonRpcError as error:
+        raise HttpFailure(400, error.code, error.message, request_id=request_id_of(raw)) from None
+    if isinstance(message, Request) and message.method == "initialize":
+        return _initialize(mcp, caller, message)
+    if (
+        isinstance(message, Request)
+        and message.method == DISCOVER_METHOD
+        and not request.headers.get(SESSION_HEADER)
+    ):
+        # The SDK's stateless probe: "method not found" makes it fall back to initialize.
+        return json_reply(
+            mcp.dispatcher.handle_request(message, _scope(mcp, caller, toolsets, request_id))
+        )
+    _require_session(mcp, caller, request_id_of(raw))
+    scope = _scope(mcp, caller, toolsets, request_id)
+    reply = _handle(mcp, message, scope)
+    if reply is None:
+        return empty_reply(202)
+    return json_reply(reply)
+
+
+def _initialize(mcp: McpState, caller: Caller, message: Request) -> Response:
+    try:
+        handshake = mcp.dispatcher.negotiate(message.params)
+    except JsonRpcError as error:
+        return json_reply(error_message(message.id, error))
+    session_id = mcp.access.sessions.create(
+        caller.session_owner, handshake.protocol_version, handshake.client_info
+    )
+    return json_reply(
+        {"jsonrpc": "2.0", "id": message.id, "result": handshake.result},
+        headers={SESSION_HEADER: session_id},
+    )
+
+
+def _require_session(mcp: McpState, caller: Caller, message_id: RequestId | None) -> SessionState:
+    session_id = request.headers.get(SESSION_HEADER)
+    if not session_id:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"missing {SESSION_HEADER} header: send initialize first, then repeat the session "
+            "id it returned on every request",
+            request_id=message_id,
+        )
+    session = mcp.access.sessions.get(session_id, caller.session_owner)
+    if session is None:
+        raise _session_not_found(message_id)
+    _check_version_header(session, message_id)
+    return session
+
+
+def _check_version_header(session: SessionState, message_id: RequestId | None) -> None:
+    version = request.headers.get(VERSION_HEADER)
+    if version is None:
+        return  # clients of 2025-03-26 do not send it: the negotiated version applies
+    if version not in SUPPORTED_PROTOCOL_VERSIONS:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"unsupported {VERSION_HEADER} {version[:40]!r}; supported: "
+            + ", ".join(SUPPORTED_PROTOCOL_VERSIONS),
+            request_id=message_id,
+        )
+    if version != session.protocol_version:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"{VERSION_HEADER} {version} differs from the version this session negotiated "
+            f"({session.protocol_version}); send that one",
+            request_id=message_id,
+        )
+
+
+def _scope(
+    mcp: McpState, caller: Caller, toolsets: frozenset[str] | None, request_id: str
+) -> CallScope:
+    return CallScope(
+        resolver=mcp.access.resolver_for(caller),
+        read_only=caller.read_only,
+        toolsets=toolsets,
+        tenant_id=caller.tenant_id,
+        key_id=caller.key_id,
+        request_id=request_id,
+        audit=mcp.access.audit,
+    )
+
+
+def _handle(
+    mcp: McpState, message: Request | Notification | ClientResponse, scope: CallScope
+) -> dict[str, Any] | None:
+    if isinstance(message, Request):
+        return mcp.dispatcher.handle_request(message, scope)
+    if isinstance(message, Notification):
+        mcp.dispatcher.handle_notification(message)
+    return None
+
+
+def _batch(
+    mcp: McpState,
+    caller: Caller,
+    toolsets: frozenset[str] | None,
+    request_id: str,
+    raw: list[Any],
+) -> Response:
+    session = _require_session(mcp, caller, None)
+    if session.protocol_version not in BATCH_PROTOCOL_VERSIONS:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"JSON-RPC batches are not part of protocol {session.protocol_version}; send one "
+            "message per request",
+        )
+    if not raw:
+        raise HttpFailure(400, INVALID_REQUEST, "an empty batch is not a valid JSON-RPC message")
+    scope = _scope(mcp, caller, toolsets, request_id)
+    replies: list[dict[str, Any]] = []
+    for item in raw:
+        try:
+            message = parse_message(item)
+        except JsonRpcError as error:
+            replies.append(error_message(request_id_of(item), error))
+            continue
+        if isinstance(message, Request) and message.method == "initialize":
+            replies.append(
+                error_message(
+                    message.id,
+                    JsonRpcError(INVALID_REQUEST, "initialize must not be part of a batch"),
+                )
+            )
+            continue
+        reply = _handle(mcp, message, scope)
+        if reply is not None:
+            replies.append(reply)
+    if not replies:
+        return empty_reply(202)
+    return json_reply(replies)

@@ -1,0 +1,334 @@
+"""The MCP methods, transport-free: one request in, one result (or JSON-RPC error) out.
+
+Both transports (the HTTP blueprint and stdio) parse messages, own sessions and decide who
+is calling; they hand the dispatcher a `CallScope` and it answers. It never reads HTTP
+headers, the database or settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orderdesk_mcp import __version__
+from orderdesk_mcp.mcp import completion, prompts, resources
+from orderdesk_mcp.mcp.audit import AuditSink, ToolCallRecord, count_upstream_calls
+from orderdesk_mcp.mcp.protocol import (
+    INTERNAL_ERROR,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    SERVER_ERROR,
+    SUPPORTED_PROTOCOL_VERSIONS,
+    JsonRpcError,
+    Notification,
+    Request,
+    error_message,
+    invalid_params,
+    negotiate_version,
+    result_message,
+)
+from orderdesk_mcp.mcp.registry import (
+    StoreResolver,
+    ToolDef,
+    execute_tool,
+    find_tool,
+    visible_tools,
+)
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "orderdesk-mcp"
+SERVER_TITLE = "Order Desk"
+# Big enough for the whole catalogue on one page: some clients never follow nextCursor.
+DEFAULT_PAGE_SIZE = 100
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+INSTRUCTIONS = (
+    "Tools for Order Desk stores: orders, order items, shipments, folders and inventory. "
+    "Every tool takes an optional `store` (alias or store id; list_stores shows them). "
+    "Order ids are Order Desk's internal ids; find an order by its cart number with "
+    "list_orders(source_id=...). List tools page with limit/offset and accept `fields`. "
+    "Destructive tools accept dry_run: true to preview exactly what would change."
+)
+
+CAPABILITIES: dict[str, Any] = {
+    "tools": {"listChanged": False},
+    "resources": {"subscribe": False, "listChanged": False},
+    "prompts": {"listChanged": False},
+    "completions": {},
+    "logging": {},
+}
+
+
+@dataclass(frozen=True)
+class CallScope:
+    """Who is calling and with which rights, as decided by the transport."""
+
+    resolver: StoreResolver
+    read_only: bool
+    toolsets: frozenset[str] | None
+    tenant_id: int | None
+    key_id: int | None
+    request_id: str
+    audit: AuditSink
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The outcome of `initialize`: the transport opens a session with it."""
+
+    protocol_version: str
+    client_info: dict[str, Any]
+    result: dict[str, Any]
+
+
+def encode_cursor(kind: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{offset}".encode()).decode("ascii")
+
+
+def decode_cursor(kind: str, cursor: Any) -> int:
+    """The offset inside an opaque cursor we issued; -32602 for anything else."""
+    if cursor is None:
+        return 0
+    problem = invalid_params(
+        f"invalid cursor for {kind}/list: pass back the nextCursor of the previous page "
+        "unchanged, or omit it to start from the first page"
+    )
+    if not isinstance(cursor, str) or len(cursor) > 64:
+        raise problem
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise problem from None
+    prefix, _, number = text.partition(":")
+    if prefix != kind or not number.isdigit() or len(number) > 9:
+        raise problem
+    return int(number)
+
+
+def paginate(kind: str, items: Sequence[Any], cursor: Any, page_size: int) -> dict[str, Any]:
+    """{kind: page} plus nextCursor when more follow."""
+    offset = decode_cursor(kind, cursor)
+    if offset > len(items):
+        raise invalid_params(f"cursor for {kind}/list is past the end; start again without it")
+    page = list(items[offset : offset + page_size])
+    result: dict[str, Any] = {kind: page}
+    if offset + page_size < len(items):
+        result["nextCursor"] = encode_cursor(kind, offset + page_size)
+    return result
+
+
+def _text_param(params: dict[str, Any], name: str, method: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise invalid_params(f"{method} needs params.{name} as a non-empty string")
+    return value
+
+
+def _object_param(params: dict[str, Any], name: str, method: str) -> dict[str, Any] | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid_params(f"{method}: params.{name} must be a JSON object when given")
+    return value
+
+
+class Dispatcher:
+    """Answers MCP requests; one instance serves every session of a process."""
+
+    def __init__(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        self.page_size = page_size
+        self._methods: dict[str, Callable[[dict[str, Any], CallScope], dict[str, Any]]] = {
+            "ping": self._ping,
+            "tools/list": self._tools_list,
+            "tools/call": self._tools_call,
+            "resources/list": self._resources_list,
+            "resources/templates/list": self._resource_templates_list,
+            "resources/read": self._resources_read,
+            "prompts/list": self._prompts_list,
+            "prompts/get": self._prompts_get,
+            "completion/complete": self._complete,
+            "logging/setLevel": self._set_log_level,
+        }
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def negotiate(self, params: dict[str, Any]) -> Handshake:
+        """Answer `initialize`: our version choice, capabilities and identity."""
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str) or not requested:
+            raise invalid_params(
+                "initialize needs params.protocolVersion (a string such as "
+                f"{SUPPORTED_PROTOCOL_VERSIONS[0]!r})"
+            )
+        client_info = params.get("clientInfo")
+        version = negotiate_version(requested)
+        result = {
+            "protocolVersion": version,
+            "capabilities": CAPABILITIES,
+            "serverInfo": {"name": SERVER_NAME, "title": SERVER_TITLE, "version": __version__},
+            "instructions": INSTRUCTIONS,
+        }
+        return Handshake(
+            protocol_version=version,
+            client_info=client_info if isinstance(client_info, dict) else {},
+            result=result,
+        )
+
+    def handle_request(self, request: Request, scope: CallScope) -> dict[str, Any]:
+        """The full JSON-RPC reply to one request; never raises."""
+        try:
+            method = self._methods.get(request.method)
+            if method is None:
+                raise self._unknown_method(request.method)
+            return result_message(request.id, method(request.params, scope))
+        except JsonRpcError as error:
+            return error_message(request.id, error)
+        except Exception:
+            # A bug of ours: the client gets a reference, the log gets the traceback.
+            logger.exception(
+                "internal error in %s", request.method, extra={"request_id": scope.request_id}
+            )
+            return error_message(
+                request.id,
+                JsonRpcError(
+                    INTERNAL_ERROR,
+                    f"internal error while handling {request.method}; quote request id "
+                    f"{scope.request_id} when reporting it",
+                    {"request_id": scope.request_id},
+                ),
+            )
+
+    def handle_notification(self, notification: Notification) -> None:
+        """Notifications need no reply; the ones we understand change nothing we keep."""
+        if notification.method == "notifications/cancelled":
+            # Calls run to completion within one HTTP request, so there is nothing to stop.
+            logger.debug("client cancelled request %s", notification.params.get("requestId"))
+
+    @staticmethod
+    def _unknown_method(method: str) -> JsonRpcError:
+        if method == "initialize":
+            return JsonRpcError(
+                METHOD_NOT_FOUND, "initialize is only valid as the first message of a session"
+            )
+        if method == "server/discover":
+            # The stateless 2026 revision: clients fall back to initialize on this error.
+            return JsonRpcError(
+                METHOD_NOT_FOUND,
+                "server/discover is not supported; this server speaks the initialize handshake "
+                "(protocol versions " + ", ".join(SUPPORTED_PROTOCOL_VERSIONS) + ")",
+                {"supportedVersions": list(SUPPORTED_PROTOCOL_VERSIONS)},
+            )
+        return JsonRpcError(METHOD_NOT_FOUND, f"method not found: {method}")
+
+    # --- methods --------------------------------------------------------------------------
+
+    def _ping(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        return {}
+
+    def _tools_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        tools = visible_tools(read_only=scope.read_only, toolsets=scope.toolsets)
+        page = paginate("tools", tools, params.get("cursor"), self.page_size)
+        page["tools"] = [tool.to_mcp() for tool in page["tools"]]
+        return page
+
+    def _visible_tool(self, name: str, scope: CallScope) -> ToolDef:
+        tool = find_tool(name)
+        if tool is None:
+            raise invalid_params(f"unknown tool: {name}; tools/list shows the available tools")
+        if scope.read_only and not tool.annotations.read_only:
+            raise invalid_params(
+                f"tool {name} changes data and this API key is read-only; use a key with "
+                "write access (`orderdesk-mcp key create` without --read-only)"
+            )
+        if scope.toolsets is not None and tool.toolset not in scope.toolsets:
+            raise invalid_params(
+                f"tool {name} belongs to the {tool.toolset!r} toolset, which is not enabled "
+                "for this key or request (X-MCP-Toolsets); tools/list shows the available tools"
+            )
+        return tool
+
+    def _tools_call(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        tool = self._visible_tool(_text_param(params, "name", "tools/call"), scope)
+        arguments = params.get("arguments")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise invalid_params("tools/call: params.arguments must be a JSON object of arguments")
+        started = time.perf_counter()
+        outcome_label = "internal_error"
+        store_alias: str | None = None
+        with count_upstream_calls() as counter:
+            try:
+                outcome = execute_tool(tool, arguments, scope.resolver)
+                outcome_label = outcome.outcome
+                store_alias = outcome.store.alias if outcome.store is not None else None
+            finally:
+                scope.audit.record(
+                    ToolCallRecord(
+                        tenant_id=scope.tenant_id,
+                        key_id=scope.key_id,
+                        tool=tool.name,
+                        store=store_alias,
+                        arguments=arguments,
+                        outcome=outcome_label,
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        upstream_calls=counter.calls,
+                        request_id=scope.request_id,
+                    )
+                )
+        return outcome.result
+
+    def _resources_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        listed = resources.list_resources(scope.resolver)
+        return paginate("resources", listed, params.get("cursor"), self.page_size)
+
+    def _resource_templates_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        templates = resources.list_resource_templates()
+        return paginate("resourceTemplates", templates, params.get("cursor"), self.page_size)
+
+    def _resources_read(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        uri = _text_param(params, "uri", "resources/read")
+        try:
+            return resources.read_resource(uri, scope.resolver)
+        except resources.ResourceNotFound as error:
+            raise JsonRpcError(RESOURCE_NOT_FOUND, str(error), {"uri": uri}) from None
+        except resources.ResourceUnavailable as error:
+            raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+
+    def _prompts_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        return paginate("prompts", prompts.list_prompts(), params.get("cursor"), self.page_size)
+
+    def _prompts_get(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        name = _text_param(params, "name", "prompts/get")
+        arguments = _object_param(params, "arguments", "prompts/get")
+        try:
+            return prompts.get_prompt(name, arguments)
+        except (prompts.PromptNotFound, prompts.InvalidPromptArguments) as error:
+            raise invalid_params(str(error)) from None
+
+    def _complete(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        ref = _object_param(params, "ref", "completion/complete")
+        argument = _object_param(params, "argument", "completion/complete")
+        if ref is None or argument is None:
+            raise invalid_params("completion/complete needs params.ref and params.argument")
+        if not isinstance(argument.get("name"), str) or not isinstance(argument.get("value"), str):
+            raise invalid_params("completion/complete: argument needs a string name and value")
+        context = _object_param(params, "context", "completion/complete") or {}
+        context_arguments = context.get("arguments")
+        if context_arguments is not None and not isinstance(context_arguments, dict):
+            raise invalid_params("completion/complete: context.arguments must be an object")
+        return completion.complete(ref, argument, context_arguments, scope.resolver)
+
+    def _set_log_level(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        level = params.get("level")
+        if level not in LOG_LEVELS:
+            raise invalid_params(
+                "logging/setLevel needs params.level, one of " + ", ".join(LOG_LEVELS)
+            )
+        # Replies are plain JSON (no stream), so no log notifications are sent at any level.
+        return {}

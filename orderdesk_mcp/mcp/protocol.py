@@ -1,0 +1,132 @@
+"""JSON-RPC 2.0 and MCP protocol facts: versions, error codes, message shapes.
+
+Nothing here knows about HTTP or stdio; both transports classify messages with
+`parse_message` and build replies with `result_message` / `error_message`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Newest first: `initialize` answers the client's version when it is listed here, else the first.
+SUPPORTED_PROTOCOL_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")
+LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0]
+# The one revision whose sessions may send JSON-RPC batches (2025-06-18 removed them).
+BATCH_PROTOCOL_VERSIONS: frozenset[str] = frozenset({"2025-03-26"})
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# MCP: resources/read of a URI that does not exist.
+RESOURCE_NOT_FOUND = -32002
+# Implementation-defined server error: transport refusals (auth, session, limits) and an
+# upstream failure while reading a resource.
+SERVER_ERROR = -32000
+
+RequestId = str | int
+
+
+class JsonRpcError(Exception):
+    """A failure that becomes a JSON-RPC error object; `message` is shown to the client."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def invalid_params(message: str) -> JsonRpcError:
+    return JsonRpcError(INVALID_PARAMS, message)
+
+
+@dataclass(frozen=True)
+class Request:
+    id: RequestId
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Notification:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClientResponse:
+    """A reply from the client to a server request (we send none, so it is only acknowledged)."""
+
+    id: RequestId | None
+
+
+Message = Request | Notification | ClientResponse
+
+
+def _is_request_id(value: Any) -> bool:
+    # bool is an int subclass in Python, but `true` is not a valid JSON-RPC id.
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def request_id_of(raw: Any) -> RequestId | None:
+    """The id of a message, when it has a usable one (for error replies to bad messages)."""
+    if isinstance(raw, dict) and _is_request_id(raw.get("id")):
+        value: RequestId = raw["id"]
+        return value
+    return None
+
+
+def parse_message(raw: Any) -> Message:
+    """Classify one decoded JSON value as a request, notification or response.
+
+    Raises JsonRpcError(INVALID_REQUEST) saying what is wrong with the message.
+    """
+    if not isinstance(raw, dict):
+        raise JsonRpcError(INVALID_REQUEST, "a JSON-RPC message must be a JSON object")
+    if raw.get("jsonrpc") != "2.0":
+        raise JsonRpcError(INVALID_REQUEST, 'a JSON-RPC message must have "jsonrpc": "2.0"')
+    if "method" not in raw:
+        if ("result" in raw or "error" in raw) and (
+            raw.get("id") is None or _is_request_id(raw.get("id"))
+        ):
+            return ClientResponse(id=raw.get("id"))
+        raise JsonRpcError(
+            INVALID_REQUEST, 'a JSON-RPC message needs a "method" (request) or a "result" (reply)'
+        )
+    method = raw["method"]
+    if not isinstance(method, str) or not method:
+        raise JsonRpcError(INVALID_REQUEST, '"method" must be a non-empty string')
+    params = raw.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise JsonRpcError(INVALID_REQUEST, 'MCP "params" must be a JSON object when present')
+    if "id" not in raw:
+        return Notification(method=method, params=params)
+    if not _is_request_id(raw["id"]):
+        raise JsonRpcError(INVALID_REQUEST, 'a request "id" must be a string or an integer')
+    return Request(id=raw["id"], method=method, params=params)
+
+
+def result_message(request_id: RequestId, result: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def error_message(request_id: RequestId | None, error: JsonRpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_error()}
+
+
+def negotiate_version(requested: Any) -> str:
+    """The version `initialize` answers: the client's if we speak it, else our latest."""
+    if isinstance(requested, str) and requested in SUPPORTED_PROTOCOL_VERSIONS:
+        return requested
+    return LATEST_PROTOCOL_VERSION

@@ -1,0 +1,154 @@
+"""MCP sessions: created by `initialize`, named by the `Mcp-Session-Id` header.
+
+The id is 32 random bytes (URL-safe text, visible ASCII as the spec requires); only its
+SHA-256 is stored, so a copy of the database cannot be used to ride a session. Each session
+belongs to one tenant: a key of another tenant presenting the id gets "not found", exactly
+like a made-up id. Idle sessions expire after the configured TTL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orderdesk_mcp.db.models import McpSession, utcnow
+
+SESSION_ID_BYTES = 32
+# last_seen is written at most this often: an idle clock needs no per-request write.
+LAST_SEEN_RESOLUTION = dt.timedelta(seconds=30)
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionOwner:
+    """Who a session belongs to (tenant None = the implicit tenant of local mode)."""
+
+    tenant_id: int | None
+    key_id: int | None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    protocol_version: str
+
+
+class SessionStore(Protocol):
+    def create(self, owner: SessionOwner, protocol_version: str, client_info: Any) -> str:
+        """Open a session; returns the plaintext id (shown once, to the client)."""
+        ...
+
+    def get(self, session_id: str, owner: SessionOwner) -> SessionState | None:
+        """The live session with that id owned by `owner`'s tenant, else None."""
+        ...
+
+    def end(self, session_id: str, owner: SessionOwner) -> bool:
+        """End the session; False when there was no such live session for that owner."""
+        ...
+
+
+class DatabaseSessionStore:
+    """Sessions in the mcp_session table, so every process behind the proxy sees them."""
+
+    def __init__(self, ttl_seconds: int) -> None:
+        self.ttl = dt.timedelta(seconds=ttl_seconds)
+
+    def create(self, owner: SessionOwner, protocol_version: str, client_info: Any) -> str:
+        session_id = new_session_id()
+        now = utcnow()
+        McpSession.create(
+            id=hash_session_id(session_id),
+            tenant=owner.tenant_id,
+            api_key=owner.key_id,
+            protocol_version=protocol_version,
+            client_info=json.dumps(client_info if isinstance(client_info, dict) else {})[:2000],
+            created=now,
+            last_seen=now,
+        )
+        return session_id
+
+    def _live_row(self, session_id: str, owner: SessionOwner) -> McpSession | None:
+        row = McpSession.get_or_none(
+            (McpSession.id == hash_session_id(session_id)) & (McpSession.tenant == owner.tenant_id)
+        )
+        if row is None or row.ended is not None:
+            return None
+        if utcnow() - row.last_seen > self.ttl:
+            McpSession.update(ended=utcnow()).where(McpSession.id == row.id).execute()
+            return None
+        return row
+
+    def get(self, session_id: str, owner: SessionOwner) -> SessionState | None:
+        row = self._live_row(session_id, owner)
+        if row is None:
+            return None
+        now = utcnow()
+        if now - row.last_seen > LAST_SEEN_RESOLUTION:
+            McpSession.update(last_seen=now).where(McpSession.id == row.id).execute()
+        return SessionState(protocol_version=row.protocol_version)
+
+    def end(self, session_id: str, owner: SessionOwner) -> bool:
+        row = self._live_row(session_id, owner)
+        if row is None:
+            return False
+        McpSession.update(ended=utcnow()).where(McpSession.id == row.id).execute()
+        return True
+
+
+@dataclass
+class _MemorySession:
+    owner: SessionOwner
+    protocol_version: str
+    last_seen: dt.datetime
+
+
+class MemorySessionStore:
+    """Sessions in this process only: local mode serves one user from one process."""
+
+    def __init__(self, ttl_seconds: int) -> None:
+        self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self._sessions: dict[str, _MemorySession] = {}
+        self._lock = threading.Lock()
+
+    def create(self, owner: SessionOwner, protocol_version: str, client_info: Any) -> str:
+        session_id = new_session_id()
+        with self._lock:
+            self._forget_expired()
+            self._sessions[hash_session_id(session_id)] = _MemorySession(
+                owner, protocol_version, utcnow()
+            )
+        return session_id
+
+    def _forget_expired(self) -> None:
+        cutoff = utcnow() - self.ttl
+        for key in [k for k, s in self._sessions.items() if s.last_seen < cutoff]:
+            del self._sessions[key]
+
+    def get(self, session_id: str, owner: SessionOwner) -> SessionState | None:
+        with self._lock:
+            self._forget_expired()
+            session = self._sessions.get(hash_session_id(session_id))
+            if session is None or session.owner.tenant_id != owner.tenant_id:
+                return None
+            session.last_seen = utcnow()
+            return SessionState(protocol_version=session.protocol_version)
+
+    def end(self, session_id: str, owner: SessionOwner) -> bool:
+        with self._lock:
+            key = hash_session_id(session_id)
+            session = self._sessions.get(key)
+            if session is None or session.owner.tenant_id != owner.tenant_id:
+                return False
+            del self._sessions[key]
+            return True

@@ -1,0 +1,92 @@
+"""Store resolvers: the tools' only way to a store, each scoped to ONE tenant.
+
+Tenant isolation lives here: `TenantStoreResolver` looks stores up through the tenant's own
+rows (tenancy.find_store), so another tenant's alias or store id simply does not exist for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from orderdesk_mcp.mcp.registry import StoreNotFound, StoreRef
+from orderdesk_mcp.orderdesk import OrderDeskClient
+from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
+from orderdesk_mcp.tenancy import find_store, list_stores, open_store_key
+from orderdesk_mcp.vault import Vault
+
+ADD_STORE_HINT = "register one with `orderdesk-mcp store add --tenant <name> --store-id <id>`"
+
+
+def _not_found(ref: str | None, known: Sequence[StoreRef]) -> StoreNotFound:
+    if not known:
+        return StoreNotFound(f"no Order Desk store is registered for this tenant; {ADD_STORE_HINT}")
+    names = ", ".join(ref_.describe() for ref_ in known)
+    return StoreNotFound(
+        f"store {ref!r} is not one of this tenant's stores; use an alias or store id from: "
+        f"{names} (or omit `store` for the default)"
+    )
+
+
+class TenantStoreResolver:
+    """The stores one tenant registered, with their keys opened from the vault per call."""
+
+    def __init__(
+        self,
+        tenant_id: int,
+        *,
+        vault: Vault,
+        machinery: UpstreamMachinery,
+        default_base_url: str,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self._vault = vault
+        self._machinery = machinery
+        self._default_base_url = default_base_url
+
+    def stores(self) -> Sequence[StoreRef]:
+        return [
+            StoreRef(alias=row.alias, store_id=row.store_id, is_default=bool(row.is_default))
+            for row in list_stores(self.tenant_id)
+        ]
+
+    def resolve(self, store: str | None) -> tuple[StoreRef, OrderDeskClient]:
+        ref = None if store is None else str(store).strip() or None
+        row = find_store(self.tenant_id, ref)
+        if row is None:
+            raise _not_found(ref, self.stores())
+        client = OrderDeskClient(
+            store_id=row.store_id,
+            api_key=open_store_key(row, self._vault),
+            base_url=row.base_url or self._default_base_url,
+            machinery=self._machinery,
+        )
+        return StoreRef(
+            alias=row.alias, store_id=row.store_id, is_default=bool(row.is_default)
+        ), client
+
+
+class LocalStoreResolver:
+    """Local mode: the single store named by ORDERDESK_STORE_ID / ORDERDESK_API_KEY."""
+
+    def __init__(
+        self, *, store_id: str, api_key: str, base_url: str, machinery: UpstreamMachinery
+    ) -> None:
+        self._ref = StoreRef(alias=store_id, store_id=store_id, is_default=True)
+        self._api_key = api_key
+        self._base_url = base_url
+        self._machinery = machinery
+
+    def stores(self) -> Sequence[StoreRef]:
+        return [self._ref]
+
+    def resolve(self, store: str | None) -> tuple[StoreRef, OrderDeskClient]:
+        ref = None if store is None else str(store).strip() or None
+        if ref is not None and ref != self._ref.store_id:
+            raise _not_found(ref, [self._ref])
+        client = OrderDeskClient(
+            store_id=self._ref.store_id,
+            api_key=self._api_key,
+            base_url=self._base_url,
+            machinery=self._machinery,
+        )
+        return self._ref, client
