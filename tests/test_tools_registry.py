@@ -252,6 +252,17 @@ def test_wrong_types_dates_ids_and_enums() -> None:
     )
 
 
+def test_long_values_are_not_repeated_whole() -> None:
+    text = error_text("add_order_note", {"order_id": 1, "note": "n" * 5000})
+    assert "note: " in text
+    assert "longer than 1800 characters; shorten it" in text
+    assert len(text) < 300
+    many = error_text("move_orders", {"order_ids": list(range(1, 150)), "folder": "New"})
+    assert "send at most 100 per call" in many
+    empty = error_text("update_order", {"order_id": 1, "changes": {}})
+    assert "changes: {} is empty; give at least one field." in empty
+
+
 def test_arguments_must_be_an_object() -> None:
     assert "must be a JSON object" in error_text("list_orders", [1, 2])
     assert "must be a JSON object" in error_text("list_orders", "limit=5")

@@ -308,12 +308,33 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
         listed = allowed_values if isinstance(allowed_values, list) else [allowed_values]
         choices = ", ".join(repr(choice) for choice in listed)
         return f"{field}: {_short(value)} is not allowed; use one of {choices}."
-    return f"{field}: {error.message}."
+    reason = _LIMIT_REASONS.get(str(kind))
+    if reason is not None:
+        return f"{field}: {_short(value)} {reason.format(limit=error.validator_value)}."
+    # jsonschema's own wording repeats the whole value: keep it short.
+    return f"{field}: {_clip(str(error.message), 200)}."
+
+
+_LIMIT_REASONS = {
+    "maxLength": "is longer than {limit} characters; shorten it",
+    "minLength": "is too short (at least {limit} character(s))",
+    "maxItems": "has too many entries; send at most {limit} per call and the rest in another",
+    "minItems": "needs at least {limit} entr(y/ies)",
+    "maximum": "is greater than the maximum of {limit}",
+    "minimum": "is less than the minimum of {limit}",
+    "uniqueItems": "lists an entry twice; list each once",
+    "minProperties": "is empty; give at least one field",
+    "pattern": "does not have the expected form ({limit})",
+}
 
 
 def _short(value: Any) -> str:
-    text = results.to_json(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value as JSON, clipped so a message never repeats a whole long argument."""
+    return _clip(results.to_json(value), 60)
+
+
+def _clip(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _json_type(value: Any) -> str:
