@@ -221,6 +221,7 @@ def test_patch_and_unknown_paths_are_json_errors(sandbox: RunningSandbox) -> Non
     root = requests.get(sandbox.base_url.removesuffix("/api/v2") + "/", timeout=10)
     error(root, 404)
     error(call(sandbox, "DELETE", "/store"), 405)
+    error(call(sandbox, "OPTIONS", "/orders"), 405)
 
 
 def test_store_settings_and_folders(sandbox: RunningSandbox) -> None:

@@ -33,6 +33,8 @@ def _error(status: int, message: str) -> Response:
 
 def create_sandbox_app(state: SandboxState) -> Flask:
     app = Flask(__name__)
+    # Order Desk lists only GET/POST/PUT/DELETE; an OPTIONS reply would be an empty HTML page.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions[STATE_KEY] = state
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(api)
