@@ -224,33 +224,27 @@ def test_patch_order_merges_nested_fields_and_clears_nulls(
 
 
 def test_patch_order_refuses_to_overwrite_a_concurrent_change(
-    demo: OrderDeskClient,
-    sandbox: RunningSandbox,
-    sandbox_keys: dict[str, str],
-    tmp_path: Path,
-    calls: Calls,
+    sandbox: RunningSandbox, sandbox_keys: dict[str, str], tmp_path: Path
 ) -> None:
-    order_id = some_order_id(demo)
+    key = sandbox_keys[DEMO]
     with UpstreamMachinery(tmp_path / "other.sqlite") as elsewhere:
-        other = OrderDeskClient(DEMO, sandbox_keys[DEMO], sandbox.base_url, elsewhere)
-        changed = threading.Event()
+        other = OrderDeskClient(DEMO, key, sandbox.base_url, elsewhere)
+        order_id = some_order_id(other)
+        edited: list[str] = []
 
         def someone_else_edits(call: UpstreamCall) -> None:
-            # Right after our first read, another user changes the order.
-            if call.endpoint == "/orders/{id}" and not changed.is_set():
-                changed.set()
+            # Right after our first read, another user changes the order in Order Desk.
+            if call.endpoint == "/orders/{id}" and not edited:
+                edited.append(order_id)
                 other.add_order_history(order_id, "edited in the Order Desk app")
 
-        calls.clear()
-        observer_machinery = demo.machinery
-        observer_machinery._observer = someone_else_edits  # type: ignore[attr-defined]
-        try:
+        with UpstreamMachinery(tmp_path / "ours.sqlite", observer=someone_else_edits) as ours:
+            ours_client = OrderDeskClient(DEMO, key, sandbox.base_url, ours)
             with pytest.raises(Conflict, match="changed in Order Desk") as caught:
-                demo.patch_order(order_id, {"email": "overwrite@example.com"})
-        finally:
-            observer_machinery._observer = calls  # type: ignore[attr-defined]
-    assert "date_updated" in caught.value.message
-    assert demo.get_order(order_id, fresh=True)["order"]["email"] != "overwrite@example.com"
+                ours_client.patch_order(order_id, {"email": "overwrite@example.com"})
+        assert edited == [order_id]
+        assert "date_updated" in caught.value.message
+        assert other.get_order(order_id, fresh=True)["order"]["email"] != "overwrite@example.com"
     assert served(sandbox, "PUT /orders/{id}") == 0
 
 
