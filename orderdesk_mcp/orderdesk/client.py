@@ -110,8 +110,10 @@ class OrderDeskClient:
     Without it a call waits up to ``machinery.retry.max_rate_limit_wait``.
 
     Every method returns Order Desk's decoded JSON envelope as sent; reads take ``fresh=True``
-    to skip the cache. Ids are str or int of digits (anything else: ``InvalidRequest`` before
-    any request). Errors are the ``orderdesk_mcp.orderdesk.errors`` hierarchy.
+    to skip the cache. A read that arrives while an identical read of the same store is in
+    flight waits for it and shares its outcome (its reply or its error). Ids are str or int
+    of digits (anything else: ``InvalidRequest`` before any request). Errors are the
+    ``orderdesk_mcp.orderdesk.errors`` hierarchy.
     """
 
     def __init__(
@@ -515,6 +517,9 @@ class OrderDeskClient:
         ttl = machinery.ttls.for_endpoint(endpoint)
         record = _CallRecord("GET", endpoint, machinery.clock())
         leader_record: list[_CallRecord] = []
+        # Writes of this process bump the store's generation: a read asked after a write
+        # must not join a flight that started before it, nor keep a reply that predates it.
+        generation = machinery.generation(self.store_id)
 
         def fetch() -> bytes:
             leader_record.append(record)
@@ -524,14 +529,12 @@ class OrderDeskClient:
                     record.cache_hit = True
                     record.status = entry.status_code
                     return bytes(entry.content or b"")
-            generation = machinery.generation(self.store_id)
             body = self._send(record, url, None, ttl=ttl)
             if ttl > 0 and machinery.generation(self.store_id) != generation:
-                # A write landed while we read: our reply may predate it, so do not keep it.
                 machinery.cache.delete_prefixes((key,))
             return body
 
-        flight_key = f"{key}|{'fresh' if fresh or ttl <= 0 else 'cached'}"
+        flight_key = f"{key}|{generation}|{'fresh' if fresh or ttl <= 0 else 'cached'}"
         try:
             body, shared = machinery.flights.run(flight_key, fetch)
         except OrderDeskError as exc:
