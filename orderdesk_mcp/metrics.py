@@ -38,6 +38,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from orderdesk_mcp import __version__
+from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
 
 if TYPE_CHECKING:
@@ -333,6 +334,16 @@ def init_app(app: Flask) -> Metrics:
 
     metrics.scrape_gauges.add(
         f"{PREFIX}_active_sessions", "MCP sessions not ended and not idle-expired.", active_sessions
+    )
+
+    def last_backup_time() -> float | None:
+        newest = latest_backup(settings.backups_dir)
+        return newest.created.replace(tzinfo=dt.UTC).timestamp() if newest else None
+
+    metrics.scrape_gauges.add(
+        f"{PREFIX}_last_backup_timestamp_seconds",
+        "When the newest backup in <data dir>/backups was taken (Unix time); absent if none.",
+        last_backup_time,
     )
 
     @app.before_request
