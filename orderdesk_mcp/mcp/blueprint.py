@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from orderdesk_mcp import metrics
 from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
 from orderdesk_mcp.mcp.limits import McpLimits
@@ -231,6 +232,7 @@ def _serve(mcp: McpState, request_id: str) -> Response:
     caller = _authenticate(mcp)
     retry_after = mcp.limits.hit_key(caller.identity)
     if retry_after is not None:
+        metrics.record_rate_limited("api_key")
         raise HttpFailure(
             429,
             SERVER_ERROR,
@@ -309,6 +311,7 @@ def _authenticate(mcp: McpState) -> Caller:
     address = request.remote_addr or "unknown"
     blocked = mcp.limits.auth_blocked(address)
     if blocked is not None:
+        metrics.record_rate_limited("auth_failures")
         raise HttpFailure(
             429,
             SERVER_ERROR,
@@ -320,6 +323,7 @@ def _authenticate(mcp: McpState) -> Caller:
     if caller is not None:
         return caller
     mcp.limits.note_auth_failure(address)
+    metrics.record_auth_failure("missing" if token is None else "invalid")
     problem = (
         "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key create` makes one)"
         if token is None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orderdesk_mcp import __version__
+from orderdesk_mcp import __version__, metrics
 from orderdesk_mcp.mcp import completion, prompts, resources
 from orderdesk_mcp.mcp.audit import AuditSink, ToolCallRecord, count_upstream_calls
 from orderdesk_mcp.mcp.protocol import (
@@ -183,6 +183,7 @@ class Dispatcher:
 
     def handle_request(self, request: Request, scope: CallScope) -> dict[str, Any]:
         """The full JSON-RPC reply to one request; never raises."""
+        metrics.record_mcp_request(request.method)
         try:
             method = self._methods.get(request.method)
             if method is None:
@@ -207,6 +208,7 @@ class Dispatcher:
 
     def handle_notification(self, notification: Notification) -> None:
         """Notifications need no reply; the ones we understand change nothing we keep."""
+        metrics.record_mcp_request(notification.method)
         if notification.method == "notifications/cancelled":
             # Calls run to completion within one HTTP request, so there is nothing to stop.
             logger.debug("client cancelled request %s", notification.params.get("requestId"))
@@ -268,6 +270,8 @@ class Dispatcher:
                 outcome_label = outcome.outcome
                 store_alias = outcome.store.alias if outcome.store is not None else None
             finally:
+                seconds = time.perf_counter() - started
+                metrics.record_tool_call(tool.name, outcome_label, seconds)
                 scope.audit.record(
                     ToolCallRecord(
                         tenant_id=scope.tenant_id,
@@ -276,7 +280,7 @@ class Dispatcher:
                         store=store_alias,
                         arguments=arguments,
                         outcome=outcome_label,
-                        duration_ms=(time.perf_counter() - started) * 1000,
+                        duration_ms=seconds * 1000,
                         upstream_calls=counter.calls,
                         request_id=scope.request_id,
                     )
