@@ -12,7 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
-from orderdesk_mcp.sandbox.emulation_choices import STATUS_RATE_LIMITED, TOO_MANY_REQUESTS_MESSAGE
+from orderdesk_mcp.sandbox.emulation_choices import (
+    BATCH_BODY_MUST_BE_ARRAY,
+    STATUS_RATE_LIMITED,
+    TOO_MANY_REQUESTS_MESSAGE,
+)
 from orderdesk_mcp.sandbox.errors import ApiError, invalid
 from orderdesk_mcp.sandbox.state import SandboxState
 from orderdesk_mcp.sandbox.store import StoreState
@@ -97,8 +101,11 @@ def json_object_body() -> dict[str, Any]:
     return body
 
 
-def json_array_body(what: str) -> list[Any]:
+def json_array_body(what: str, wrapper_key: str) -> list[Any]:
+    """A batch body: a top-level array (or, when allowed, {wrapper_key: [...]})."""
     body = json_body()
+    if not BATCH_BODY_MUST_BE_ARRAY and isinstance(body, dict):
+        body = body.get(wrapper_key)
     if not isinstance(body, list):
         raise invalid(f"the request body must be a top-level JSON array of {what}")
     return body

@@ -82,7 +82,7 @@ def delete_inventory_item(inventory_id: str) -> Response:
 @api.put("/batch-inventory-items")
 def batch_inventory_items() -> Response:
     store = current_store()
-    entries = json_array_body("inventory items, each with id, name and code")
+    entries = json_array_body("inventory items, each with id, name and code", "inventory_items")
     if len(entries) > BATCH_MAX_ENTRIES:
         raise invalid(f"too many inventory items in one batch: send at most {BATCH_MAX_ENTRIES}")
     with store.lock:

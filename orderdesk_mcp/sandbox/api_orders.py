@@ -219,7 +219,7 @@ def delete_shipment(order_id: str, shipment_id: str) -> Response:
 @api.post("/batch-shipments")
 def batch_shipments() -> Response:
     store = current_store()
-    entries = json_array_body("shipments, each with order_id and tracking_number")
+    entries = json_array_body("shipments, each with order_id and tracking_number", "shipments")
     if len(entries) > BATCH_MAX_ENTRIES:
         raise invalid(f"too many shipments in one batch: send at most {BATCH_MAX_ENTRIES}")
     with store.lock:

@@ -1,7 +1,23 @@
 """Every place where the sandbox guesses what Order Desk does, in one file.
 
-The reference (docs/orderdesk-api.md) marks these facts [EMU] or "Uncertain". Each constant
-below is one such choice, with why we made it. Change a guess here, nowhere else.
+The reference (/work/shared/orderdesk-api.md) marks these facts [EMU] or "Uncertain". Each
+constant below is one such choice, with why we made it; the code reads it, so a guess is
+changed here and nowhere else.
+
+Fixed choices (structural, not switches):
+- Credentials are checked before the bucket, so a 401 costs no token (the bucket belongs to an
+  authenticated store). Unrouted requests (404 unknown path, 405 wrong method) need no
+  credentials and cost no token either. (api_context.authenticate_and_take_token)
+- Injected drops, 5xx and forced 429s act like a proxy in front of Order Desk: they take no
+  token, so a store's `served_at` only holds requests the emulated API really served.
+  (middleware.SandboxMiddleware)
+- X-Tokens-Remaining is on every reply to a known store id (including 401, 404 and 405); a reply
+  to an unknown store id has no bucket to report and carries no such header. (app.tokens_header)
+- X-Retry-After = max(1, ceil((1 - tokens) / rate)), whole seconds, as the reference's [EMU]
+  algorithm says. (rate_limit.TokenBucket.take)
+- PUT /batch-inventory-items validates every entry first and applies all or none; the per-item
+  result format is undocumented, so an error names the failing index.
+  (store.StoreState.batch_replace_inventory)
 """
 
 from __future__ import annotations
@@ -39,20 +55,6 @@ BUCKET_REFILL_PER_SECOND: Final = 3.0
 REJECTED_REQUESTS_COST_A_TOKEN: Final = False
 """Unknown upstream; the reference suggests no. A 429 leaves the bucket as it was."""
 
-RETRY_AFTER_IS_WHOLE_SECONDS: Final = True
-"""X-Retry-After = max(1, ceil((1 - tokens) / rate)), an integer as the [EMU] algorithm says."""
-
-AUTH_CHECKED_BEFORE_BUCKET: Final = True
-"""A 401 costs no token: the bucket belongs to an authenticated store. Unrouted requests
-(404 unknown path, 405 wrong method) need no credentials and cost no token either."""
-
-INJECTED_FAULTS_COST_A_TOKEN: Final = False
-"""Injected drops, 5xx and forced 429s act like a proxy in front of Order Desk: no token is taken,
-so `served_at` only holds requests the emulated API really served."""
-
-TOKENS_HEADER_WHEN_STORE_UNKNOWN: Final = False
-"""X-Tokens-Remaining is sent on every reply to a known store id; a reply to an unknown store id
-has no bucket to report, so it carries no such header."""
 
 # --- Envelopes of undocumented replies (reference Uncertain 4) -------------------------------
 
@@ -123,9 +125,6 @@ BATCH_BODY_MUST_BE_ARRAY: Final = True
 BATCH_MAX_ENTRIES: Final = 500
 """Undocumented maximum; larger batches are a 400."""
 
-BATCH_INVENTORY_IS_ATOMIC: Final = True
-"""PUT /batch-inventory-items validates every entry first and applies all or none; the per-item
-result format is undocumented, so errors name the failing index in the message."""
 
 INVENTORY_LIST_TOTAL_RECORDS_IS_STRING: Final = True
 """`total_records` on /inventory-items is a numeric string, as in the docs and a live reply."""

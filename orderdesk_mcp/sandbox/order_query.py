@@ -13,7 +13,13 @@ from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from orderdesk_mcp.sandbox.emulation_choices import LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT
+from orderdesk_mcp.sandbox.emulation_choices import (
+    LIMIT_ABOVE_MAX_IS_CLAMPED,
+    LIST_DEFAULT_LIMIT,
+    LIST_MAX_LIMIT,
+    ORDER_BY_UNKNOWN_FIELD_IS_ERROR,
+    TEXT_FILTERS_CASE_INSENSITIVE,
+)
 from orderdesk_mcp.sandbox.errors import invalid
 from orderdesk_mcp.sandbox.fields import TIMESTAMP_FORMAT
 from orderdesk_mcp.sandbox.records import ADDRESS_FIELDS, SORTABLE_ORDER_FIELDS
@@ -75,7 +81,7 @@ def _int_param(args: Mapping[str, str], name: str, default: int) -> int:
 def parse_limit_offset(args: Mapping[str, str]) -> tuple[int, int]:
     limit = _int_param(args, "limit", LIST_DEFAULT_LIMIT)
     offset = _int_param(args, "offset", 0)
-    if limit < 1:
+    if limit < 1 or (limit > LIST_MAX_LIMIT and not LIMIT_ABOVE_MAX_IS_CLAMPED):
         raise invalid(f"limit must be between 1 and {LIST_MAX_LIMIT}")
     if offset < 0:
         raise invalid("offset must be 0 or more")
@@ -89,6 +95,8 @@ def _sort_field(raw: str | None) -> str:
     prefix, _, rest = field.partition("_")
     if prefix in ("shipping", "customer") and rest in ADDRESS_FIELDS:
         return field
+    if not ORDER_BY_UNKNOWN_FIELD_IS_ERROR:
+        return "date_added"
     raise invalid(
         f"order_by {field[:40]!r} is not an order field; use a top-level field such as "
         "date_added, date_updated, order_total, source_id, or a flattened address field "
@@ -151,16 +159,22 @@ def parse_order_query(args: Mapping[str, str], zone: ZoneInfo) -> OrderQuery:
     )
 
 
+def _same_text(value: Any, wanted: str) -> bool:
+    if TEXT_FILTERS_CASE_INSENSITIVE:
+        return str(value).casefold() == wanted.casefold()
+    return str(value) == wanted
+
+
 def _matches(
     order: Mapping[str, Any], query: OrderQuery, folder_ids: frozenset[int] | None
 ) -> bool:
     if folder_ids is not None and order["folder_id"] not in folder_ids:
         return False
     for field, wanted in query.text_filters:
-        if str(order.get(field, "")).casefold() != wanted.casefold():
+        if not _same_text(order.get(field, ""), wanted):
             return False
     for kind, field, wanted in query.address_filters:
-        if str(order[kind].get(field, "")).casefold() != wanted.casefold():
+        if not _same_text(order[kind].get(field, ""), wanted):
             return False
     for field, is_end, bound in query.date_bounds:
         value = order[field]

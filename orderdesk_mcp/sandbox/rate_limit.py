@@ -8,7 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orderdesk_mcp.sandbox.clock import Clock
-from orderdesk_mcp.sandbox.emulation_choices import BUCKET_CAPACITY, BUCKET_REFILL_PER_SECOND
+from orderdesk_mcp.sandbox.emulation_choices import (
+    BUCKET_CAPACITY,
+    BUCKET_REFILL_PER_SECOND,
+    REJECTED_REQUESTS_COST_A_TOKEN,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class TokenBucket:
             if self._tokens >= 1:
                 self._tokens -= 1
                 return BucketDecision(True, math.floor(self._tokens), 0, self._last)
+            if REJECTED_REQUESTS_COST_A_TOKEN:
+                self._tokens = max(self._tokens - 1, -float(self.capacity))
             wait = math.ceil((1 - self._tokens) / self.refill_per_second)
             return BucketDecision(False, 0, max(1, wait), self._last)
 

@@ -10,7 +10,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from orderdesk_mcp.sandbox.emulation_choices import ITEM_NEEDS_NAME_OR_CODE
+from orderdesk_mcp.sandbox.emulation_choices import (
+    ITEM_NEEDS_NAME_OR_CODE,
+    NAME_FIELDS_ANY_ONE_SUFFICES,
+)
 from orderdesk_mcp.sandbox.errors import invalid
 from orderdesk_mcp.sandbox.fields import (
     JsonObject,
@@ -119,7 +122,10 @@ def _read_address(body: Mapping[str, Any], key: str, fields: tuple[str, ...]) ->
 
 
 def _has_name(address: Mapping[str, str]) -> bool:
-    return any(address.get(name) for name in ("first_name", "last_name", "company"))
+    if NAME_FIELDS_ANY_ONE_SUFFICES:
+        return any(address.get(name) for name in ("first_name", "last_name", "company"))
+    full_name = bool(address.get("first_name")) and bool(address.get("last_name"))
+    return full_name or bool(address.get("company"))
 
 
 def _addresses(body: Mapping[str, Any]) -> tuple[JsonObject, JsonObject]:

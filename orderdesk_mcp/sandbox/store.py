@@ -23,6 +23,7 @@ from orderdesk_mcp.sandbox.emulation_choices import (
     HISTORY_MAX_ENTRIES,
     HISTORY_NOTE_MAX_CHARS,
     MOVE_HISTORY_SOURCE,
+    PUT_ORDER_HONOURS_FOLDER_ID,
     PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS,
 )
 from orderdesk_mcp.sandbox.errors import ApiError, invalid, not_found
@@ -231,6 +232,8 @@ class StoreState:
                 )
         else:
             items = order["order_items"]
+        if PUT_ORDER_HONOURS_FOLDER_ID and body.get("folder_id") not in (None, ""):
+            order["folder_id"] = self._folder_for_new_order(body)
         order.update(fields)
         order["order_items"] = items
         recompute_totals(order)
