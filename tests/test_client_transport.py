@@ -17,6 +17,7 @@ import pytest
 from orderdesk_mcp import __version__
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.orderdesk import (
+    NotFound,
     OrderDeskClient,
     RetryPolicy,
     UpstreamCall,
@@ -65,6 +66,11 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 self._send(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             elif scenario == "redirect":
                 self._send(302, b"", "text/plain", [("Location", "http://127.0.0.1:9/elsewhere")])
+            elif scenario == "lost_delete":  # the first DELETE worked but its reply was lost
+                if count == 1:
+                    self._send(502, b"<html>Bad Gateway</html>", "text/html")
+                else:
+                    self._send(404, b'{"status":"error","message":"Order 1 not found"}')
             elif scenario == "junk429" and count == 1:
                 junk = [("X-Retry-After", "soon"), ("X-Tokens-Remaining", "lots")]
                 self._send(429, b'{"status":"error","message":"Too Many Requests"}', extra=junk)
@@ -184,6 +190,15 @@ def test_redirects_are_not_followed(client: OrderDeskClient, upstream: Upstream)
     ):
         client.get_store()
     assert len(upstream.seen) == 1
+
+
+def test_a_retried_delete_that_finds_nothing_says_it_may_be_done(
+    client: OrderDeskClient, upstream: Upstream
+) -> None:
+    upstream.scenario = "lost_delete"
+    with pytest.raises(NotFound, match="earlier attempt of this DELETE"):
+        client.delete_order(1)
+    assert [r.method for r in upstream.seen] == ["DELETE", "DELETE"]
 
 
 def test_junk_rate_limit_headers_fall_back_to_backoff(

@@ -31,6 +31,7 @@ from orderdesk_mcp.orderdesk.envelope import MAX_MESSAGE_CHARS, interpret_reply,
 from orderdesk_mcp.orderdesk.errors import (
     Conflict,
     InvalidRequest,
+    NotFound,
     OrderDeskError,
     RateLimited,
     UpstreamError,
@@ -686,6 +687,17 @@ class OrderDeskClient:
                         "example list the order's records) before sending it again",
                         status=exc.status,
                         write_may_have_happened=True,
+                        endpoint=endpoint,
+                        method=method,
+                    ) from None
+                raise
+            except NotFound as exc:
+                if method == "DELETE" and record.retries > 0:
+                    # The attempt that failed in transit may have been the one that deleted it.
+                    raise NotFound(
+                        f"{exc.message}; an earlier attempt of this DELETE, whose reply was "
+                        "lost, may already have removed it",
+                        status=exc.status,
                         endpoint=endpoint,
                         method=method,
                     ) from None
