@@ -4,6 +4,7 @@ port records each request and answers as the test's scenario says."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import threading
@@ -160,6 +161,12 @@ def test_list_filters_go_in_the_query_string(client: OrderDeskClient, upstream: 
     assert upstream.seen[0].path == (
         "/api/v2/orders?limit=5&folder_id=3%2C4&email=a%40example.com&get_order_history=1"
     )
+
+
+def test_aware_datetimes_are_sent_in_utc(client: OrderDeskClient, upstream: Upstream) -> None:
+    oslo = dt.timezone(dt.timedelta(hours=1))
+    client.list_orders(search_start_date=dt.datetime(2026, 3, 1, 1, 30, tzinfo=oslo))
+    assert upstream.seen[0].path == "/api/v2/orders?search_start_date=2026-03-01+00%3A30%3A00"
 
 
 def test_an_html_502_from_a_proxy_is_retried_then_explained(

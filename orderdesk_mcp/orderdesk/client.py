@@ -858,7 +858,10 @@ def _order_filters(filters: Mapping[str, Any]) -> dict[str, str]:
                 raise InvalidRequest("order must be 'asc' or 'desc'")
             params[name] = value.upper()
         elif isinstance(value, dt.datetime):
-            params[name] = value.strftime(_DATE_FORMAT)
+            # Order Desk's date filters are UTC (the *_local ones: the store's zone, naive).
+            aware = value.tzinfo is not None and not name.endswith("_local")
+            moment = value.astimezone(dt.UTC) if aware else value
+            params[name] = moment.strftime(_DATE_FORMAT)
         elif isinstance(value, dt.date):
             params[name] = value.isoformat()
         elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
