@@ -5,18 +5,33 @@ from __future__ import annotations
 from flask import Flask
 
 from orderdesk_mcp import health, metrics
+from orderdesk_mcp import logging as request_logging
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db import connection
 from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.mcp import blueprint as mcp_blueprint
+from orderdesk_mcp.mcp.audit import note_upstream_call
+from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
 from orderdesk_mcp.services import Services
 from orderdesk_mcp.vault import Vault
 
 SERVICES_KEY = "orderdesk_mcp"
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def observe_upstream_call(call: UpstreamCall) -> None:
+    """The client's one observer: the audit trail's per-call count, then the metrics."""
+    note_upstream_call(call)
+    metrics.observe_upstream(call)
 
 
 def build_services(settings: Settings) -> Services:
-    database = open_database(settings)
-    return Services(settings=settings, database=database, vault=Vault.from_settings(settings))
+    return Services(
+        settings=settings,
+        database=open_database(settings),
+        vault=Vault.from_settings(settings),
+        machinery=UpstreamMachinery.from_settings(settings, observer=observe_upstream_call),
+    )
 
 
 def get_services(app: Flask) -> Services:
@@ -26,9 +41,11 @@ def get_services(app: Flask) -> Services:
 
 def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app = Flask("orderdesk_mcp")
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions[SERVICES_KEY] = services or build_services(settings)
+    request_logging.init_app(app)
     connection.init_app(app)
     metrics.init_app(app)
     health.init_app(app)
+    mcp_blueprint.init_app(app)
     return app

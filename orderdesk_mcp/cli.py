@@ -749,8 +749,10 @@ def run_server(settings: Settings) -> None:
 def _add_subcommands() -> None:
     # Imported here: those modules import helpers from this one.
     from orderdesk_mcp.backup_cli import backup
+    from orderdesk_mcp.sandbox.cli import sandbox_command
 
     cli.add_command(backup)
+    cli.add_command(sandbox_command, name="sandbox")
 
 
 _add_subcommands()

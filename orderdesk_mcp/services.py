@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from orderdesk_mcp.config import Settings
+from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.vault import Vault
 
 
@@ -18,4 +19,12 @@ class Services:
     settings: Settings
     database: peewee.Database
     vault: Vault | None
+    # The Order Desk client's shared cache, buckets and coalescer (one per process).
+    machinery: UpstreamMachinery | None = None
     started_at: float = field(default_factory=time.time)
+
+    def close(self) -> None:
+        if self.machinery is not None:
+            self.machinery.close()
+        if not self.database.is_closed():
+            self.database.close()
