@@ -1,0 +1,232 @@
+"""End to end: the official MCP SDK client over HTTPS, through the shipped nginx site, to the
+real server (waitress with the production proxy settings) and the Order Desk sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import peewee
+import pytest
+import requests
+import waitress
+from flask import Flask, jsonify, request
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from orderdesk_mcp.config import Settings
+from orderdesk_mcp.sandbox import RunningSandbox
+from orderdesk_mcp.vault import Vault
+from tests.conftest import McpTenant, make_mcp_app, make_mcp_tenant
+from tests.test_nginx import NginxLayout, nginx_binary, prepare_nginx
+
+pytestmark = pytest.mark.slow
+
+STARTUP_SECONDS = 15.0
+
+
+class ProxiedServer:
+    """The app under waitress with the options `orderdesk-mcp serve` uses behind nginx."""
+
+    def __init__(self, app: Flask) -> None:
+        self._server: Any = waitress.create_server(
+            app,
+            host="127.0.0.1",
+            port=0,
+            threads=4,
+            trusted_proxy="127.0.0.1",
+            trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
+            clear_untrusted_proxy_headers=True,
+        )
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name="e2e-app", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server = self._server
+
+        def close_everything() -> None:  # runs inside the serving loop's thread
+            for channel in list(server._map.values()):
+                if channel is not server.trigger and channel is not server:
+                    channel.close()
+            server.close()
+
+        server.trigger.pull_trigger(close_everything)
+        self._thread.join(5)
+        server.task_dispatcher.shutdown(timeout=5)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], error_log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"nginx exited: {error_log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nginx did not listen on {port} within {STARTUP_SECONDS:g} s")
+
+
+@dataclass(frozen=True)
+class Stack:
+    base: str  # https://127.0.0.1:PORT
+    http_base: str  # http://127.0.0.1:PORT (redirects)
+    layout: NginxLayout
+    tenant: McpTenant
+    tls: ssl.SSLContext
+
+
+@pytest.fixture
+def stack(
+    settings: Settings,
+    db: peewee.Database,
+    vault: Vault,
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+) -> Iterator[Stack]:
+    app = make_mcp_app(settings, db, vault)
+
+    # Test-only probe (not in the product): what the app believes about the client.
+    @app.get("/health/e2e-peer")
+    def peer() -> Any:
+        return jsonify(remote_addr=request.remote_addr, scheme=request.scheme)
+
+    tenant = make_mcp_tenant("edge", vault, sandbox)
+    server = ProxiedServer(app)
+    layout = prepare_nginx(tmp_path / "nginx", app_port=server.port)
+    process = subprocess.Popen(
+        [nginx_binary(), "-p", str(layout.root), "-c", str(layout.main_config),
+         "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_for_port(layout.https_port, process, layout.root / "logs" / "error.log")
+        tls = ssl.create_default_context(cafile=str(layout.cert))
+        yield Stack(
+            base=f"https://127.0.0.1:{layout.https_port}",
+            http_base=f"http://127.0.0.1:{layout.http_port}",
+            layout=layout,
+            tenant=tenant,
+            tls=tls,
+        )
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful: finish open requests, then exit
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()
+        server.stop()
+
+
+def _sdk_session(stack: Stack) -> dict[str, Any]:
+    """Connect with the official SDK over HTTPS and use a few tools; return what it saw."""
+
+    async def run() -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {stack.tenant.token}"}
+        timeout = httpx2.Timeout(30.0, read=60.0)
+        async with httpx2.AsyncClient(headers=headers, timeout=timeout, verify=stack.tls) as http:
+            transport = streamable_http_client(f"{stack.base}/mcp", http_client=http)
+            async with Client(transport) as client:
+                tools = (await client.list_tools()).tools
+                listed = await client.call_tool("list_orders", {"limit": 2})
+                order_id = listed.structured_content["orders"][0]["id"]
+                order = await client.call_tool("get_order", {"order_id": order_id})
+                return {
+                    "protocol": client.protocol_version,
+                    "tools": {tool.name for tool in tools},
+                    "listed": listed.structured_content,
+                    "order": order.structured_content,
+                    "order_error": order.is_error,
+                }
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=90))
+
+
+def test_sdk_client_over_https_through_nginx(stack: Stack) -> None:
+    seen = _sdk_session(stack)
+    assert seen["protocol"]
+    assert {"list_orders", "get_order", "add_shipment"} <= seen["tools"]
+    assert len(seen["listed"]["orders"]) == 2
+    assert seen["order_error"] is False
+    assert seen["order"]["order"]["id"] == seen["listed"]["orders"][0]["id"]
+
+    log = stack.layout.access_log.read_text()
+    assert "POST /mcp HTTP/1.1" in log
+    assert stack.tenant.token not in log
+    assert "Bearer" not in log
+
+
+def test_edge_policies(stack: Stack) -> None:
+    https = requests.Session()
+    # Not the environment's CA bundle or proxies (requests lets them override .verify).
+    https.trust_env = False
+    https.verify = str(stack.layout.cert)
+
+    health = https.get(f"{stack.base}/health?token=query-secret", timeout=10)
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert health.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert health.headers["X-Content-Type-Options"] == "nosniff"
+    assert health.headers["X-Frame-Options"] == "DENY"
+    assert "nginx/" not in health.headers.get("Server", "")
+
+    # Operator endpoints stay closed from outside, however the path is spelled.
+    for path in ("/metrics", "/health/detailed", "/health/%64etailed", "//metrics"):
+        assert https.get(f"{stack.base}{path}", timeout=10).status_code == 404, path
+
+    # Plain HTTP only redirects.
+    plain = https.get(f"{stack.http_base}/mcp", allow_redirects=False, timeout=10)
+    assert plain.status_code == 301
+    assert plain.headers["Location"].startswith("https://")
+
+    # The app sees the client nginx saw, not what the client claims, and the real scheme.
+    peer = https.get(
+        f"{stack.base}/health/e2e-peer",
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"},
+        timeout=10,
+    ).json()
+    assert peer == {"remote_addr": "127.0.0.1", "scheme": "https"}
+
+    # Bodies over the app's limit stop at nginx.
+    too_big = https.post(
+        f"{stack.base}/mcp",
+        data=b"x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert too_big.status_code == 413
+
+    log = stack.layout.access_log.read_text()
+    assert "GET /health HTTP/1.1" in log
+    assert "query-secret" not in log
+
+    # Per-address limit: a burst well past 10 r/s + 40 gets 429s (bounded: 80 requests).
+    statuses = [https.get(f"{stack.base}/health", timeout=10).status_code for _ in range(80)]
+    assert 429 in statuses
+    assert statuses[0] == 200
+
+
+def test_only_loopback_addresses_are_used(stack: Stack) -> None:
+    site = (stack.layout.root / "site.conf").read_text()
+    listens = [line.split()[1] for line in site.splitlines() if line.strip().startswith("listen")]
+    assert listens
+    assert all(address.startswith("127.0.0.1:") for address in listens)
+    assert os.path.exists(stack.layout.root / "nginx.pid")
