@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.mcp.protocol import JsonRpcError, parse_message
+from orderdesk_mcp.mcp.protocol import (
+    ClientResponse,
+    JsonRpcError,
+    Message,
+    Notification,
+    Request,
+    parse_message,
+)
 from orderdesk_mcp.vault import Vault
 from tests.conftest import McpTenant, make_mcp_app
 from tests.test_mcp_http import McpHttp
@@ -104,13 +111,21 @@ def test_arbitrary_json_never_yields_a_5xx(
             assert item["error"]["code"] != -32603, item
 
 
-@given(raw=json_values)
-def test_parse_message_classifies_or_says_what_is_wrong(raw: Any) -> None:
+def _parse(raw: Any) -> Message | JsonRpcError:
     try:
-        parse_message(raw)
+        return parse_message(raw)
     except JsonRpcError as error:
-        assert error.code == -32600
-        assert error.message
+        return error
+
+
+@given(raw=json_values | messages)
+def test_parse_message_classifies_or_says_what_is_wrong(raw: Any) -> None:
+    parsed = _parse(raw)
+    if isinstance(parsed, JsonRpcError):
+        assert parsed.code == -32600
+        assert parsed.message
+    else:
+        assert isinstance(parsed, Request | Notification | ClientResponse)
 
 
 @settings(
