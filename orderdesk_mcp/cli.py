@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -709,6 +710,7 @@ def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
     from orderdesk_mcp.demo import run_demo, throwaway_data_dir
 
     state: CliState = ctx.find_root().obj
+    throwaway = state.data_dir is None
     data_dir = state.data_dir or throwaway_data_dir()
     settings = settings_from_context(
         ctx, data_dir=data_dir, host="127.0.0.1", port=port, log_format="text"
@@ -720,6 +722,9 @@ def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
             f"cannot start the demo: {exc.strerror or exc}; is another server on port {port} "
             f"or {sandbox_port}? Pick others with --port/--sandbox-port"
         ) from None
+    finally:
+        if throwaway:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def run_server(settings: Settings) -> None:

@@ -1,0 +1,99 @@
+"""`orderdesk-mcp demo`, as `make demo` runs it: a real process an SDK client can use."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from orderdesk_mcp.demo import client_configurations
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _read_until_key(process: subprocess.Popen[str], deadline: float) -> tuple[str, str]:
+    assert process.stdout is not None
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"API key \(tenant demo\): (odmcp_\S+)", line)
+        if match:
+            url = re.search(r"MCP endpoint:\s+(\S+)", "".join(lines))
+            assert url is not None
+            return url.group(1), match.group(1)
+    raise AssertionError("demo did not print its key:\n" + "".join(lines))
+
+
+async def _list_and_read(url: str, key: str) -> tuple[int, int]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+    ):
+        tools = (await client.list_tools()).tools
+        result = await client.call_tool("list_orders", {"limit": 5})
+        return len(tools), int(result.structured_content["total_records"])
+
+
+@pytest.mark.slow
+def test_demo_serves_the_sandbox_store_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERDESK_")}
+    env["TMPDIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orderdesk_mcp",
+            "demo",
+            "--port",
+            str(_free_port()),
+            "--sandbox-port",
+            str(_free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        url, key = _read_until_key(process, time.monotonic() + 30)
+        tool_count, orders = asyncio.run(asyncio.wait_for(_list_and_read(url, key), 30))
+        assert tool_count >= 28
+        assert orders >= 250  # the demo seed's orders
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    # The throwaway data dir is gone.
+    assert not list(tmp_path.glob("orderdesk-mcp-demo-*"))
+
+
+def test_client_configurations_are_valid_json_snippets() -> None:
+    text = client_configurations("http://127.0.0.1:8080/mcp", "odmcp_x")
+    assert "claude mcp add --transport http orderdesk http://127.0.0.1:8080/mcp" in text
+    assert '"Authorization": "Bearer odmcp_x"' in text
+    blocks = re.findall(r"^  \{.*?^  \}", text, flags=re.M | re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        json.loads(block)
