@@ -13,14 +13,12 @@ import pytest
 import waitress
 from flask import Flask
 
-from orderdesk_mcp.app import create_app
+from orderdesk_mcp.app import create_app, get_services, observe_upstream_call
 from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.config import Settings, load_settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import Tenant
-from orderdesk_mcp.mcp import blueprint as mcp_blueprint
-from orderdesk_mcp.mcp.audit import note_upstream_call
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.sandbox import RunningSandbox, SandboxStoreSpec, start_sandbox
 from orderdesk_mcp.services import Services
@@ -131,13 +129,9 @@ class ServedApp:
 
 def make_mcp_app(settings: Settings, database: peewee.Database, vault: Vault) -> Flask:
     """create_app with real services and Order Desk machinery that counts upstream calls."""
-    services = Services(settings=settings, database=database, vault=vault)
-    machinery = UpstreamMachinery.from_settings(settings, observer=note_upstream_call)
-    services.machinery = machinery  # type: ignore[attr-defined,unused-ignore]
-    app = create_app(settings, services)
-    if mcp_blueprint.STATE_KEY not in app.extensions:
-        mcp_blueprint.init_app(app)
-    return app
+    machinery = UpstreamMachinery.from_settings(settings, observer=observe_upstream_call)
+    services = Services(settings=settings, database=database, vault=vault, machinery=machinery)
+    return create_app(settings, services)
 
 
 def make_mcp_tenant(name: str, vault: Vault, sandbox: RunningSandbox) -> McpTenant:
@@ -159,8 +153,12 @@ def make_mcp_tenant(name: str, vault: Vault, sandbox: RunningSandbox) -> McpTena
 
 
 @pytest.fixture
-def mcp_app(settings: Settings, db: peewee.Database, vault: Vault) -> Flask:
-    return make_mcp_app(settings, db, vault)
+def mcp_app(settings: Settings, db: peewee.Database, vault: Vault) -> Iterator[Flask]:
+    app = make_mcp_app(settings, db, vault)
+    yield app
+    machinery = get_services(app).machinery
+    if machinery is not None:
+        machinery.close()
 
 
 @pytest.fixture

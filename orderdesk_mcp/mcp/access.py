@@ -55,7 +55,7 @@ class TenantAccess:
         self,
         *,
         vault: Vault | None,
-        machinery: UpstreamMachinery,
+        machinery: UpstreamMachinery | None,
         default_base_url: str,
         session_ttl: int,
     ) -> None:
@@ -78,8 +78,9 @@ class TenantAccess:
         )
 
     def resolver_for(self, caller: Caller) -> StoreResolver:
-        if caller.tenant_id is None or self._vault is None:
-            raise RuntimeError("tenant access needs a tenant and the vault")
+        if caller.tenant_id is None or self._vault is None or self._machinery is None:
+            # A wiring bug (create_app always provides them): the client sees -32603.
+            raise RuntimeError("tenant access needs a tenant, the vault and the client machinery")
         return TenantStoreResolver(
             caller.tenant_id,
             vault=self._vault,

@@ -120,8 +120,7 @@ def init_app(app: Flask) -> None:
     settings = services.settings
     access = TenantAccess(
         vault=services.vault,
-        # Services gains a typed `machinery` field with the Order Desk client wiring.
-        machinery=getattr(services, "machinery"),  # noqa: B009
+        machinery=services.machinery,
         default_base_url=settings.orderdesk_api_base_url,
         session_ttl=settings.session_ttl,
     )
