@@ -359,6 +359,25 @@ def test_two_stores_asking_the_same_url_never_share_an_entry(
     assert served(sandbox, "GET /orders", EMPTY) == 1
 
 
+def test_a_wrong_key_is_never_served_the_owners_cached_reads(
+    demo: OrderDeskClient,
+    sandbox: RunningSandbox,
+    machinery: UpstreamMachinery,
+) -> None:
+    order_id = some_order_id(demo)
+    demo.get_order(order_id)
+    guesser = OrderDeskClient(DEMO, "sk_guessed_wrong_key", sandbox.base_url, machinery)
+    with pytest.raises(AuthError):
+        guesser.get_order(order_id)
+    with pytest.raises(AuthError):
+        guesser.list_orders(limit=1, offset=5)
+    # and a write by the owner clears the store's entries, whoever cached them
+    demo.add_order_history(order_id, "owner writes")
+    assert served(sandbox, "GET /orders/{id}") == 1
+    demo.get_order(order_id)
+    assert served(sandbox, "GET /orders/{id}") == 2
+
+
 def test_a_write_invalidates_its_store_only(
     demo: OrderDeskClient, empty: OrderDeskClient, sandbox: RunningSandbox, calls: Calls
 ) -> None:

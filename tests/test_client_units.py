@@ -332,6 +332,33 @@ def test_record_prefixes_cover_the_record_and_its_children_only() -> None:
     assert not cache_key("1", f"{BASE}/orders/42").startswith(lists[0])
 
 
+def test_credentials_get_their_own_entries_and_writes_clear_them_all(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    url = f"{BASE}/orders/42"
+    owner = cache.key_for("1", "right-key", url)
+    guesser = cache.key_for("1", "wrong-key", url)
+    assert owner != guesser
+    assert "right-key" not in owner
+    assert cache.key_for("1", "right-key", url) == owner
+    assert ResponseCache(tmp_path / "c.sqlite").key_for("1", "right-key", url) != owner  # new salt
+    prefixes = record_prefixes("1", url)
+    assert all(any(k.startswith(p) for p in prefixes) for k in (owner, guesser))
+    cache.close()
+
+
+def test_expired_entries_are_pruned(tmp_path: Path) -> None:
+    import datetime as dt
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+    cache.backend.responses["old"] = CachedResponse(status_code=200, expires=past)
+    cache.backend.responses["new"] = CachedResponse(status_code=200, expires=future)
+    assert cache.prune_expired() == 1
+    assert list(cache.backend.responses.keys()) == ["new"]
+    cache.close()
+
+
 def test_a_key_that_could_break_sql_is_hashed() -> None:
     key = cache_key("1", "http://x/o'rders")
     assert "'" not in key

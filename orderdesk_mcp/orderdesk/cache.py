@@ -3,19 +3,25 @@
 Only successful GET replies are cached, in one SQLite file shared by every thread. A cache key
 is readable and ordered so that invalidation is an indexed range delete::
 
-    <store id>|<base URL><resource path>?<digest of the sorted query>
+    <store id>|<base URL><resource path>?<digest of the sorted query>|<credential tag>
 
-for example ``100001|https://app.orderdesk.me/api/v2/orders/42?e3b0c442...``. The store id
-comes from the request's ``ORDERDESK-STORE-ID`` header, so two stores never share an entry;
-the ``ORDERDESK-API-KEY`` header is an ignored parameter, so requests-cache redacts it before
-anything is written.
+for example ``100001|https://app.orderdesk.me/api/v2/orders/42?e3b0c442...|9f2c...``. The
+store id comes from the request's ``ORDERDESK-STORE-ID`` header, so two stores never share an
+entry. The credential tag is an HMAC of store id and API key under a random per-process salt:
+someone who registered the right store id with a wrong key is never served the owner's
+replies, and nothing in the file can confirm a guessed key. The ``ORDERDESK-API-KEY`` header is
+an ignored parameter, so requests-cache redacts it before anything is written. Invalidation
+deletes by prefix, so a write clears the entries of every credential of that store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
+import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,23 +62,20 @@ class CacheTTLs:
         return 0  # /test must always reach Order Desk: it is the credential check
 
 
-def cache_key(store_id: str, url: str) -> str:
+def cache_key(store_id: str, url: str, credential_tag: str = "") -> str:
     """The cache key of a GET of ``url`` (query included) for ``store_id``."""
     address, _, query = url.partition("?")
     pairs = sorted(parse_qsl(query, keep_blank_values=True))
     digest = hashlib.sha256(urlencode(pairs).encode("utf-8")).hexdigest()[:32]
-    key = f"{store_id}|{address}?{digest}"
+    key = f"{store_id}|{address}?{digest}|{credential_tag}"
     if _SAFE_KEY.fullmatch(key):
         return key
     return "unsafe|" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def request_cache_key(request: PreparedRequest, **_settings: Any) -> str:
-    """requests-cache ``key_fn``: the key of a prepared request (see ``cache_key``)."""
-    store_id = request.headers.get(STORE_ID_HEADER, "")
-    if isinstance(store_id, bytes):
-        store_id = store_id.decode("latin-1")
-    return cache_key(store_id, request.url or "")
+def _header_text(request: PreparedRequest, name: str) -> str:
+    value = request.headers.get(name, "")
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def record_prefixes(store_id: str, address: str) -> tuple[str, ...]:
@@ -105,6 +108,24 @@ class ResponseCache:
         path.touch(mode=0o600, exist_ok=True)
         self.path = path
         self.backend = SQLiteCache(str(path), wal=True, busy_timeout=10_000)
+        # New per process: entries of earlier processes can no longer be found, only expire.
+        self._salt = secrets.token_bytes(32)
+        self.prune_expired()
+
+    def credential_tag(self, store_id: str, api_key: str) -> str:
+        """Names one (store id, API key) pair in cache keys without revealing the key."""
+        message = f"{store_id}\0{api_key}".encode()
+        return hmac.new(self._salt, message, hashlib.sha256).hexdigest()[:32]
+
+    def key_for(self, store_id: str, api_key: str, url: str) -> str:
+        """The cache key of a GET of ``url`` made with these credentials."""
+        return cache_key(store_id, url, self.credential_tag(store_id, api_key))
+
+    def request_key(self, request: PreparedRequest, **_settings: Any) -> str:
+        """requests-cache ``key_fn``: the key of a prepared request (see ``key_for``)."""
+        store_id = _header_text(request, STORE_ID_HEADER)
+        api_key = _header_text(request, API_KEY_HEADER)
+        return self.key_for(store_id, api_key, request.url or "")
 
     def new_session(self) -> CachedSession:
         """A CachedSession over the shared backend; give each thread its own."""
@@ -115,7 +136,7 @@ class ResponseCache:
             allowable_codes=(200,),
             # requests-cache compares names case-sensitively: list the spellings we might send.
             ignored_parameters=(API_KEY_HEADER, API_KEY_HEADER.lower(), API_KEY_HEADER.title()),
-            key_fn=request_cache_key,
+            key_fn=self.request_key,
             filter_fn=is_cacheable_reply,
             autoclose=False,  # the backend outlives any one session
         )
@@ -143,6 +164,16 @@ class ResponseCache:
                 )
                 deleted += max(cursor.rowcount, 0)
         return deleted
+
+    def prune_expired(self) -> int:
+        """Delete every expired entry (indexed on the expiry column); return how many."""
+        responses = self.backend.responses
+        with responses.connection(commit=True) as con:
+            cursor = con.execute(
+                f"DELETE FROM {responses.table_name} WHERE expires <= ?",  # noqa: S608
+                (round(time.time()),),
+            )
+        return max(cursor.rowcount, 0)
 
     def count(self) -> int:
         return int(self.backend.responses.count())

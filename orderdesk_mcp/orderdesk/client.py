@@ -23,7 +23,6 @@ from orderdesk_mcp import __version__
 from orderdesk_mcp.orderdesk.cache import (
     API_KEY_HEADER,
     STORE_ID_HEADER,
-    cache_key,
     listing_prefixes,
     record_prefixes,
 )
@@ -514,7 +513,7 @@ class OrderDeskClient:
         machinery = self.machinery
         prepared = requests.Request("GET", self.base_url + path, params=params or {}).prepare()
         url = prepared.url or self.base_url + path
-        key = cache_key(self.store_id, url)
+        key = machinery.cache.key_for(self.store_id, self._api_key, url)
         ttl = machinery.ttls.for_endpoint(endpoint)
         record = _CallRecord("GET", endpoint, machinery.clock())
         leader_record: list[_CallRecord] = []
@@ -533,6 +532,7 @@ class OrderDeskClient:
             body = self._send(record, url, None, ttl=ttl)
             if ttl > 0 and machinery.generation(self.store_id) != generation:
                 machinery.cache.delete_prefixes((key,))
+            machinery.prune_if_due()
             return body
 
         flight_key = f"{key}|{generation}|{'fresh' if fresh or ttl <= 0 else 'cached'}"

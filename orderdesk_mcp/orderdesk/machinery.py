@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_S = 600.0
+"""How often expired cache entries are deleted (entries nobody asks for again never expire
+out of the file by themselves)."""
+
 
 @dataclass(frozen=True)
 class UpstreamCall:
@@ -119,6 +123,8 @@ class UpstreamMachinery:
         self._generations: dict[str, int] = {}
         self._generations_lock = threading.Lock()
         self._closed = False
+        self._prune_lock = threading.Lock()
+        self._last_prune = clock()
 
     @classmethod
     def from_settings(
@@ -163,6 +169,15 @@ class UpstreamMachinery:
         with self._generations_lock:
             self._generations[store_id] = self._generations.get(store_id, 0) + 1
         self.cache.delete_prefixes(prefixes)
+
+    def prune_if_due(self) -> None:
+        """Delete expired cache entries, at most once per PRUNE_INTERVAL_S."""
+        now = self.clock()
+        with self._prune_lock:
+            if now - self._last_prune < PRUNE_INTERVAL_S:
+                return
+            self._last_prune = now
+        self.cache.prune_expired()
 
     def report(self, call: UpstreamCall) -> None:
         """Hand ``call`` to the observer; an observer failure is logged, never raised."""
