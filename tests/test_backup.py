@@ -11,6 +11,7 @@ import stat
 import subprocess
 import tarfile
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from orderdesk_mcp.backup import (
     latest_backup,
     list_backups,
     restore_backup,
+    running_server_reason,
     verify_backup,
 )
 from orderdesk_mcp.cli import cli
@@ -34,6 +36,7 @@ from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations, curren
 from orderdesk_mcp.db.models import Store
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault
+from tests.test_nginx import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER_ROW_LIMIT = 5000
@@ -327,3 +330,39 @@ def test_backup_script_is_silent_on_success_and_loud_on_failure(
     assert "backup failed" in failed.stdout
     assert "orderdesk-mcp init" in failed.stdout
     assert "Traceback" not in failed.stdout
+
+
+def test_restore_refuses_while_orderdesk_mcp_serve_runs(
+    settings: Settings, db: peewee.Database, tmp_path: Path
+) -> None:
+    backup = create_backup(settings).path
+    port = free_loopback_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "ORDERDESK_MCP_DATA_DIR": str(settings.data_dir),
+        "ORDERDESK_MCP_LOG_FORMAT": "text",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "python"), "-m", "orderdesk_mcp", "serve",
+             "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )  # fmt: skip
+    target = settings.replace(host="127.0.0.1", port=port)
+    try:
+        deadline = time.monotonic() + 30
+        while running_server_reason(target) is None:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "orderdesk-mcp serve never came up"
+            time.sleep(0.1)
+        with pytest.raises(BackupError, match="refusing to restore while the server runs"):
+            restore_backup(target, backup)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert running_server_reason(target) is None
+    assert restore_backup(target, backup).replaced is not None
