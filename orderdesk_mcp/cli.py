@@ -682,11 +682,35 @@ def audit_list(
 @click.option("--host", default=None, help="Bind address. Default: ORDERDESK_MCP_HOST (127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="Default: 8080.")
 @click.option("--threads", default=None, type=click.IntRange(1, 256), help="Default: 8.")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Single user, no API keys: serve the store in ORDERDESK_STORE_ID / ORDERDESK_API_KEY "
+    "on a loopback address only (anything else is refused).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, threads: int | None, local: bool
+) -> None:
     """Serve MCP over HTTP with waitress (put nginx with HTTPS in front)."""
     settings = settings_from_context(ctx, host=host, port=port, threads=threads)
-    run_server(settings)
+    run_server(settings, local=local)
+
+
+@cli.command()
+@click.pass_context
+def stdio(ctx: click.Context) -> None:
+    """Serve MCP on stdin/stdout for desktop clients (the store in ORDERDESK_STORE_ID /
+    ORDERDESK_API_KEY; logs go to stderr)."""
+    from orderdesk_mcp.logging import configure_logging
+    from orderdesk_mcp.mcp.local import LocalModeError, run_stdio
+
+    settings = settings_from_context(ctx)
+    configure_logging(settings)
+    try:
+        run_stdio(settings)
+    except LocalModeError as exc:
+        raise CliError(str(exc)) from None
 
 
 @cli.command()
@@ -727,16 +751,23 @@ def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, *, local: bool = False) -> None:
     import waitress
 
     from orderdesk_mcp.app import create_app
     from orderdesk_mcp.logging import configure_logging
+    from orderdesk_mcp.mcp.local import LocalModeError, create_local_app
 
     configure_logging(settings)
-    open_current_database(settings)
-    load_vault(settings)
-    app = create_app(settings)
+    if local:
+        try:
+            app = create_local_app(settings)
+        except LocalModeError as exc:
+            raise CliError(str(exc)) from None
+    else:
+        open_current_database(settings)
+        load_vault(settings)
+        app = create_app(settings)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

@@ -9,18 +9,25 @@ binds loopback only; the same blueprint serves it with `LocalAccess` swapped in.
 from __future__ import annotations
 
 import ipaddress
+import sys
 from dataclasses import dataclass
 
 from flask import Flask
 
+from orderdesk_mcp.app import create_app, observe_upstream_call
 from orderdesk_mcp.config import Settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.mcp import blueprint
 from orderdesk_mcp.mcp.access import Caller
 from orderdesk_mcp.mcp.audit import AuditSink, LogAudit
+from orderdesk_mcp.mcp.dispatcher import Dispatcher
 from orderdesk_mcp.mcp.registry import StoreResolver
 from orderdesk_mcp.mcp.sessions import MemorySessionStore, SessionStore
+from orderdesk_mcp.mcp.stdio import StdioSession, serve_stdio
 from orderdesk_mcp.mcp.store_resolver import LocalStoreResolver
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
+from orderdesk_mcp.services import Services
 
 LOCAL_CALLER = Caller(tenant_id=None, key_id=None, identity="local", read_only=False, toolsets=None)
 
@@ -96,7 +103,31 @@ class LocalAccess:
         return self._resolver
 
 
-def enable_local_mode(app: Flask, settings: Settings, machinery: UpstreamMachinery) -> None:
-    """Serve `app`'s /mcp as the local user (call after create_app)."""
+def create_local_app(settings: Settings) -> Flask:
+    """The app for `serve --local`: the usual create_app, served as the local user.
+
+    The database in the data dir is opened (and migrated) only for /health and /metrics;
+    no master key is needed because no store key is sealed.
+    """
     require_loopback(settings.host)
-    blueprint.use_access(app, LocalAccess(local_store(settings), machinery, settings.session_ttl))
+    store = local_store(settings)
+    database = open_database(settings)
+    apply_migrations(database)
+    machinery = UpstreamMachinery.from_settings(settings, observer=observe_upstream_call)
+    services = Services(settings=settings, database=database, vault=None, machinery=machinery)
+    app = create_app(settings, services)
+    blueprint.use_access(app, LocalAccess(store, machinery, settings.session_ttl))
+    return app
+
+
+def run_stdio(settings: Settings) -> None:
+    """`orderdesk-mcp stdio`: serve the local user on stdin/stdout until stdin closes."""
+    store = local_store(settings)
+    machinery = UpstreamMachinery.from_settings(settings, observer=observe_upstream_call)
+    try:
+        session = StdioSession(
+            Dispatcher(), LocalAccess(store, machinery, settings.session_ttl), LOCAL_CALLER
+        )
+        serve_stdio(session, sys.stdin, sys.stdout)
+    finally:
+        machinery.close()
