@@ -24,6 +24,7 @@ readonly KEY_FILE="$ETC_DIR/master-key"
 readonly STATE_DIR=/var/lib/orderdesk-mcp
 readonly UNIT_DIR=/etc/systemd/system
 readonly UNITS=(orderdesk-mcp.service orderdesk-mcp-backup.service orderdesk-mcp-backup.timer)
+readonly ADMIN_COMMAND=/usr/local/sbin/orderdesk-mcp-admin
 
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRY_RUN=0
@@ -162,6 +163,21 @@ done
 run systemctl daemon-reload
 run systemctl enable orderdesk-mcp.service orderdesk-mcp-backup.timer
 
+step "Admin command $ADMIN_COMMAND"
+# Operators run CLI commands as the service user with the service's env file and master key
+# credential, exactly as the service sees them (files in the data dir stay the user's).
+write_file "$ADMIN_COMMAND" root root 0755 <<ADMIN
+#!/bin/sh
+# orderdesk-mcp-admin: run \`orderdesk-mcp ARGS\` as the service would (written by install.sh).
+exec systemd-run --quiet --pipe --wait --collect --service-type=exec \\
+    -p User=$SERVICE_USER -p Group=$SERVICE_USER -p UMask=0077 \\
+    -p Environment=ORDERDESK_MCP_DATA_DIR=$STATE_DIR \\
+    -p EnvironmentFile=$ENV_FILE \\
+    -p LoadCredential=master-key:$KEY_FILE \\
+    -p WorkingDirectory=$STATE_DIR \\
+    $VENV/bin/$APP "\$@"
+ADMIN
+
 step "Database schema"
 run runuser -u "$SERVICE_USER" -- "$VENV/bin/$APP" --env-file "$ENV_FILE" db upgrade
 
@@ -174,6 +190,6 @@ fi
 step "Done"
 cat <<EOF
     Next (docs/DEPLOYMENT.md): nginx site and certificate, then a tenant and a store:
-      sudo -u $SERVICE_USER $VENV/bin/$APP --env-file $ENV_FILE tenant create NAME
+      sudo $ADMIN_COMMAND tenant create NAME
     Health: curl -s http://127.0.0.1:8080/health/ready
 EOF

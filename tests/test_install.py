@@ -33,6 +33,7 @@ def test_dry_run_prints_the_whole_plan_and_changes_nothing() -> None:
         "/etc/systemd/system/orderdesk-mcp-backup.service",
         "/etc/systemd/system/orderdesk-mcp-backup.timer",
         "systemctl enable orderdesk-mcp.service orderdesk-mcp-backup.timer",
+        "/usr/local/sbin/orderdesk-mcp-admin (root:root, mode 0755)",
         "orderdesk-mcp --env-file /etc/orderdesk-mcp/orderdesk-mcp.env db upgrade",
         "systemctl restart orderdesk-mcp.service",
     ]
