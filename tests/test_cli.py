@@ -248,3 +248,43 @@ def test_serve_refuses_a_pending_migration(run: Any) -> None:
     result = run("serve", "--port", "0")
     assert result.exit_code == 1
     assert "run `orderdesk-mcp db upgrade` first" in result.stderr
+
+
+def test_store_add_and_verify_call_order_desk(run: Any, sandbox: Any) -> None:
+    from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
+
+    _initialised(run)
+    run("tenant", "create", "acme")
+    wrong = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        SANDBOX_DEMO_STORE,
+        "--api-key",
+        "wrong-key-123",
+        "--base-url",
+        sandbox.base_url,
+    )
+    assert wrong.exit_code == 1
+    assert "Order Desk refused the credentials" in wrong.stderr
+    assert "wrong-key-123" not in wrong.output
+    added = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        SANDBOX_DEMO_STORE,
+        "--api-key-stdin",
+        "--base-url",
+        sandbox.base_url,
+        "--alias",
+        "demo",
+        "--json",
+        input=SANDBOX_KEYS[SANDBOX_DEMO_STORE] + "\n",
+    )
+    assert _json(added)["last_verified"] is not None
+    verified = _json(run("store", "verify", "--tenant", "acme", "demo", "--json"))
+    assert verified == {"store": "demo", "ok": True}
