@@ -5,8 +5,9 @@ client = OrderDeskClient(store_id, api_key, base_url, machinery)
 client.get_order(123)["order"]
 """
 
+from orderdesk_mcp.orderdesk.arguments import ORDER_LIST_FILTERS
 from orderdesk_mcp.orderdesk.cache import CacheTTLs
-from orderdesk_mcp.orderdesk.client import ORDER_LIST_FILTERS, OrderDeskClient
+from orderdesk_mcp.orderdesk.client import OrderDeskClient
 from orderdesk_mcp.orderdesk.errors import (
     AuthError,
     Conflict,

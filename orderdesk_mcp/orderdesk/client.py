@@ -9,10 +9,7 @@ here and nowhere else.
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import json
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +17,26 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from orderdesk_mcp import __version__
+from orderdesk_mcp.orderdesk.arguments import (
+    MAX_HISTORY_NOTE_CHARS,
+    checked_api_key,
+    checked_base_url,
+    checked_deadline,
+    checked_id,
+    checked_mapping,
+    checked_rows,
+    checked_store_id,
+    encode_json,
+    order_filter_params,
+    paging_params,
+)
 from orderdesk_mcp.orderdesk.cache import (
     API_KEY_HEADER,
     STORE_ID_HEADER,
     listing_prefixes,
     record_prefixes,
 )
-from orderdesk_mcp.orderdesk.envelope import MAX_MESSAGE_CHARS, interpret_reply, scrub
+from orderdesk_mcp.orderdesk.envelope import interpret_reply, scrub
 from orderdesk_mcp.orderdesk.errors import (
     Conflict,
     InvalidRequest,
@@ -41,48 +51,6 @@ from orderdesk_mcp.orderdesk.merge import deep_merge
 from orderdesk_mcp.orderdesk.ratelimit import parse_retry_after, parse_tokens_remaining
 
 USER_AGENT = f"orderdesk-mcp/{__version__}"
-
-ORDER_LIST_FILTERS = frozenset(
-    {
-        "folder_id",
-        "folder_name",
-        "source_id",
-        "source_name",
-        "search_start_date",
-        "search_end_date",
-        "search_start_date_local",
-        "search_end_date_local",
-        "modified_start_date",
-        "modified_end_date",
-        "email",
-        "customer_id",
-        "customer_first_name",
-        "customer_last_name",
-        "customer_company",
-        "customer_address1",
-        "customer_phone",
-        "shipping_first_name",
-        "shipping_last_name",
-        "shipping_company",
-        "shipping_address1",
-        "shipping_phone",
-        "get_order_history",
-        "order_by",
-        "order",
-    }
-)
-"""Query parameters GET /orders understands (reference §6.2), besides limit and offset."""
-
-MAX_LIST_LIMIT = 500
-MAX_HISTORY_NOTE_CHARS = 1800
-"""Order Desk caps a note at ~2,000 characters including its date and author (reference §6.7)."""
-
-_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
-_BASE_URL = re.compile(
-    r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?",
-    re.ASCII,
-)
-_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass
@@ -125,16 +93,16 @@ class OrderDeskClient:
         *,
         deadline: float | None = None,
     ) -> None:
-        self.store_id = _checked_store_id(store_id)
-        self._api_key = _checked_api_key(api_key)
-        self.base_url = _checked_base_url(base_url)
+        self.store_id = checked_store_id(store_id)
+        self._api_key = checked_api_key(api_key)
+        self.base_url = checked_base_url(base_url)
         self.machinery = machinery
-        self.deadline = _checked_deadline(deadline)
+        self.deadline = checked_deadline(deadline)
 
     def with_deadline(self, seconds: float | None) -> OrderDeskClient:
         """A copy of this client whose calls wait at most ``seconds`` for the rate limit."""
         clone = copy.copy(self)
-        clone.deadline = _checked_deadline(seconds)
+        clone.deadline = checked_deadline(seconds)
         return clone
 
     def __repr__(self) -> str:
@@ -166,24 +134,24 @@ class OrderDeskClient:
         """GET /orders. ``filters`` are Order Desk's query parameters (``ORDER_LIST_FILTERS``);
         ``folder_id`` may be a list, dates may be ``datetime``/``date``; None values are left
         out. An unknown filter name raises InvalidRequest."""
-        params = _paging(limit, offset)
-        params.update(_order_filters(filters))
+        params = paging_params(limit, offset)
+        params.update(order_filter_params(filters))
         return self._get("/orders", "/orders", params=params, fresh=fresh)
 
     def get_order(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /orders/{id}."""
-        oid = _checked_id(order_id, "order_id")
+        oid = checked_id(order_id, "order_id")
         return self._get("/orders/{id}", f"/orders/{oid}", fresh=fresh)
 
     def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         """POST /orders. A refused duplicate raises InvalidRequest naming the existing order."""
-        body = _checked_mapping(order, "order")
+        body = checked_mapping(order, "order")
         return self._write("POST", "/orders", "/orders", body, stale=self._order_lists())
 
     def put_order(self, order_id: str | int, order: Mapping[str, Any]) -> dict[str, Any]:
         """PUT /orders/{id}: replaces the whole order (fields left out become blank)."""
-        oid = _checked_id(order_id, "order_id")
-        body = _checked_mapping(order, "order")
+        oid = checked_id(order_id, "order_id")
+        body = checked_mapping(order, "order")
         return self._write("PUT", "/orders/{id}", f"/orders/{oid}", body, self._order_stale(oid))
 
     def patch_order(self, order_id: str | int, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,20 +161,20 @@ class OrderDeskClient:
         else changed it and Conflict is raised instead of overwriting their change. Returns the
         PUT reply.
         """
-        oid = _checked_id(order_id, "order_id")
-        patch = _checked_mapping(changes, "changes")
+        oid = checked_id(order_id, "order_id")
+        patch = checked_mapping(changes, "changes")
         return self._patch("/orders/{id}", f"/orders/{oid}", "order", patch, self.put_order, oid)
 
     def delete_order(self, order_id: str | int) -> dict[str, Any]:
         """DELETE /orders/{id} (permanent)."""
-        oid = _checked_id(order_id, "order_id")
+        oid = checked_id(order_id, "order_id")
         return self._write("DELETE", "/orders/{id}", f"/orders/{oid}", None, self._order_stale(oid))
 
     def add_order_history(
         self, order_id: str | int, note: str, source_name: str | None = None
     ) -> dict[str, Any]:
         """POST /orders/{id}/order-history: append a note (append-only, ≤ 1,800 characters)."""
-        oid = _checked_id(order_id, "order_id")
+        oid = checked_id(order_id, "order_id")
         if not isinstance(note, str) or not note.strip():
             raise InvalidRequest("note must be a non-empty string")
         if len(note) > MAX_HISTORY_NOTE_CHARS:
@@ -240,12 +208,12 @@ class OrderDeskClient:
             raise InvalidRequest("order_ids must be a list of order ids")
         if not order_ids:
             raise InvalidRequest("order_ids is empty: give at least one order id to move")
-        ids = [_checked_id(value, "order_ids[]") for value in order_ids]
+        ids = [checked_id(value, "order_ids[]") for value in order_ids]
         if (folder_id is None) == (folder_name is None):
             raise InvalidRequest("give exactly one of folder_id or folder_name")
         body: dict[str, Any] = {"order_id_list": [int(value) for value in ids]}
         if folder_id is not None:
-            body["destination_folder_id"] = int(_checked_id(folder_id, "folder_id"))
+            body["destination_folder_id"] = int(checked_id(folder_id, "folder_id"))
         else:
             if not isinstance(folder_name, str) or not folder_name.strip():
                 raise InvalidRequest("folder_name must be a folder's exact, non-empty name")
@@ -257,23 +225,23 @@ class OrderDeskClient:
 
     def list_order_items(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /orders/{id}/order-items."""
-        oid = _checked_id(order_id, "order_id")
+        oid = checked_id(order_id, "order_id")
         return self._get("/orders/{id}/order-items", f"/orders/{oid}/order-items", fresh=fresh)
 
     def get_order_item(
         self, order_id: str | int, item_id: str | int, fresh: bool = False
     ) -> dict[str, Any]:
         """GET /orders/{id}/order-items/{item_id}."""
-        oid = _checked_id(order_id, "order_id")
-        iid = _checked_id(item_id, "item_id")
+        oid = checked_id(order_id, "order_id")
+        iid = checked_id(item_id, "item_id")
         return self._get(
             "/orders/{id}/order-items/{item_id}", f"/orders/{oid}/order-items/{iid}", fresh=fresh
         )
 
     def add_order_item(self, order_id: str | int, item: Mapping[str, Any]) -> dict[str, Any]:
         """POST /orders/{id}/order-items (the order's totals are recomputed)."""
-        oid = _checked_id(order_id, "order_id")
-        body = _checked_mapping(item, "item")
+        oid = checked_id(order_id, "order_id")
+        body = checked_mapping(item, "item")
         return self._write(
             "POST",
             "/orders/{id}/order-items",
@@ -286,9 +254,9 @@ class OrderDeskClient:
         self, order_id: str | int, item_id: str | int, item: Mapping[str, Any]
     ) -> dict[str, Any]:
         """PUT /orders/{id}/order-items/{item_id} (send every field: missing ones go blank)."""
-        oid = _checked_id(order_id, "order_id")
-        iid = _checked_id(item_id, "item_id")
-        body = _checked_mapping(item, "item")
+        oid = checked_id(order_id, "order_id")
+        iid = checked_id(item_id, "item_id")
+        body = checked_mapping(item, "item")
         return self._write(
             "PUT",
             "/orders/{id}/order-items/{item_id}",
@@ -299,8 +267,8 @@ class OrderDeskClient:
 
     def delete_order_item(self, order_id: str | int, item_id: str | int) -> dict[str, Any]:
         """DELETE /orders/{id}/order-items/{item_id}."""
-        oid = _checked_id(order_id, "order_id")
-        iid = _checked_id(item_id, "item_id")
+        oid = checked_id(order_id, "order_id")
+        iid = checked_id(item_id, "item_id")
         return self._write(
             "DELETE",
             "/orders/{id}/order-items/{item_id}",
@@ -313,15 +281,15 @@ class OrderDeskClient:
 
     def list_shipments(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /orders/{id}/shipments."""
-        oid = _checked_id(order_id, "order_id")
+        oid = checked_id(order_id, "order_id")
         return self._get("/orders/{id}/shipments", f"/orders/{oid}/shipments", fresh=fresh)
 
     def get_shipment(
         self, order_id: str | int, shipment_id: str | int, fresh: bool = False
     ) -> dict[str, Any]:
         """GET /orders/{id}/shipments/{shipment_id}."""
-        oid = _checked_id(order_id, "order_id")
-        sid = _checked_id(shipment_id, "shipment_id")
+        oid = checked_id(order_id, "order_id")
+        sid = checked_id(shipment_id, "shipment_id")
         return self._get(
             "/orders/{id}/shipments/{shipment_id}", f"/orders/{oid}/shipments/{sid}", fresh=fresh
         )
@@ -329,8 +297,8 @@ class OrderDeskClient:
     def add_shipment(self, order_id: str | int, shipment: Mapping[str, Any]) -> dict[str, Any]:
         """POST /orders/{id}/shipments (``tracking_number`` is required; "n/a" when none).
         An identical existing shipment makes Order Desk refuse it (InvalidRequest)."""
-        oid = _checked_id(order_id, "order_id")
-        body = _checked_mapping(shipment, "shipment")
+        oid = checked_id(order_id, "order_id")
+        body = checked_mapping(shipment, "shipment")
         return self._write(
             "POST",
             "/orders/{id}/shipments",
@@ -343,9 +311,9 @@ class OrderDeskClient:
         self, order_id: str | int, shipment_id: str | int, shipment: Mapping[str, Any]
     ) -> dict[str, Any]:
         """PUT /orders/{id}/shipments/{shipment_id}."""
-        oid = _checked_id(order_id, "order_id")
-        sid = _checked_id(shipment_id, "shipment_id")
-        body = _checked_mapping(shipment, "shipment")
+        oid = checked_id(order_id, "order_id")
+        sid = checked_id(shipment_id, "shipment_id")
+        body = checked_mapping(shipment, "shipment")
         return self._write(
             "PUT",
             "/orders/{id}/shipments/{shipment_id}",
@@ -356,8 +324,8 @@ class OrderDeskClient:
 
     def delete_shipment(self, order_id: str | int, shipment_id: str | int) -> dict[str, Any]:
         """DELETE /orders/{id}/shipments/{shipment_id}."""
-        oid = _checked_id(order_id, "order_id")
-        sid = _checked_id(shipment_id, "shipment_id")
+        oid = checked_id(order_id, "order_id")
+        sid = checked_id(shipment_id, "shipment_id")
         return self._write(
             "DELETE",
             "/orders/{id}/shipments/{shipment_id}",
@@ -369,8 +337,8 @@ class OrderDeskClient:
     def add_shipments_batch(self, shipments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """POST /batch-shipments: a list of shipments, each with its ``order_id``. Check every
         entry of the reply's ``results``: one can fail while the call succeeds."""
-        rows = _checked_rows(shipments, "shipments")
-        order_ids = [_checked_id(row.get("order_id"), "shipments[].order_id") for row in rows]
+        rows = checked_rows(shipments, "shipments")
+        order_ids = [checked_id(row.get("order_id"), "shipments[].order_id") for row in rows]
         stale = [p for oid in dict.fromkeys(order_ids) for p in self._order_stale(oid)]
         return self._write("POST", "/batch-shipments", "/batch-shipments", rows, tuple(stale))
 
@@ -387,7 +355,7 @@ class OrderDeskClient:
     ) -> dict[str, Any]:
         """GET /inventory-items; ``code`` may list several SKUs. Note ``total_records`` is a
         numeric *string* in this reply (an Order Desk quirk)."""
-        params = _paging(limit, offset)
+        params = paging_params(limit, offset)
         if code is not None:
             codes = [code] if isinstance(code, str) else list(code)
             if not codes or not all(isinstance(c, str) and c for c in codes):
@@ -401,19 +369,19 @@ class OrderDeskClient:
 
     def get_inventory_item(self, item_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /inventory-items/{id}."""
-        iid = _checked_id(item_id, "item_id")
+        iid = checked_id(item_id, "item_id")
         return self._get("/inventory-items/{id}", f"/inventory-items/{iid}", fresh=fresh)
 
     def create_inventory_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """POST /inventory-items (``name`` and a unique ``code`` are required)."""
-        body = _checked_mapping(item, "item")
+        body = checked_mapping(item, "item")
         stale = self._inventory_lists()
         return self._write("POST", "/inventory-items", "/inventory-items", body, stale)
 
     def put_inventory_item(self, item_id: str | int, item: Mapping[str, Any]) -> dict[str, Any]:
         """PUT /inventory-items/{id}: replaces the whole item."""
-        iid = _checked_id(item_id, "item_id")
-        body = _checked_mapping(item, "item")
+        iid = checked_id(item_id, "item_id")
+        body = checked_mapping(item, "item")
         path = f"/inventory-items/{iid}"
         return self._write("PUT", "/inventory-items/{id}", path, body, self._inventory_stale(iid))
 
@@ -421,8 +389,8 @@ class OrderDeskClient:
         self, item_id: str | int, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Read, ``deep_merge`` and PUT an inventory item, conflict-checked like patch_order."""
-        iid = _checked_id(item_id, "item_id")
-        patch = _checked_mapping(changes, "changes")
+        iid = checked_id(item_id, "item_id")
+        patch = checked_mapping(changes, "changes")
         return self._patch(
             "/inventory-items/{id}",
             f"/inventory-items/{iid}",
@@ -434,7 +402,7 @@ class OrderDeskClient:
 
     def delete_inventory_item(self, item_id: str | int) -> dict[str, Any]:
         """DELETE /inventory-items/{id}."""
-        iid = _checked_id(item_id, "item_id")
+        iid = checked_id(item_id, "item_id")
         path = f"/inventory-items/{iid}"
         return self._write(
             "DELETE", "/inventory-items/{id}", path, None, self._inventory_stale(iid)
@@ -442,8 +410,8 @@ class OrderDeskClient:
 
     def update_inventory_items_batch(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """PUT /batch-inventory-items: complete records, each with its ``id``."""
-        rows = _checked_rows(items, "items")
-        ids = [_checked_id(row.get("id"), "items[].id") for row in rows]
+        rows = checked_rows(items, "items")
+        ids = [checked_id(row.get("id"), "items[].id") for row in rows]
         stale = [p for iid in dict.fromkeys(ids) for p in self._inventory_stale(iid)]
         return self._write(
             "PUT", "/batch-inventory-items", "/batch-inventory-items", rows, tuple(stale)
@@ -558,7 +526,7 @@ class OrderDeskClient:
         body: Any,
         stale: tuple[str, ...],
     ) -> dict[str, Any]:
-        data = _encode_json(body, endpoint, method) if body is not None else None
+        data = encode_json(body, endpoint, method) if body is not None else None
         record = _CallRecord(method, endpoint, self.machinery.clock())
         try:
             reply = self._send(record, self.base_url + path, data, ttl=0)
@@ -749,149 +717,6 @@ class OrderDeskClient:
             endpoint=record.endpoint,
             method=record.method,
         )
-
-
-# --- input checks (every one raises InvalidRequest saying what to send instead) --------------
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _checked_id(value: Any, name: str) -> str:
-    """An Order Desk id as digits; str or int accepted, anything else refused (no path tricks)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidRequest(f"{name} must be an Order Desk id (digits), got {_shown(value)}")
-    text = str(value).strip() if isinstance(value, str) else str(value)
-    if not _ID.fullmatch(text):
-        raise InvalidRequest(
-            f"{name} must be an Order Desk id made of digits only, e.g. 123456; got {_shown(value)}"
-        )
-    return text
-
-
-def _checked_store_id(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidRequest("store_id must be the Order Desk store id (digits)")
-    text = str(value).strip()
-    if not _ID.fullmatch(text):
-        raise InvalidRequest(
-            f"store_id must be the numeric Order Desk store id, got {_shown(value)}"
-        )
-    return text
-
-
-def _checked_api_key(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest("api_key must be the store's non-empty Order Desk API key")
-    if any(ord(ch) < 33 or ord(ch) > 126 for ch in value):
-        # Never echo the key itself, not even in part.
-        raise InvalidRequest(
-            "api_key contains spaces or characters that cannot travel in an HTTP header; "
-            "copy it again from Order Desk's Store Settings → API"
-        )
-    return value
-
-
-def _checked_base_url(value: Any) -> str:
-    text = value.strip().rstrip("/") if isinstance(value, str) else ""
-    if not _BASE_URL.fullmatch(text):
-        raise InvalidRequest(
-            f"base_url must look like https://app.orderdesk.me/api/v2, got {_shown(value)}"
-        )
-    return text
-
-
-def _checked_deadline(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidRequest(f"deadline must be a number of seconds >= 0, got {_shown(value)}")
-    return float(value)
-
-
-def _checked_mapping(value: Any, name: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidRequest(f"{name} must be a JSON object (dict), got {type(value).__name__}")
-    return dict(value)
-
-
-def _checked_rows(value: Any, name: str) -> list[dict[str, Any]]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise InvalidRequest(f"{name} must be a list of JSON objects")
-    if not value:
-        raise InvalidRequest(f"{name} is empty: give at least one")
-    return [_checked_mapping(row, f"{name}[]") for row in value]
-
-
-def _paging(limit: Any, offset: Any) -> dict[str, str]:
-    params: dict[str, str] = {}
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}")
-        params["limit"] = str(limit)
-    if offset is not None:
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise InvalidRequest("offset must be a whole number >= 0")
-        params["offset"] = str(offset)
-    return params
-
-
-def _order_filters(filters: Mapping[str, Any]) -> dict[str, str]:
-    unknown = sorted(name for name in filters if name not in ORDER_LIST_FILTERS)
-    if unknown:
-        raise InvalidRequest(
-            f"unknown order filter {unknown[0]!r}; use one of: "
-            + ", ".join(sorted(ORDER_LIST_FILTERS))
-        )
-    params: dict[str, str] = {}
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if name == "folder_id":
-            params[name] = _folder_ids(value)
-        elif name == "get_order_history":
-            params[name] = "1" if value in (True, 1, "1", "true") else "0"
-        elif name == "order":
-            if not isinstance(value, str) or value.lower() not in ("asc", "desc"):
-                raise InvalidRequest("order must be 'asc' or 'desc'")
-            params[name] = value.upper()
-        elif isinstance(value, dt.datetime):
-            # Order Desk's date filters are UTC (the *_local ones: the store's zone, naive).
-            aware = value.tzinfo is not None and not name.endswith("_local")
-            moment = value.astimezone(dt.UTC) if aware else value
-            params[name] = moment.strftime(_DATE_FORMAT)
-        elif isinstance(value, dt.date):
-            params[name] = value.isoformat()
-        elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            params[name] = str(value)
-        else:
-            raise InvalidRequest(f"filter {name} must be a string, got {type(value).__name__}")
-    return params
-
-
-def _folder_ids(value: Any) -> str:
-    if isinstance(value, str) and "," in value:
-        value = [part for part in value.split(",") if part.strip()]
-    values: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
-    ids = [_checked_id(item, "folder_id") for item in values]
-    if not ids:
-        raise InvalidRequest("folder_id is empty: give a folder id or a list of them")
-    return ",".join(ids)
-
-
-def _encode_json(body: Any, endpoint: str, method: str) -> bytes:
-    try:
-        text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequest(
-            f"the request body cannot be sent as JSON ({str(exc)[:MAX_MESSAGE_CHARS]}); use "
-            "only strings, numbers, booleans, null, lists and objects",
-            endpoint=endpoint,
-            method=method,
-        ) from None
-    return text.encode("utf-8")
 
 
 # --- transport error translation ---------------------------------------------------------------
