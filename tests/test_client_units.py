@@ -30,6 +30,11 @@ from orderdesk_mcp.orderdesk import (
     UpstreamUnavailable,
     deep_merge,
 )
+from orderdesk_mcp.orderdesk.arguments import (
+    ORDER_LIST_FILTERS,
+    checked_id,
+    order_filter_params,
+)
 from orderdesk_mcp.orderdesk.cache import (
     ResponseCache,
     cache_key,
@@ -447,6 +452,36 @@ def test_backoff_is_jittered_and_bounded() -> None:
 
 
 # --- input checks before any request --------------------------------------------------------
+
+
+@settings(max_examples=200)
+@given(
+    filters=st.dictionaries(
+        st.one_of(st.sampled_from(sorted(ORDER_LIST_FILTERS)), st.text(max_size=8)),
+        json_value,
+        max_size=4,
+    )
+)
+def test_order_filters_from_outside_give_params_or_one_clear_error(filters: dict[str, Any]) -> None:
+    refusal = ""
+    try:
+        params = order_filter_params(filters)
+    except InvalidRequest as exc:
+        refusal = str(exc)
+    if refusal:
+        return
+    assert all(isinstance(v, str) for v in params.values())
+    assert set(params) <= ORDER_LIST_FILTERS
+
+
+@given(st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.none(), st.booleans()))
+def test_ids_from_outside_are_digits_or_refused(value: Any) -> None:
+    try:
+        checked = checked_id(value, "order_id")
+    except InvalidRequest:
+        return
+    assert checked.isascii()
+    assert checked.isdigit()
 
 
 def _closed_port() -> int:
