@@ -454,25 +454,23 @@ def _require_session(mcp: McpState, caller: Caller, message_id: RequestId | None
 
 
 def _check_version_header(session: SessionState, message_id: RequestId | None) -> None:
+    """The header must name a version we speak; missing means the negotiated one.
+
+    A different supported version than the negotiated one is accepted, as the reference
+    SDKs do: nothing here behaves differently between them except batches, and those follow
+    the version negotiated at initialize.
+    """
     version = request.headers.get(VERSION_HEADER)
-    if version is None:
-        return  # clients of 2025-03-26 do not send it: the negotiated version applies
-    if version not in SUPPORTED_PROTOCOL_VERSIONS:
-        raise HttpFailure(
-            400,
-            INVALID_REQUEST,
-            f"unsupported {VERSION_HEADER} {version[:40]!r}; supported: "
-            + ", ".join(SUPPORTED_PROTOCOL_VERSIONS),
-            request_id=message_id,
-        )
-    if version != session.protocol_version:
-        raise HttpFailure(
-            400,
-            INVALID_REQUEST,
-            f"{VERSION_HEADER} {version} differs from the version this session negotiated "
-            f"({session.protocol_version}); send that one",
-            request_id=message_id,
-        )
+    if version is None or version in SUPPORTED_PROTOCOL_VERSIONS:
+        return
+    raise HttpFailure(
+        400,
+        INVALID_REQUEST,
+        f"unsupported {VERSION_HEADER} {version[:40]!r}; this session negotiated "
+        f"{session.protocol_version}, and the server speaks "
+        + ", ".join(SUPPORTED_PROTOCOL_VERSIONS),
+        request_id=message_id,
+    )
 
 
 def _scope(
