@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck
+.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck conformance
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/orderdesk-mcp demo
 
 ## test: lint, type-check and run the whole test suite.
-test: system-deps lint shellcheck typecheck pytest
+test: system-deps lint shellcheck typecheck pytest conformance
 
 # nginx, shellcheck and openssl (used by the deployment tests) from Debian's packages when
 # missing; apt-get update runs only then, and sudo only when not root. The tests start their
@@ -54,6 +54,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+## conformance: the official MCP conformance suite against `serve --local` (first run fetches
+## Node 22 and the pinned suite into .tools/ with npm).
+conformance: $(STAMP)
+	PYTHON=$(BIN)/python scripts/conformance.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
