@@ -480,3 +480,9 @@ def test_a_bug_is_32603_with_a_request_id_and_no_internals(
     assert error["data"]["request_id"] == reply.headers["X-Request-Id"]
     assert "internals" not in reply.get_data(as_text=True)
     assert "Traceback" not in reply.get_data(as_text=True)
+
+
+def test_other_paths_keep_their_own_errors(mcp_app: Flask) -> None:
+    reply = mcp_app.test_client().get("/nowhere")
+    assert reply.status_code == 404
+    assert b"jsonrpc" not in reply.get_data()

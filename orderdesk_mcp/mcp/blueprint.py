@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -135,9 +136,11 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(bp)
     # Errors raised before the view runs (an unknown method, a body over the limit, a path
-    # under /mcp that does not exist) are answered in JSON-RPC shape too.
-    app.register_error_handler(HTTPException, _http_error_for_mcp_paths)
-    app.register_error_handler(InternalServerError, _http_error_for_mcp_paths)
+    # under /mcp that does not exist) are answered in JSON-RPC shape too; other paths keep
+    # whatever handler the app already had.
+    for error_class, code in ((HTTPException, None), (InternalServerError, 500)):
+        previous = app.error_handler_spec[None][code].get(error_class)
+        app.register_error_handler(error_class, _mcp_paths_first(previous))
 
 
 def use_access(app: Flask, access: AccessPolicy) -> None:
@@ -154,10 +157,15 @@ def _is_mcp_path() -> bool:
     return request.path == ENDPOINT or request.path.startswith(ENDPOINT + "/")
 
 
-def _http_error_for_mcp_paths(error: HTTPException) -> Response | HTTPException:
-    if not _is_mcp_path():
-        return error
-    return _http_error_reply(error)
+def _mcp_paths_first(
+    previous: Callable[[Any], Any] | None,
+) -> Callable[[HTTPException], Any]:
+    def handle(error: HTTPException) -> Any:
+        if _is_mcp_path():
+            return _http_error_reply(error)
+        return previous(error) if previous is not None else error
+
+    return handle
 
 
 def _http_error_reply(error: HTTPException) -> Response:
