@@ -779,7 +779,17 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
         options["trusted_proxy_count"] = 1
         options["trusted_proxy_headers"] = {"x-forwarded-for", "x-forwarded-proto"}
         options["clear_untrusted_proxy_headers"] = True
-    waitress.serve(app, **options)
+    from contextlib import nullcontext
+
+    from orderdesk_mcp.backup import BackupError, hold_server_lock
+
+    # Held while serving, so `backup restore` refuses to replace the database under us.
+    guard = nullcontext() if local else hold_server_lock(settings.data_dir)
+    try:
+        with guard:
+            waitress.serve(app, **options)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _add_subcommands() -> None:

@@ -361,6 +361,10 @@ def test_restore_refuses_while_orderdesk_mcp_serve_runs(
             time.sleep(0.1)
         with pytest.raises(BackupError, match="refusing to restore while the server runs"):
             restore_backup(target, backup)
+        # The lock alone is enough, whatever port the settings name.
+        elsewhere = settings.replace(port=0)
+        with pytest.raises(BackupError, match=r"holds .*server\.lock"):
+            restore_backup(elsewhere, backup)
     finally:
         server.terminate()
         server.wait(timeout=30)
