@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.models import McpSession
+from orderdesk_mcp.mcp.registry import all_tools
 from orderdesk_mcp.mcp.sessions import hash_session_id
 from orderdesk_mcp.vault import Vault
 from tests.conftest import McpTenant, make_mcp_app
@@ -486,3 +487,42 @@ def test_other_paths_keep_their_own_errors(mcp_app: Flask) -> None:
     reply = mcp_app.test_client().get("/nowhere")
     assert reply.status_code == 404
     assert b"jsonrpc" not in reply.get_data()
+
+
+# --- toolsets ------------------------------------------------------------------------------
+
+
+def test_unknown_toolset_header_is_400(session: McpHttp) -> None:
+    reply = session.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"X-MCP-Toolsets": "orders,nope"},
+    )
+    assert reply.status_code == 400
+    assert "'nope'" in error_of(reply)["message"]
+
+
+def test_toolsets_header_intersects_the_keys_toolsets(
+    mcp_app: Flask, mcp_tenant: McpTenant
+) -> None:
+    from orderdesk_mcp.auth import issue_key
+
+    token = issue_key(mcp_tenant.tenant, toolsets="orders,store").token
+    http = McpHttp(mcp_app.test_client(), token)
+    http.initialize()
+    toolsets_of = {tool.name: tool.toolset for tool in all_tools()}
+    listed = http.result("tools/list")["tools"]
+    assert {toolsets_of[tool["name"]] for tool in listed} == {"orders", "store"}
+    narrowed = http.post(
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers={"X-MCP-Toolsets": "store,inventory"},
+    ).get_json()["result"]["tools"]
+    assert {toolsets_of[tool["name"]] for tool in narrowed} == {"store"}
+    refused = http.post(
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "list_inventory_items"},
+        }
+    )
+    assert error_of(refused)["code"] == -32602
