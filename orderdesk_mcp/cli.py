@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import sys
@@ -752,11 +753,13 @@ def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
 
 
 def run_server(settings: Settings, *, local: bool = False) -> None:
-    import waitress
+    from contextlib import nullcontext
 
-    from orderdesk_mcp.app import create_app
+    from orderdesk_mcp.app import create_app, get_services
+    from orderdesk_mcp.backup import BackupError, hold_server_lock
     from orderdesk_mcp.logging import configure_logging
     from orderdesk_mcp.mcp.local import LocalModeError, create_local_app
+    from orderdesk_mcp.serving import GracefulServer
 
     configure_logging(settings)
     if local:
@@ -779,17 +782,26 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
         options["trusted_proxy_count"] = 1
         options["trusted_proxy_headers"] = {"x-forwarded-for", "x-forwarded-proto"}
         options["clear_untrusted_proxy_headers"] = True
-    from contextlib import nullcontext
-
-    from orderdesk_mcp.backup import BackupError, hold_server_lock
 
     # Held while serving, so `backup restore` refuses to replace the database under us.
     guard = nullcontext() if local else hold_server_lock(settings.data_dir)
     try:
         with guard:
-            waitress.serve(app, **options)
+            try:
+                server = GracefulServer(app, **options)
+            except OSError as exc:
+                raise CliError(
+                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+                ) from None
+            logging.getLogger("orderdesk_mcp").info(
+                "serving MCP on http://%s:%s/mcp", settings.host, server.port
+            )
+            # SIGTERM (systemctl stop) and Ctrl-C finish the requests in flight first.
+            server.run()
     except BackupError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        get_services(app).close()
 
 
 def _add_subcommands() -> None:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+import pytest
 import requests
 from flask import Flask
 
+from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.serving import GracefulServer
+from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
 
 
 def _slow_app(started: threading.Event) -> Flask:
@@ -53,3 +62,109 @@ def test_an_idle_server_stops_at_once() -> None:
     graceful.stop()
     runner.join(5)
     assert not runner.is_alive()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_sigterm_to_serve_answers_the_tool_call_in_flight(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERDESK_")}
+    env.update(
+        {"ORDERDESK_MCP_DATA_DIR": str(tmp_path / "data"), "ORDERDESK_MCP_LOG_FORMAT": "text"}
+    )
+    cli = [sys.executable, "-m", "orderdesk_mcp"]
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [*cli, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("init")
+    token = json.loads(run("tenant", "create", "acme", "--json"))["api_key"]
+    run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        SANDBOX_DEMO_STORE,
+        "--api-key-stdin",
+        "--base-url",
+        sandbox.base_url,
+        "--no-verify",
+        stdin=SANDBOX_KEYS[SANDBOX_DEMO_STORE],
+    )
+    port = _free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        }
+        init = requests.post(
+            f"{base}/mcp",
+            headers=headers,
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "1"},
+                },
+            },
+            timeout=10,
+        )
+        headers["Mcp-Session-Id"] = init.headers["Mcp-Session-Id"]
+        headers["MCP-Protocol-Version"] = "2025-11-25"
+        sandbox.set_faults(latency_ms=1500)
+        replies: list[requests.Response] = []
+        call = threading.Thread(
+            target=lambda: replies.append(
+                requests.post(
+                    f"{base}/mcp",
+                    headers=headers,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 2,
+                        "method": "tools/call",
+                        "params": {"name": "test_connection", "arguments": {}},
+                    },
+                    timeout=20,
+                )
+            )
+        )
+        call.start()
+        time.sleep(0.5)
+        server.send_signal(signal.SIGTERM)
+        call.join(20)
+        _, stderr = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, stderr
+    assert len(replies) == 1
+    assert replies[0].status_code == 200
+    assert replies[0].json()["result"]["isError"] is False
+    assert "Traceback" not in stderr
