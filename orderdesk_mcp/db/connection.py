@@ -62,7 +62,12 @@ def open_database(settings: Settings) -> peewee.Database:
 
 
 def init_app(app: Flask) -> None:
-    """Open the connection lazily per request and close it in one teardown."""
+    """Open the connection lazily per request; close it in one teardown unless it is SQLite.
+
+    A SQLite connection stays open in its worker thread (peewee keeps one per thread): closing
+    the last connection to a WAL database checkpoints and deletes the WAL file, which cost
+    about 1 ms on every request (see docs/PERFORMANCE.md). Other databases close per request.
+    """
 
     @app.before_request
     def _connect() -> None:
@@ -74,5 +79,5 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_appcontext
     def _close(_exc: BaseException | None) -> None:
-        if not database.is_closed():
+        if not isinstance(database.obj, peewee.SqliteDatabase) and not database.is_closed():
             database.close()
