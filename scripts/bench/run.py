@@ -1,0 +1,440 @@
+"""`make bench`: our server against the official SDK's server, side by side, on loopback.
+
+    .venv/bin/python -m scripts.bench.run [--quick] [--out docs/bench/latest.json]
+
+Starts the sandbox (demo seed), our server twice (`orderdesk-mcp serve`, production settings,
+temporary data dirs: one with 1 tenant, one with 10,001 tenants for the authentication run)
+and the reference server (official `mcp` SDK, MCPServer, stateless JSON responses, answering
+from memory with the JSON our `get_order`/`list_orders` returned). Each throughput scenario
+runs ours, reference, ours, reference and adds the two rounds up. Everything stops at the end;
+every run is bounded in time and request count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts.bench.loadgen import LoadResult, McpConnection, run_load
+from scripts.bench.processes import (
+    ROOT,
+    ManagedProcess,
+    start_our_server,
+    start_reference_server,
+    start_sandbox,
+)
+from scripts.bench.stack import (
+    SERVER_ENV,
+    StoreRef,
+    add_filler_tenants,
+    add_tenants,
+    init_data_dir,
+)
+from scripts.bench.upstream import bucket_excess, order_ids, reset_store, store_stats
+
+CACHED_STORE = StoreRef("400001", f"sk_bench_{secrets.token_hex(6)}", "cached")
+GOVERNOR_STORE = StoreRef("400002", f"sk_bench_{secrets.token_hex(6)}", "governor")
+COALESCE_STORE = StoreRef("400003", f"sk_bench_{secrets.token_hex(6)}", "coalesce")
+BUCKET_CAPACITY = 20
+REFILL_PER_SECOND = 3.0
+FILLER_TENANTS = 10_000
+DEFAULT_OUT = ROOT / "docs" / "bench" / "latest.json"
+
+
+@dataclass(frozen=True)
+class Durations:
+    throughput_s: float
+    auth_s: float
+    governor_calls: int
+    coalesced_calls: int
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Durations:
+        if quick:
+            return cls(throughput_s=2.0, auth_s=2.0, governor_calls=40, coalesced_calls=20)
+        return cls(throughput_s=6.0, auth_s=6.0, governor_calls=200, coalesced_calls=50)
+
+
+class Target:
+    """One server under test: how to connect a worker and what to send."""
+
+    def __init__(self, name: str, url: str, token: str | None) -> None:
+        self.name = name
+        self.url = url
+        self.token = token
+
+    def connect(self) -> McpConnection:
+        connection = McpConnection(self.url, self.token, timeout=120)
+        connection.initialize()
+        return connection
+
+
+def tool_request(
+    target: Target, tool: str, arguments: dict[str, Any]
+) -> Callable[[int], Callable[[], None]]:
+    def make(_index: int) -> Callable[[], None]:
+        connection = target.connect()
+        return lambda: _discard(connection.call_tool(tool, arguments))
+
+    return make
+
+
+def method_request(target: Target, method: str) -> Callable[[int], Callable[[], None]]:
+    def make(_index: int) -> Callable[[], None]:
+        connection = target.connect()
+        return lambda: _discard(connection.request(method, {}))
+
+    return make
+
+
+def initialize_request(target: Target) -> Callable[[int], Callable[[], None]]:
+    """A whole handshake per request (initialize + notifications/initialized)."""
+
+    def make(_index: int) -> Callable[[], None]:
+        connection = McpConnection(target.url, target.token, timeout=120)
+        return lambda: _discard(connection.initialize())
+
+    return make
+
+
+def _discard(_value: object) -> None:
+    return None
+
+
+def merge_rounds(rounds: list[LoadResult]) -> dict[str, Any]:
+    """Two alternating rounds as one figure: summed requests and time, worst tail, mean p50."""
+    requests = sum(r.requests for r in rounds)
+    errors = sum(r.errors for r in rounds)
+    elapsed = sum(r.elapsed_s for r in rounds)
+    good = requests - errors
+    return {
+        "concurrency": rounds[0].concurrency,
+        "requests": requests,
+        "errors": errors,
+        "rps": round(good / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(sum(r.p50_ms for r in rounds) / len(rounds), 3),
+        "p90_ms": round(max(r.p90_ms for r in rounds), 3),
+        "p99_ms": round(max(r.p99_ms for r in rounds), 3),
+        "max_ms": round(max(r.max_ms for r in rounds), 3),
+        "error_samples": [s for r in rounds for s in r.error_samples][:3],
+    }
+
+
+def compare(
+    label: str,
+    ours: Target,
+    reference: Target,
+    make: Callable[[Target], Callable[[int], Callable[[], None]]],
+    concurrency: int,
+    duration_s: float,
+) -> dict[str, Any]:
+    """ours, reference, ours, reference; the rps ratio is ours / reference."""
+    results: dict[str, list[LoadResult]] = {"ours": [], "reference": []}
+    for _round in range(2):
+        for key, target in (("ours", ours), ("reference", reference)):
+            result = run_load(
+                f"{label} {target.name}",
+                concurrency,
+                make(target),
+                duration_s=duration_s / 2,
+                max_requests=200_000,
+                warmup_requests=3,
+            )
+            results[key].append(result)
+    merged = {key: merge_rounds(value) for key, value in results.items()}
+    reference_rps = merged["reference"]["rps"]
+    ratio = round(merged["ours"]["rps"] / reference_rps, 2) if reference_rps else None
+    print(
+        f"  {label:<28} c={concurrency:<3} ours {merged['ours']['rps']:>7.1f} rps "
+        f"p50 {merged['ours']['p50_ms']:.2f} ms | reference {reference_rps:>7.1f} rps "
+        f"p50 {merged['reference']['p50_ms']:.2f} ms | ratio {ratio}",
+        flush=True,
+    )
+    return {
+        "label": label,
+        "concurrency": concurrency,
+        **merged,
+        "rps_ratio_ours_to_reference": ratio,
+    }
+
+
+def fetch_fixtures(ours: Target, order_id: str, path: Path) -> None:
+    """What our server returns for get_order and list_orders, for the reference to hold."""
+    connection = ours.connect()
+    order = connection.call_tool("get_order", {"order_id": order_id})["structuredContent"]
+    listing = connection.call_tool("list_orders", {"limit": 20})["structuredContent"]
+    connection.close()
+    path.write_text(json.dumps({"orders": {order_id: order}, "list_orders": listing}))
+
+
+def concurrent_calls(
+    target: Target, store_alias: str, ids: list[str], label: str
+) -> tuple[LoadResult, float]:
+    """One get_order per id, all at once (one worker and session each); (result, seconds)."""
+    next_id = iter(ids).__next__
+    lock = threading.Lock()
+
+    def make(_index: int) -> Callable[[], None]:
+        connection = target.connect()
+
+        def call() -> None:
+            with lock:
+                order_id = next_id()
+            connection.call_tool("get_order", {"order_id": order_id, "store": store_alias})
+
+        return call
+
+    result = run_load(
+        label, len(ids), make, duration_s=600, max_requests=len(ids), warmup_requests=0
+    )
+    return result, result.elapsed_s
+
+
+def governor(
+    target: Target, base_url: str, admin_url: str, calls: int, coalesced: int
+) -> dict[str, Any]:
+    store = GOVERNOR_STORE
+    ids = order_ids(base_url, store.store_id, store.api_key, calls)
+    reset_store(admin_url, store.store_id)
+    result, elapsed = concurrent_calls(target, store.alias, ids, "governor distinct")
+    stats = store_stats(admin_url, store.store_id)
+    minimum_s = max(0.0, (calls - BUCKET_CAPACITY) / REFILL_PER_SECOND)
+    sustained = (calls - BUCKET_CAPACITY) / max(elapsed, 1e-9) if calls > BUCKET_CAPACITY else 0
+    distinct = {
+        "calls": calls,
+        "errors": result.errors,
+        "error_samples": result.error_samples[:3],
+        "seconds": round(elapsed, 2),
+        "theoretical_minimum_s": round(minimum_s, 2),
+        "time_over_minimum": round(elapsed / minimum_s, 3) if minimum_s else None,
+        "sustained_rps_after_burst": round(sustained, 2),
+        "share_of_3_per_s": round(sustained / REFILL_PER_SECOND, 3),
+        "upstream_requests": stats["served"],
+        "upstream_429": stats["rejected_429"],
+        "bucket_window_excess": round(bucket_excess(stats), 2),
+    }
+    print(f"  governor: {json.dumps(distinct)}", flush=True)
+    coalesce = COALESCE_STORE
+    (order_id,) = order_ids(base_url, coalesce.store_id, coalesce.api_key, 1)
+    reset_store(admin_url, coalesce.store_id)
+    same = [order_id] * coalesced
+    result, elapsed = concurrent_calls(target, coalesce.alias, same, "governor identical")
+    stats = store_stats(admin_url, coalesce.store_id)
+    identical = {
+        "calls": coalesced,
+        "errors": result.errors,
+        "seconds": round(elapsed, 2),
+        "upstream_requests": stats["served"],
+        "upstream_429": stats["rejected_429"],
+    }
+    print(f"  identical: {json.dumps(identical)}", flush=True)
+    return {"distinct_uncached": distinct, "identical_concurrent": identical}
+
+
+def auth_cost(one: Target, many: Target, order_id: str, duration_s: float) -> dict[str, Any]:
+    """Cached get_order at concurrency 1 on a 1-tenant and a 10,001-tenant database."""
+    rounds: dict[str, list[LoadResult]] = {"one": [], "many": []}
+    arguments = {"order_id": order_id}
+    for _round in range(2):
+        for key, target in (("one", one), ("many", many)):
+            rounds[key].append(
+                run_load(
+                    f"auth {key}",
+                    1,
+                    tool_request(target, "get_order", arguments),
+                    duration_s=duration_s / 2,
+                    max_requests=100_000,
+                    warmup_requests=20,
+                )
+            )
+    merged = {key: merge_rounds(value) for key, value in rounds.items()}
+    ratio = round(merged["many"]["p50_ms"] / merged["one"]["p50_ms"], 3)
+    rps_ratio = round(merged["many"]["rps"] / merged["one"]["rps"], 3)
+    print(
+        f"  auth: 1 tenant p50 {merged['one']['p50_ms']:.3f} ms, {FILLER_TENANTS + 1} tenants "
+        f"p50 {merged['many']['p50_ms']:.3f} ms (ratio {ratio}); rps ratio {rps_ratio}",
+        flush=True,
+    )
+    return {
+        "tenants": [1, FILLER_TENANTS + 1],
+        "one_tenant": merged["one"],
+        "many_tenants": merged["many"],
+        "p50_ratio_many_to_one": ratio,
+        "rps_ratio_many_to_one": rps_ratio,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def budgets(results: dict[str, Any]) -> dict[str, Any]:
+    throughput = {row["label"] + f" c{row['concurrency']}": row for row in results["throughput"]}
+    c1 = throughput["get_order cached c1"]
+    c10 = throughput["get_order cached c10"]
+    distinct = results["governor"]["distinct_uncached"]
+    identical = results["governor"]["identical_concurrent"]
+    return {
+        "get_order_c1_ratio_at_least_1_5": (c1["rps_ratio_ours_to_reference"] or 0) >= 1.5,
+        "get_order_c10_ratio_at_least_1_5": (c10["rps_ratio_ours_to_reference"] or 0) >= 1.5,
+        "get_order_c1_p50_at_most_1_5_ms": c1["ours"]["p50_ms"] <= 1.5,
+        "rss_after_load_at_most_80_mb": results["rss_mb"]["after_load"] <= 80,
+        "governor_at_least_95_percent_of_3_per_s": distinct["share_of_3_per_s"] >= 0.95,
+        "governor_zero_429": distinct["upstream_429"] == 0 and identical["upstream_429"] == 0,
+        "identical_calls_one_upstream_request": identical["upstream_requests"] == 1,
+        "auth_10000_tenants_within_10_percent": results["auth"]["p50_ratio_many_to_one"] <= 1.1,
+    }
+
+
+def run(quick: bool, out: Path) -> dict[str, Any]:
+    durations = Durations.for_mode(quick)
+    stores = [CACHED_STORE, GOVERNOR_STORE, COALESCE_STORE]
+    running: list[ManagedProcess] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="orderdesk-bench-") as temp:
+        work = Path(temp)
+        try:
+            sandbox, base_url, admin_url = start_sandbox(
+                [(s.store_id, s.api_key, "demo") for s in stores], work
+            )
+            running.append(sandbox)
+            print(f"sandbox at {base_url}", flush=True)
+            one_dir, many_dir = work / "one-tenant", work / "many-tenants"
+            init_data_dir(one_dir)
+            (tenant,) = add_tenants(one_dir, [("bench", stores)], base_url)
+            init_data_dir(many_dir)
+            (many_tenant,) = add_tenants(many_dir, [("bench", stores)], base_url)
+            add_filler_tenants(many_dir, FILLER_TENANTS)
+
+            server, url, startup_s = start_our_server(one_dir, work, SERVER_ENV)
+            running.append(server)
+            time.sleep(1.0)
+            rss_idle = server.rss_mb()
+            print(f"our server at {url}: first /health 200 after {startup_s:.2f} s", flush=True)
+            ours = Target("ours", url, tenant.token)
+            (order_id,) = order_ids(base_url, CACHED_STORE.store_id, CACHED_STORE.api_key, 1)
+            fixtures = work / "fixtures.json"
+            fetch_fixtures(ours, order_id, fixtures)
+            ref_process, ref_url, ref_startup_s = start_reference_server(fixtures, work)
+            running.append(ref_process)
+            reference = Target("reference", ref_url, None)
+            print(f"reference at {ref_url}: accepting after {ref_startup_s:.2f} s", flush=True)
+
+            arguments = {"order_id": order_id}
+            list_arguments = {"limit": 20}
+            scenarios: list[tuple[str, Callable[[Target], Any], int]] = [
+                ("get_order cached", lambda t: tool_request(t, "get_order", arguments), 1),
+                ("get_order cached", lambda t: tool_request(t, "get_order", arguments), 10),
+                ("get_order cached", lambda t: tool_request(t, "get_order", arguments), 50),
+                (
+                    "list_orders 20 cached",
+                    lambda t: tool_request(t, "list_orders", list_arguments),
+                    1,
+                ),
+                (
+                    "list_orders 20 cached",
+                    lambda t: tool_request(t, "list_orders", list_arguments),
+                    10,
+                ),
+                ("tools/list", lambda t: method_request(t, "tools/list"), 1),
+                ("initialize", initialize_request, 1),
+            ]
+            print("throughput (ours vs reference, alternating rounds):", flush=True)
+            throughput = [
+                compare(label, ours, reference, make, concurrency, durations.throughput_s)
+                for label, make, concurrency in scenarios
+            ]
+            rss_after_load = server.rss_mb()
+
+            many_server, many_url, many_startup_s = start_our_server(
+                many_dir, work, SERVER_ENV, name="orderdesk-mcp-10k"
+            )
+            running.append(many_server)
+            many = Target("ours-10k", many_url, many_tenant.token)
+            _discard(many.connect().call_tool("get_order", arguments))  # fill its cache
+            auth = auth_cost(ours, many, order_id, durations.auth_s)
+            many_server.stop()
+            running.remove(many_server)
+
+            governed = governor(
+                ours, base_url, admin_url, durations.governor_calls, durations.coalesced_calls
+            )
+            rss_end = server.rss_mb()
+        finally:
+            for process in reversed(running):
+                process.stop()
+    results: dict[str, Any] = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": "quick" if quick else "full",
+        "machine": machine(),
+        "settings": {**SERVER_ENV, "threads": "8 (default)"},
+        "startup_s": {
+            "ours_first_health_200": round(startup_s, 3),
+            "ours_10k_tenants_first_health_200": round(many_startup_s, 3),
+            "reference_accepting": round(ref_startup_s, 3),
+        },
+        "rss_mb": {"idle": rss_idle, "after_load": rss_after_load, "end": rss_end},
+        "throughput": throughput,
+        "auth": auth,
+        "governor": governed,
+        "run_seconds": round(time.perf_counter() - started, 1),
+    }
+    results["budgets"] = budgets(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print()
+    print(
+        f"{'scenario':<28} {'c':>3} {'ours rps':>9} {'ref rps':>9} {'ratio':>6} "
+        f"{'ours p50/p99 ms':>17} {'ref p50/p99 ms':>17}"
+    )
+    for row in results["throughput"]:
+        o, r = row["ours"], row["reference"]
+        print(
+            f"{row['label']:<28} {row['concurrency']:>3} {o['rps']:>9.1f} {r['rps']:>9.1f} "
+            f"{row['rps_ratio_ours_to_reference'] or 0:>6.2f} "
+            f"{o['p50_ms']:>8.2f}/{o['p99_ms']:<8.2f} {r['p50_ms']:>8.2f}/{r['p99_ms']:<8.2f}"
+        )
+    print(f"RSS (MB): {results['rss_mb']}")
+    print(f"start-up (s): {results['startup_s']}")
+    print(f"auth p50 ratio 10,001 vs 1 tenant: {results['auth']['p50_ratio_many_to_one']}")
+    print(f"governor: {json.dumps(results['governor'])}")
+    print("budgets:")
+    for name, met in results["budgets"].items():
+        print(f"  {'met   ' if met else 'MISSED'} {name}")
+    print(f"run took {results['run_seconds']} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs (a smoke check)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    print_table(run(args.quick, args.out))
+
+
+if __name__ == "__main__":
+    main()
