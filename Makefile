@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck conformance
+.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck conformance bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ pytest: $(STAMP)
 ## Node 22 and the pinned suite into .tools/ with npm).
 conformance: $(STAMP)
 	PYTHON=$(BIN)/python scripts/conformance.sh
+
+## bench: our server against the official SDK's server on loopback (about 5 minutes; never
+## part of `make test`); prints a table and writes docs/bench/latest.json.
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
