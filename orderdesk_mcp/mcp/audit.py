@@ -62,15 +62,22 @@ def is_secret_name(name: str) -> bool:
     return any(part in lowered for part in SECRET_NAME_PARTS)
 
 
-def redact(value: Any) -> Any:
+# Deeper than any MCP message the transports accept; a bound, so redaction never recurses away.
+MAX_REDACT_DEPTH = 80
+TOO_DEEP = "[nested too deep to record]"
+
+
+def redact(value: Any, depth: int = 0) -> Any:
     """A copy of `value` with every field whose name looks like a credential masked."""
+    if isinstance(value, dict | list) and depth >= MAX_REDACT_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
         return {
-            key: REDACTED if is_secret_name(str(key)) else redact(item)
+            key: REDACTED if is_secret_name(str(key)) else redact(item, depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [redact(item) for item in value]
+        return [redact(item, depth + 1) for item in value]
     return value
 
 
@@ -95,6 +102,8 @@ class ToolCallRecord:
     duration_ms: float
     upstream_calls: int
     request_id: str
+    # What was called: tools/call (tool = the tool's name) or resources/read (tool = the URI).
+    method: str = "tools/call"
 
 
 class AuditSink(Protocol):
@@ -108,7 +117,7 @@ class DatabaseAudit:
         AuditEvent.create(
             tenant=call.tenant_id,
             api_key=call.key_id,
-            action=f"tools/call {call.tool}",
+            action=f"{call.method} {call.tool}",
             store=call.store,
             arguments=arguments_text(call.arguments),
             outcome=call.outcome,
@@ -123,7 +132,8 @@ class LogAudit:
 
     def record(self, call: ToolCallRecord) -> None:
         logger.info(
-            "tool call %s outcome=%s store=%s upstream_calls=%d duration_ms=%.1f",
+            "%s %s outcome=%s store=%s upstream_calls=%d duration_ms=%.1f",
+            call.method,
             call.tool,
             call.outcome,
             call.store,

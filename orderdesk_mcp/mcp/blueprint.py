@@ -31,7 +31,7 @@ from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    PARSE_ERROR,
+    MAX_BATCH_MESSAGES,
     SERVER_ERROR,
     SUPPORTED_PROTOCOL_VERSIONS,
     ClientResponse,
@@ -39,6 +39,7 @@ from orderdesk_mcp.mcp.protocol import (
     Notification,
     Request,
     RequestId,
+    decode_message_text,
     error_message,
     parse_message,
     request_id_of,
@@ -315,6 +316,12 @@ def _bearer_token() -> str | None:
 
 
 def _authenticate(mcp: McpState) -> Caller:
+    token = _bearer_token()
+    caller = mcp.access.authenticate(token)
+    if caller is not None:
+        # A valid key is never locked out by others' failures from a shared address (NAT,
+        # or a proxy whose forwarded address is not trusted); its secret cannot be guessed.
+        return caller
     address = request.remote_addr or "unknown"
     blocked = mcp.limits.auth_blocked(address)
     if blocked is not None:
@@ -325,10 +332,6 @@ def _authenticate(mcp: McpState) -> Caller:
             f"too many failed authentications from this address; retry in {blocked} seconds",
             headers={"Retry-After": str(blocked)},
         )
-    token = _bearer_token()
-    caller = mcp.access.authenticate(token)
-    if caller is not None:
-        return caller
     mcp.limits.note_auth_failure(address)
     metrics.record_auth_failure("missing" if token is None else "invalid")
     problem = (
@@ -392,13 +395,10 @@ def _read_json_body() -> Any:
         raise HttpFailure(
             406, INVALID_REQUEST, "this server answers application/json; accept it in Accept"
         )
-    body = request.get_data(cache=False)
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise HttpFailure(
-            400, PARSE_ERROR, f"parse error: the body is not valid JSON ({error})"
-        ) from None
+        return decode_message_text(request.get_data(cache=False))
+    except JsonRpcError as error:
+        raise HttpFailure(400, error.code, error.message) from None
 
 
 def _post(
@@ -522,9 +522,30 @@ def _batch(
         )
     if not raw:
         raise HttpFailure(400, INVALID_REQUEST, "an empty batch is not a valid JSON-RPC message")
+    if len(raw) > MAX_BATCH_MESSAGES:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"a batch may hold at most {MAX_BATCH_MESSAGES} messages (got {len(raw)}); send "
+            "the rest in further requests",
+        )
     scope = _scope(mcp, caller, toolsets, request_id)
     replies: list[dict[str, Any]] = []
-    for item in raw:
+    for position, item in enumerate(raw):
+        # Each message counts against the key's rate limit; the request itself counted one.
+        retry_after = mcp.limits.hit_key(caller.identity) if position else None
+        if retry_after is not None:
+            metrics.record_rate_limited("api_key")
+            replies.append(
+                error_message(
+                    request_id_of(item),
+                    JsonRpcError(
+                        SERVER_ERROR,
+                        f"rate limit for this API key exceeded; retry in {retry_after} seconds",
+                    ),
+                )
+            )
+            continue
         try:
             message = parse_message(item)
         except JsonRpcError as error:

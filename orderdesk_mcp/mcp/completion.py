@@ -39,6 +39,7 @@ def complete(
     argument: Mapping[str, Any],
     context_arguments: Mapping[str, Any] | None,
     resolver: StoreResolver,
+    toolsets: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """The completion/complete result for one argument of a prompt or resource template."""
     name = str(argument.get("name", ""))
@@ -48,7 +49,8 @@ def complete(
         candidates: list[str] = []
     elif name == "store":
         candidates = _stores(resolver)
-    elif name == "folder":
+    elif name == "folder" and (toolsets is None or toolsets & {"store", "orders"}):
+        # Folder names come from GET /store: only for keys that may read stores or orders.
         candidates = _folders(resolver, context.get("store"))
     elif name == "carrier_code":
         candidates = list(CARRIER_CODES)

@@ -288,21 +288,44 @@ class Dispatcher:
         return outcome.result
 
     def _resources_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
-        listed = resources.list_resources(scope.resolver)
+        listed = resources.list_resources(scope.resolver, scope.toolsets)
         return paginate("resources", listed, params.get("cursor"), self.page_size)
 
     def _resource_templates_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
-        templates = resources.list_resource_templates()
+        templates = resources.list_resource_templates(scope.toolsets)
         return paginate("resourceTemplates", templates, params.get("cursor"), self.page_size)
 
     def _resources_read(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
         uri = _text_param(params, "uri", "resources/read")
-        try:
-            return resources.read_resource(uri, scope.resolver)
-        except resources.ResourceNotFound as error:
-            raise JsonRpcError(RESOURCE_NOT_FOUND, str(error), {"uri": uri}) from None
-        except resources.ResourceUnavailable as error:
-            raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+        started = time.perf_counter()
+        outcome = "internal_error"
+        with count_upstream_calls() as counter:
+            try:
+                result = resources.read_resource(uri, scope.resolver, scope.toolsets)
+                outcome = "ok"
+                return result
+            except resources.ResourceNotFound as error:
+                outcome = "not_found"
+                raise JsonRpcError(RESOURCE_NOT_FOUND, str(error), {"uri": uri}) from None
+            except resources.ResourceUnavailable as error:
+                outcome = "upstream_error"
+                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+            finally:
+                # Reads of orders and inventory are audited like the tools that do the same.
+                scope.audit.record(
+                    ToolCallRecord(
+                        tenant_id=scope.tenant_id,
+                        key_id=scope.key_id,
+                        tool=uri,
+                        method="resources/read",
+                        store=None,
+                        arguments={"uri": uri},
+                        outcome=outcome,
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        upstream_calls=counter.calls,
+                        request_id=scope.request_id,
+                    )
+                )
 
     def _prompts_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
         return paginate("prompts", prompts.list_prompts(), params.get("cursor"), self.page_size)
@@ -326,7 +349,7 @@ class Dispatcher:
         context_arguments = context.get("arguments")
         if context_arguments is not None and not isinstance(context_arguments, dict):
             raise invalid_params("completion/complete: context.arguments must be an object")
-        return completion.complete(ref, argument, context_arguments, scope.resolver)
+        return completion.complete(ref, argument, context_arguments, scope.resolver, scope.toolsets)
 
     def _set_log_level(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
         level = params.get("level")

@@ -6,6 +6,7 @@ Nothing here knows about HTTP or stdio; both transports classify messages with
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,12 @@ RESOURCE_NOT_FOUND = -32002
 SERVER_ERROR = -32000
 
 RequestId = str | int
+
+# No MCP message needs deeper JSON than this; deeper input would only exhaust the recursion
+# of every later step (validation, audit redaction, normalisation).
+MAX_JSON_DEPTH = 64
+# A batch runs its messages one after another on one worker thread; keep that bounded.
+MAX_BATCH_MESSAGES = 20
 
 
 class JsonRpcError(Exception):
@@ -130,3 +137,40 @@ def negotiate_version(requested: Any) -> str:
     if isinstance(requested, str) and requested in SUPPORTED_PROTOCOL_VERSIONS:
         return requested
     return LATEST_PROTOCOL_VERSION
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays/objects nest deeper than `limit` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def decode_message_text(text: str | bytes) -> Any:
+    """Decode one transport payload; raise a JSON-RPC error for bad or too-deep JSON."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JsonRpcError(
+            PARSE_ERROR, f"parse error: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise JsonRpcError(
+            PARSE_ERROR, f"parse error: the body is not valid JSON ({error})"
+        ) from None
+    if json_depth_exceeds(value):
+        raise JsonRpcError(
+            INVALID_REQUEST,
+            f"the message nests JSON deeper than {MAX_JSON_DEPTH} levels; flatten the arguments",
+        )
+    return value

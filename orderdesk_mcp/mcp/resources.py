@@ -27,12 +27,25 @@ class ResourceUnavailable(RuntimeError):
     """Order Desk failed while reading the resource; the message says what to do."""
 
 
+# Which toolset a kind of resource belongs to: a key or request narrowed to some toolsets
+# reads only those resources, exactly as it calls only those tools.
+RESOURCE_TOOLSETS = {"store": "store", "orders": "orders", "inventory": "inventory"}
+
+
+def _enabled(kind: str, toolsets: frozenset[str] | None) -> bool:
+    return toolsets is None or RESOURCE_TOOLSETS[kind] in toolsets
+
+
 def store_uri(alias: str) -> str:
     return f"{SCHEME}://{quote(alias, safe='')}/store"
 
 
-def list_resources(resolver: StoreResolver) -> list[dict[str, Any]]:
+def list_resources(
+    resolver: StoreResolver, toolsets: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
     """One settings-and-folders resource per store of the tenant."""
+    if not _enabled("store", toolsets):
+        return []
     return [
         {
             "uri": store_uri(ref.alias),
@@ -45,8 +58,8 @@ def list_resources(resolver: StoreResolver) -> list[dict[str, Any]]:
     ]
 
 
-def list_resource_templates() -> list[dict[str, Any]]:
-    return [
+def list_resource_templates(toolsets: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    templates = [
         {
             "uriTemplate": f"{SCHEME}://{{store}}/orders/{{order_id}}",
             "name": "order",
@@ -62,11 +75,24 @@ def list_resource_templates() -> list[dict[str, Any]]:
             "mimeType": MIME_TYPE,
         },
     ]
+    kinds = ("orders", "inventory")
+    return [
+        template
+        for template, kind in zip(templates, kinds, strict=True)
+        if _enabled(kind, toolsets)
+    ]
 
 
-def read_resource(uri: str, resolver: StoreResolver) -> dict[str, Any]:
+def read_resource(
+    uri: str, resolver: StoreResolver, toolsets: frozenset[str] | None = None
+) -> dict[str, Any]:
     """The resources/read result for `uri`. Raises ResourceNotFound or ResourceUnavailable."""
     store, kind, record_id = _parse(uri)
+    if not _enabled(kind, toolsets):
+        raise ResourceNotFound(
+            f"{uri}: reading it needs the {RESOURCE_TOOLSETS[kind]!r} toolset, which this API "
+            "key or the X-MCP-Toolsets header does not enable"
+        )
     try:
         ref, client = resolver.resolve(store)
     except StoreNotFound as error:

@@ -19,10 +19,11 @@ from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
 from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
     INVALID_REQUEST,
-    PARSE_ERROR,
+    MAX_BATCH_MESSAGES,
     JsonRpcError,
     Notification,
     Request,
+    decode_message_text,
     error_message,
     parse_message,
     request_id_of,
@@ -63,9 +64,9 @@ class StdioSession:
 
     def _handle_text(self, line: str) -> Any:
         try:
-            raw = json.loads(line)
-        except ValueError as error:
-            return error_message(None, JsonRpcError(PARSE_ERROR, f"parse error: {error}"))
+            raw = decode_message_text(line)
+        except JsonRpcError as error:
+            return error_message(None, error)
         if isinstance(raw, list):
             return self._batch(raw)
         return self._one(raw, in_batch=False)
@@ -82,6 +83,13 @@ class StdioSession:
             )
         if not raw:
             return error_message(None, JsonRpcError(INVALID_REQUEST, "an empty batch is invalid"))
+        if len(raw) > MAX_BATCH_MESSAGES:
+            return error_message(
+                None,
+                JsonRpcError(
+                    INVALID_REQUEST, f"a batch may hold at most {MAX_BATCH_MESSAGES} messages"
+                ),
+            )
         replies = [reply for item in raw if (reply := self._one(item, in_batch=True)) is not None]
         return replies or None
 

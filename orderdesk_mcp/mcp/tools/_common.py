@@ -127,15 +127,22 @@ _MAP_FIELDS = frozenset(
 )
 
 
-def normalise(value: Any) -> Any:
+# Order Desk's empty-map quirk sits a few levels down; below this, values pass through as
+# they came, so a deeply nested record (anyone can store one) cannot exhaust the stack.
+MAX_NORMALISE_DEPTH = 32
+
+
+def normalise(value: Any, depth: int = 0) -> Any:
     """A deep copy of an Order Desk value with `[]` empty maps turned into `{}`."""
+    if depth >= MAX_NORMALISE_DEPTH:
+        return value
     if isinstance(value, dict):
         return {
-            key: {} if key in _MAP_FIELDS and item == [] else normalise(item)
+            key: {} if key in _MAP_FIELDS and item == [] else normalise(item, depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [normalise(item) for item in value]
+        return [normalise(item, depth + 1) for item in value]
     return value
 
 
