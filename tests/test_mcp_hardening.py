@@ -150,3 +150,42 @@ def test_folder_completion_needs_a_toolset_that_reads_stores(
         },
     )
     assert completed["completion"]["values"] == []
+
+
+def test_a_session_is_bound_to_the_key_that_opened_it(
+    mcp_app: Flask, mcp_tenant: McpTenant
+) -> None:
+    opener = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    opener.initialize()
+    same_tenant_other_key = McpHttp(mcp_app.test_client(), mcp_tenant.read_only_token)
+    same_tenant_other_key.session = opener.session
+    assert same_tenant_other_key.request("ping").status_code == 404
+    assert opener.result("ping") == {}
+
+
+def test_ended_and_expired_sessions_are_pruned(mcp_app: Flask, mcp_tenant: McpTenant) -> None:
+    import datetime as dt
+
+    from orderdesk_mcp.db.models import McpSession, utcnow
+    from orderdesk_mcp.mcp.sessions import DatabaseSessionStore
+
+    live = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    live.initialize()
+    ended = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    ended.initialize()
+    ended.client.delete("/mcp", headers=ended.headers())
+    idle = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    idle.initialize()
+    McpSession.update(last_seen=utcnow() - dt.timedelta(days=30)).where(
+        McpSession.ended.is_null() & (McpSession.id != _row_id(live.session))
+    ).execute()
+    assert DatabaseSessionStore(3600).prune(utcnow()) == 2
+    assert [row.id for row in McpSession.select()] == [_row_id(live.session)]
+    assert live.result("ping") == {}
+
+
+def _row_id(session_id: str | None) -> str:
+    from orderdesk_mcp.mcp.sessions import hash_session_id
+
+    assert session_id is not None
+    return hash_session_id(session_id)

@@ -2,8 +2,9 @@
 
 The id is 32 random bytes (URL-safe text, visible ASCII as the spec requires); only its
 SHA-256 is stored, so a copy of the database cannot be used to ride a session. Each session
-belongs to one tenant: a key of another tenant presenting the id gets "not found", exactly
-like a made-up id. Idle sessions expire after the configured TTL.
+belongs to the key that opened it: any other key presenting the id gets "not found", exactly
+like a made-up id. Idle sessions expire after the configured TTL; ended and expired rows are
+deleted now and then.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from orderdesk_mcp.db.models import McpSession, utcnow
 SESSION_ID_BYTES = 32
 # last_seen is written at most this often: an idle clock needs no per-request write.
 LAST_SEEN_RESOLUTION = dt.timedelta(seconds=30)
+# How often a process deletes ended and expired session rows.
+PRUNE_INTERVAL = dt.timedelta(minutes=10)
 
 
 def new_session_id() -> str:
@@ -63,10 +66,30 @@ class DatabaseSessionStore:
 
     def __init__(self, ttl_seconds: int) -> None:
         self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self._next_prune = dt.datetime.min
+        self._prune_lock = threading.Lock()
+
+    def prune(self, now: dt.datetime) -> int:
+        """Delete sessions that ended or went idle past the TTL; returns how many."""
+        deleted: int = (
+            McpSession.delete()
+            .where(McpSession.ended.is_null(False) | (McpSession.last_seen < now - self.ttl))
+            .execute()
+        )
+        return deleted
+
+    def _prune_now_and_then(self, now: dt.datetime) -> None:
+        # Every initialize adds a row; without this the table only grows.
+        with self._prune_lock:
+            if now < self._next_prune:
+                return
+            self._next_prune = now + PRUNE_INTERVAL
+        self.prune(now)
 
     def create(self, owner: SessionOwner, protocol_version: str, client_info: Any) -> str:
         session_id = new_session_id()
         now = utcnow()
+        self._prune_now_and_then(now)
         McpSession.create(
             id=hash_session_id(session_id),
             tenant=owner.tenant_id,
@@ -79,8 +102,12 @@ class DatabaseSessionStore:
         return session_id
 
     def _live_row(self, session_id: str, owner: SessionOwner) -> McpSession | None:
+        # A session is bound to the key that opened it: another key of the same tenant (or a
+        # revoked key's successor) cannot ride it.
         row = McpSession.get_or_none(
-            (McpSession.id == hash_session_id(session_id)) & (McpSession.tenant == owner.tenant_id)
+            (McpSession.id == hash_session_id(session_id))
+            & (McpSession.tenant == owner.tenant_id)
+            & (McpSession.api_key == owner.key_id)
         )
         if row is None or row.ended is not None:
             return None
