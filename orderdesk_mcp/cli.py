@@ -89,20 +89,38 @@ def settings_from_context(ctx: click.Context, **overrides: Any) -> Settings:
     return state.settings(**overrides)
 
 
-def open_current_database(settings: Settings, *, upgrade: bool = False) -> peewee.Database:
-    """Open the database; refuse (or, with upgrade=True, apply) pending migrations."""
+# What opening or querying a database can raise when the URL, driver or file is wrong.
+DATABASE_ERRORS = (peewee.OperationalError, peewee.ImproperlyConfigured, RuntimeError, OSError)
+
+
+def connect_database(settings: Settings) -> peewee.Database:
+    """Open the configured database or stop with one line naming the setting."""
     try:
         db = open_database(settings)
         db.connect(reuse_if_open=True)
-    except (peewee.OperationalError, OSError) as exc:
-        raise CliError(f"cannot open the database: {exc}") from None
-    pending = pending_migrations(db)
-    if pending:
+    except DATABASE_ERRORS as exc:
+        raise CliError(
+            f"cannot open the database ({exc}); check ORDERDESK_MCP_DATABASE_URL and the data dir"
+        ) from None
+    return db
+
+
+def open_current_database(settings: Settings, *, upgrade: bool = False) -> peewee.Database:
+    """Open the database; refuse (or, with upgrade=True, apply) pending migrations."""
+    db = connect_database(settings)
+    version = current_version(db)
+    if version > LATEST_VERSION:
+        raise CliError(
+            f"the database schema is at version {version}, newer than this release knows "
+            f"({LATEST_VERSION}); run the newer release, or restore a backup taken before the "
+            "upgrade (docs/DEPLOYMENT.md, rollback)"
+        )
+    if pending_migrations(db):
         if upgrade:
             apply_migrations(db)
         else:
             raise CliError(
-                f"the database schema is at version {current_version(db)}, this release needs "
+                f"the database schema is at version {version}, this release needs "
                 f"{LATEST_VERSION}; run `orderdesk-mcp db upgrade` first"
             )
     return db
@@ -221,11 +239,10 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context, as_json: bool) -> None:
     """Apply pending migrations."""
-    settings = settings_from_context(ctx)
+    database = connect_database(settings_from_context(ctx))
     try:
-        database = open_database(settings)
         applied = apply_migrations(database)
-    except (peewee.OperationalError, OSError) as exc:
+    except DATABASE_ERRORS as exc:
         raise CliError(f"cannot upgrade the database: {exc}") from None
     names = [f"{m.version:04d}_{m.name}" for m in applied]
     emit(
@@ -240,12 +257,11 @@ def db_upgrade(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
     """Show the schema version and pending migrations."""
-    settings = settings_from_context(ctx)
+    database = connect_database(settings_from_context(ctx))
     try:
-        database = open_database(settings)
         pending = pending_migrations(database)
         version = current_version(database)
-    except (peewee.OperationalError, OSError) as exc:
+    except DATABASE_ERRORS as exc:
         raise CliError(f"cannot read the database: {exc}") from None
     names = [f"{m.version:04d}_{m.name}" for m in pending]
     emit(

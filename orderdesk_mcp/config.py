@@ -49,10 +49,6 @@ class Secret:
 # --- parsers: each turns one raw string into a value or raises SettingsError(what is allowed) ---
 
 
-def _parse_str(raw: str) -> str:
-    return raw.strip()
-
-
 def _parse_optional_str(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -133,10 +129,6 @@ def _parse_http_url(raw: str) -> str:
     return value
 
 
-def _parse_optional_http_url(raw: str) -> str | None:
-    return _parse_http_url(raw) if raw.strip() else None
-
-
 def _parse_rate_limit(raw: str) -> str:
     # flask-limiter's own parser is the authority; importing it here keeps one grammar.
     from limits import parse_many
@@ -150,21 +142,51 @@ def _parse_rate_limit(raw: str) -> str:
 
 
 def _parse_limiter_storage(raw: str) -> str:
+    import importlib.util
+
+    import limits.storage
+
+    # limits' registry of storage schemes (not re-exported by name, hence vars()).
+    schemes: dict[str, Any] = vars(limits.storage)["SCHEMES"]
     value = raw.strip()
-    if "://" not in value:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    storage = schemes.get(scheme)
+    if storage is None or scheme.startswith("async+"):
         raise SettingsError("a flask-limiter storage URI such as memory:// or redis://host:6379")
+    missing = [
+        name
+        for name in getattr(storage, "DEPENDENCIES", [])
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise SettingsError(
+            f"a storage whose Python driver is installed ({scheme}:// needs `pip install "
+            f"{missing[0]}` in the service's venv)"
+        )
     return value
 
 
 def _parse_trusted_proxy(raw: str) -> str | None:
+    # waitress compares the peer address with this value literally: one address, or '*'.
     value = raw.strip()
     if not value:
         return None
-    for part in value.split(","):
-        try:
-            ipaddress.ip_network(part.strip(), strict=False)
-        except ValueError:
-            raise SettingsError("an IP address (or comma-separated list), e.g. 127.0.0.1") from None
+    if value == "*":
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise SettingsError(
+            "one IP address, the proxy's as waitress sees it (e.g. 127.0.0.1), or *"
+        ) from None
+
+
+def _parse_store_id(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit():
+        raise SettingsError("the numeric Order Desk store id (Store Settings → API)")
     return value
 
 
@@ -172,9 +194,12 @@ def _parse_database_url(raw: str) -> str | None:
     value = raw.strip()
     if not value:
         return None
-    if "://" not in value:
+    from playhouse.db_url import schemes
+
+    if value.split("://", 1)[0] not in schemes:
         raise SettingsError(
-            "a database URL such as sqlite:////var/lib/orderdesk-mcp/orderdesk-mcp.db"
+            "a database URL such as sqlite:////var/lib/orderdesk-mcp/orderdesk-mcp.db or "
+            "postgresql://user@host/db"
         )
     return value
 
@@ -282,8 +307,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "trusted_proxy",
         "ORDERDESK_MCP_TRUSTED_PROXY",
         "",
-        "Address of the reverse proxy (nginx) whose X-Forwarded-For/-Proto headers are "
-        "believed, e.g. 127.0.0.1. Empty: forwarded headers are ignored.",
+        "The one IP address of the reverse proxy (nginx) whose X-Forwarded-For/-Proto headers "
+        "are believed, e.g. 127.0.0.1. Empty: forwarded headers are ignored, and behind a "
+        "proxy every client then shares the proxy's address for rate limits.",
         _parse_trusted_proxy,
     ),
     SettingSpec(
@@ -394,7 +420,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "ORDERDESK_STORE_ID",
         "",
         "Local mode (serve --local, stdio): the Order Desk store id.",
-        _parse_optional_str,
+        _parse_store_id,
     ),
     SettingSpec(
         "local_api_key",

@@ -288,3 +288,27 @@ def test_store_add_and_verify_call_order_desk(run: Any, sandbox: Any) -> None:
     assert _json(added)["last_verified"] is not None
     verified = _json(run("store", "verify", "--tenant", "acme", "demo", "--json"))
     assert verified == {"store": "demo", "ok": True}
+
+
+def test_a_database_url_without_its_driver_is_one_line(
+    run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERDESK_MCP_DATABASE_URL", "postgresql://odmcp@127.0.0.1:1/odmcp")
+    result = run("db", "status")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot open the database")
+    assert "ORDERDESK_MCP_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_database_newer_than_this_release_is_refused(run: Any) -> None:
+    from orderdesk_mcp.db.connection import database
+    from orderdesk_mcp.db.migrations import LATEST_VERSION
+    from orderdesk_mcp.db.models import SchemaVersion
+
+    _initialised(run)
+    with database.bind_ctx([SchemaVersion]):
+        SchemaVersion.create(version=LATEST_VERSION + 1, name="from_the_future")
+    result = run("tenant", "list")
+    assert result.exit_code == 1
+    assert "newer than this release" in result.stderr
