@@ -771,7 +771,7 @@ def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
 def run_server(settings: Settings, *, local: bool = False) -> None:
     from contextlib import nullcontext
 
-    from orderdesk_mcp.app import create_app, get_services
+    from orderdesk_mcp.app import MAX_REQUEST_BYTES, create_app, get_services
     from orderdesk_mcp.backup import BackupError, hold_server_lock
     from orderdesk_mcp.logging import configure_logging
     from orderdesk_mcp.mcp.local import LocalModeError, create_local_app
@@ -792,6 +792,8 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
         "port": settings.port,
         "threads": settings.threads,
         "ident": "orderdesk-mcp",
+        # Waitress buffers a body before Flask sees it; cap it at the app's own limit.
+        "max_request_body_size": MAX_REQUEST_BYTES,
     }
     if settings.trusted_proxy:
         options["trusted_proxy"] = settings.trusted_proxy

@@ -81,11 +81,10 @@ def client_configurations(mcp_url: str, api_key: str) -> str:
 
 def run_demo(settings: Settings, sandbox_port: int) -> None:
     """Start the sandbox and the server; block until Ctrl-C."""
-    import waitress.server
-
-    from orderdesk_mcp.app import create_app
+    from orderdesk_mcp.app import MAX_REQUEST_BYTES, create_app, get_services
     from orderdesk_mcp.logging import configure_logging
     from orderdesk_mcp.sandbox import SandboxStoreSpec, start_sandbox
+    from orderdesk_mcp.serving import GracefulServer
 
     configure_logging(settings)
     sandbox_key = "sandbox_" + secrets.token_urlsafe(18)
@@ -97,8 +96,12 @@ def run_demo(settings: Settings, sandbox_port: int) -> None:
     try:
         setup = prepare_demo(settings, sandbox.base_url, sandbox_key)
         app = create_app(settings)
-        server = waitress.server.create_server(
-            app, host=settings.host, port=settings.port, threads=settings.threads
+        server = GracefulServer(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=settings.threads,
+            max_request_body_size=MAX_REQUEST_BYTES,
         )
         print(
             "\n".join(
@@ -116,11 +119,11 @@ def run_demo(settings: Settings, sandbox_port: int) -> None:
             flush=True,
         )
         try:
+            # Ctrl-C or SIGTERM: answer what is in flight, then stop.
             server.run()
-        except KeyboardInterrupt:
-            print("\nStopping.", flush=True)
         finally:
-            server.close()
+            print("\nStopping.", flush=True)
+            get_services(app).close()
     finally:
         sandbox.stop()
 

@@ -56,7 +56,10 @@ async def _list_and_read(url: str, key: str) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-def test_demo_serves_the_sandbox_store_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_demo_serves_the_sandbox_store_and_stops_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERDESK_")}
     env["TMPDIR"] = str(tmp_path)
     process = subprocess.Popen(
@@ -81,7 +84,7 @@ def test_demo_serves_the_sandbox_store_and_stops_on_ctrl_c(tmp_path: Path) -> No
         assert tool_count >= 28
         assert orders >= 250  # the demo seed's orders
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
