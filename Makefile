@@ -28,7 +28,7 @@ test: system-deps lint shellcheck typecheck pytest conformance
 # nginx, shellcheck and openssl (used by the deployment tests) from Debian's packages when
 # missing; apt-get update runs only then, and sudo only when not root. The tests start their
 # own nginx on loopback, so the packaged service (listening on port 80) is switched off.
-SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl
+SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl npm:npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
