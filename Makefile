@@ -25,7 +25,7 @@ demo: $(STAMP)
 ## test: lint, type-check and run the whole test suite.
 test: system-deps lint shellcheck typecheck pytest conformance
 
-# nginx, shellcheck and openssl (used by the deployment tests) from Debian's packages when
+# nginx, shellcheck and openssl (deployment tests) and npm (conformance) from Debian's packages when
 # missing; apt-get update runs only then, and sudo only when not root. The tests start their
 # own nginx on loopback, so the packaged service (listening on port 80) is switched off.
 SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl npm:npm
