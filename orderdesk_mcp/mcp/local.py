@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask
 
@@ -39,7 +39,7 @@ class LocalModeError(ValueError):
 @dataclass(frozen=True)
 class LocalStore:
     store_id: str
-    api_key: str
+    api_key: str = field(repr=False)
     base_url: str
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orderdesk_mcp.logging import register_secret
 from orderdesk_mcp.mcp.registry import StoreNotFound, StoreRef
 from orderdesk_mcp.orderdesk import OrderDeskClient
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
@@ -54,9 +55,12 @@ class TenantStoreResolver:
         row = find_store(self.tenant_id, ref)
         if row is None:
             raise _not_found(ref, self.stores())
+        api_key = open_store_key(row, self._vault)
+        # From now on this key is masked in any log line, whoever writes it.
+        register_secret(api_key)
         client = OrderDeskClient(
             store_id=row.store_id,
-            api_key=open_store_key(row, self._vault),
+            api_key=api_key,
             base_url=row.base_url or self._default_base_url,
             machinery=self._machinery,
         )
