@@ -485,8 +485,10 @@ def store_add(
     open_current_database(settings)
     vault = load_vault(settings)
     if base_url is not None:
-        with translated_errors():
+        try:
             base_url = SETTINGS_BY_NAME["orderdesk_api_base_url"].parse(base_url)
+        except SettingsError as exc:
+            raise CliError(f"--base-url {base_url!r} is not valid: expected {exc}") from None
     with translated_errors():
         row = get_tenant(tenant_name)
         if not no_verify:
@@ -573,6 +575,7 @@ def _verify_credentials(
 ) -> None:
     """Call Order Desk GET /test; raise TenancyError with the upstream's reason on failure."""
     from orderdesk_mcp.orderdesk import OrderDeskClient, UpstreamMachinery
+    from orderdesk_mcp.orderdesk.errors import AuthError as UpstreamAuthError
     from orderdesk_mcp.orderdesk.errors import OrderDeskError
 
     machinery = UpstreamMachinery.from_settings(settings)
@@ -581,10 +584,15 @@ def _verify_credentials(
             store_id, api_key, base_url or settings.orderdesk_api_base_url, machinery
         )
         client.test_connection()
-    except OrderDeskError as exc:
+    except UpstreamAuthError as exc:
         raise TenancyError(
             f"Order Desk refused the credentials of store {store_id}: {exc.message}; check the "
             "store id and API key (or pass --no-verify to save them unchecked)"
+        ) from None
+    except OrderDeskError as exc:
+        raise TenancyError(
+            f"could not check store {store_id} with Order Desk: {exc.message}; try again later "
+            "(or pass --no-verify to save the credentials unchecked)"
         ) from None
     finally:
         machinery.close()

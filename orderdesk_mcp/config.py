@@ -121,11 +121,27 @@ def _parse_host(raw: str) -> str:
     return value
 
 
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _parse_http_url(raw: str) -> str:
     value = raw.strip().rstrip("/")
-    parsed = urlparse(value)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise SettingsError("an http:// or https:// URL")
+    try:
+        parsed = urlparse(value)
+        host = parsed.hostname or ""
+    except ValueError:
+        raise SettingsError("an https:// URL") from None
+    if parsed.scheme not in {"http", "https"} or not host:
+        raise SettingsError("an https:// URL (http:// only for this machine, e.g. the sandbox)")
+    # The Order Desk API key travels in a header: plain HTTP only where it never leaves the host.
+    if parsed.scheme == "http" and not _is_loopback_host(host):
+        raise SettingsError("an https:// URL; plain http:// is allowed only for loopback hosts")
     return value
 
 

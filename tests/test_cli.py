@@ -312,3 +312,38 @@ def test_a_database_newer_than_this_release_is_refused(run: Any) -> None:
     result = run("tenant", "list")
     assert result.exit_code == 1
     assert "newer than this release" in result.stderr
+
+
+def test_store_add_explains_a_bad_base_url_and_an_unreachable_order_desk(run: Any) -> None:
+    _initialised(run)
+    run("tenant", "create", "acme")
+    bad = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "1",
+        "--api-key",
+        "k",
+        "--base-url",
+        "http://orderdesk.example/api/v2",
+    )
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("Error: --base-url 'http://orderdesk.example/api/v2' is not valid")
+    closed_port = "http://127.0.0.1:9/api/v2"
+    unreachable = run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "1",
+        "--api-key",
+        "k",
+        "--base-url",
+        closed_port,
+    )
+    assert unreachable.exit_code == 1
+    assert "could not check store 1 with Order Desk" in unreachable.stderr
+    assert "refused the credentials" not in unreachable.stderr
