@@ -9,6 +9,7 @@ database takes a write lock, and the master key is loaded.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from orderdesk_mcp.metrics import bearer_matches, get_metrics, is_loopback, json
 from orderdesk_mcp.services import Services
 
 SERVICE_NAME = "orderdesk-mcp"
+logger = logging.getLogger(__name__)
 _CACHE_LOCK_TIMEOUT = 0.5
 
 bp = Blueprint("health", __name__, url_prefix="/health")
@@ -121,13 +123,24 @@ def ready() -> tuple[Response, int]:
     services = _services()
     results = {name: check(services) for name, check in READINESS_CHECKS.items()}
     ok = all(result.ok for result in results.values())
+    # The reasons name paths and driver errors: for this machine and the admin token only;
+    # /health/ready itself stays public so load balancers can use it.
+    detailed = is_loopback(request.remote_addr) or bearer_matches(
+        request.headers.get("Authorization"), services.settings.admin_token
+    )
+    checks = {
+        name: result.as_json() if detailed else {"ok": result.ok}
+        for name, result in results.items()
+    }
     body: dict[str, Any] = {
         "status": "ready" if ok else "not ready",
         "service": SERVICE_NAME,
-        "checks": {name: result.as_json() for name, result in results.items()},
+        "checks": checks,
     }
     if not ok:
         body["failing"] = [name for name, result in results.items() if not result.ok]
+        for name in body["failing"]:
+            logger.warning("readiness check %s failed: %s", name, results[name].error)
     return jsonify(body), 200 if ok else 503
 
 

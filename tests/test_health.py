@@ -155,3 +155,18 @@ def test_served_health_blocks_restore_of_a_running_server(app: Flask, settings: 
     finally:
         served.stop()
     assert running_server_reason(running) is None
+
+
+def test_ready_shows_failure_reasons_only_to_this_machine_or_the_admin(
+    settings: Settings, vault: Vault
+) -> None:
+    database = open_database(settings)
+    apply_migrations(database, target=1)
+    client = _app(settings, database, vault).test_client()
+    outside = client.get("/health/ready", environ_base=OUTSIDE)
+    assert outside.status_code == 503
+    body = outside.get_json()
+    assert body["failing"] == ["database"]
+    assert body["checks"]["database"] == {"ok": False}
+    assert str(settings.data_dir) not in outside.get_data(as_text=True)
+    database.close()
