@@ -22,6 +22,7 @@ import click
 import peewee
 
 from orderdesk_mcp import __version__
+from orderdesk_mcp.admin_audit import record_admin_action
 from orderdesk_mcp.auth import AuthError, issue_key, revoke_key
 from orderdesk_mcp.config import SETTINGS, SETTINGS_BY_NAME, Settings, SettingsError, load_settings
 from orderdesk_mcp.db.connection import open_database
@@ -293,6 +294,7 @@ def tenant_create(ctx: click.Context, name: str, read_only: bool, as_json: bool)
     with translated_errors():
         row = create_tenant(name, Vault.new_tenant_salt())
         issued = issue_key(row, read_only=read_only, label="first key")
+        record_admin_action("tenant.create", tenant=row, details={"key_id": issued.public_id})
     emit(
         as_json,
         {"tenant": row.name, "api_key": issued.token},
@@ -332,6 +334,7 @@ def tenant_disable(ctx: click.Context, name: str, as_json: bool) -> None:
     open_current_database(settings_from_context(ctx))
     with translated_errors():
         row = disable_tenant(name)
+        record_admin_action("tenant.disable", tenant=row)
     emit(as_json, {"tenant": row.name, "disabled": True}, f"Tenant {row.name} disabled.")
 
 
@@ -365,6 +368,11 @@ def key_create(
     with translated_errors():
         row = get_tenant(tenant_name)
         issued = issue_key(row, read_only=read_only, label=label, toolsets=toolsets)
+        record_admin_action(
+            "key.create",
+            tenant=row,
+            details={"key_id": issued.public_id, "read_only": read_only, "label": label},
+        )
     emit(
         as_json,
         {"tenant": row.name, "key_id": issued.public_id, "api_key": issued.token},
@@ -416,6 +424,7 @@ def key_revoke(ctx: click.Context, key_id: str, as_json: bool) -> None:
     open_current_database(settings_from_context(ctx))
     with translated_errors():
         row = revoke_key(key_id)
+        record_admin_action("key.revoke", tenant=row.tenant, details={"key_id": row.public_id})
     emit(as_json, {"key_id": row.public_id, "revoked": True}, f"API key {row.public_id} revoked.")
 
 
@@ -505,6 +514,12 @@ def store_add(
         if not no_verify:
             saved.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             saved.save()
+        record_admin_action(
+            "store.add",
+            tenant=row,
+            store=saved.alias,
+            details={"store_id": saved.store_id, "base_url": base_url, "verified": not no_verify},
+        )
     emit(
         as_json,
         _store_row(saved),
@@ -541,7 +556,11 @@ def store_remove(ctx: click.Context, tenant_name: str, store_ref: str, as_json: 
     """Remove a store (by alias or store id) and its sealed key."""
     open_current_database(settings_from_context(ctx))
     with translated_errors():
-        row = remove_store(get_tenant(tenant_name), store_ref)
+        owner = get_tenant(tenant_name)
+        row = remove_store(owner, store_ref)
+        record_admin_action(
+            "store.remove", tenant=owner, store=row.alias, details={"store_id": row.store_id}
+        )
     emit(as_json, {"removed": row.alias}, f"Store {row.alias} removed.")
 
 
@@ -565,6 +584,7 @@ def store_verify(
         _verify_credentials(settings, found.store_id, open_store_key(found, vault), found.base_url)
         found.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         found.save()
+        record_admin_action("store.verify", tenant=row, store=found.alias)
     emit(
         as_json, {"store": found.alias, "ok": True}, f"Store {found.alias}: connection successful."
     )
@@ -623,6 +643,7 @@ def rotate_master_key_command(ctx: click.Context, new_key_file: Path, as_json: b
         new = Vault(read_key_file(new_key_file))
         with database.atomic():
             count = rotate_master_key(old, new)
+            record_admin_action("master_key.rotate", details={"stores": count})
     text = (
         f"Re-sealed {count} store key(s) under {new_key_file}"
         + (" (new key created)" if created else "")

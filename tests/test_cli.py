@@ -206,7 +206,8 @@ def test_audit_list_filters(run: Any) -> None:
     AuditEvent.create(tenant=Tenant.get(), action="get_order", store="main", outcome="ok")
     events = _json(run("audit", "list", "--tenant", "acme", "--since", "1h", "--json"))["events"]
     assert [(e["action"], e["tenant"], e["outcome"]) for e in events] == [
-        ("get_order", "acme", "ok")
+        ("get_order", "acme", "ok"),
+        ("admin:tenant.create", "acme", "ok"),
     ]
     assert _json(run("audit", "list", "--since", "2999-01-01T00:00:00", "--json"))["events"] == []
 
@@ -347,3 +348,40 @@ def test_store_add_explains_a_bad_base_url_and_an_unreachable_order_desk(run: An
     assert unreachable.exit_code == 1
     assert "could not check store 1 with Order Desk" in unreachable.stderr
     assert "refused the credentials" not in unreachable.stderr
+
+
+def test_operator_actions_are_audited_without_secrets(run: Any) -> None:
+    _initialised(run)
+    created = _json(run("tenant", "create", "acme", "--json"))
+    secret = "od-secret-key-abcdef123456"
+    run(
+        "store",
+        "add",
+        "--tenant",
+        "acme",
+        "--store-id",
+        "42",
+        "--api-key-stdin",
+        "--alias",
+        "main",
+        "--no-verify",
+        input=secret + "\n",
+    )
+    key = _json(run("key", "create", "--tenant", "acme", "--json"))
+    run("key", "revoke", key["key_id"])
+    run("store", "remove", "--tenant", "acme", "main")
+    run("tenant", "disable", "acme")
+    listed = run("audit", "list", "--json")
+    events = _json(listed)["events"]
+    assert [e["action"] for e in reversed(events)] == [
+        "admin:tenant.create",
+        "admin:store.add",
+        "admin:key.create",
+        "admin:key.revoke",
+        "admin:store.remove",
+        "admin:tenant.disable",
+    ]
+    assert all(e["arguments"]["by"] for e in events)
+    assert secret not in listed.stdout
+    assert created["api_key"] not in listed.stdout
+    assert key["api_key"] not in listed.stdout
