@@ -114,13 +114,24 @@ else
 fi
 
 step "Source in $SRC_DIR and virtualenv in $VENV"
-run install -d -m 0755 "$PREFIX" "$SRC_DIR"
+run install -d -m 0755 "$PREFIX"
 if [[ $DRY_RUN -eq 1 ]]; then
-    echo "    would copy: $SOURCE_DIR -> $SRC_DIR (without .git, .venv, caches)"
+    echo "    would replace: $SRC_DIR with a fresh copy of $SOURCE_DIR (without .git, .venv, .tools, caches)"
 else
-    tar -C "$SOURCE_DIR" --exclude=./.git --exclude=./.venv --exclude='__pycache__' \
-        --exclude='*.egg-info' --exclude=./.mypy_cache --exclude=./.ruff_cache \
-        --exclude=./.pytest_cache -cf - . | tar -C "$SRC_DIR" --no-same-owner -xf -
+    # A fresh copy swapped into place: files removed in this release (a migration, a module)
+    # must not linger from the previous one, or an upgrade/rollback runs stale code.
+    staging="$SRC_DIR.new"
+    rm -rf "$staging" "$SRC_DIR.old"
+    install -d -m 0755 "$staging"
+    tar -C "$SOURCE_DIR" --exclude=./.git --exclude=./.venv --exclude=./.tools \
+        --exclude='__pycache__' --exclude='*.egg-info' --exclude=./.mypy_cache \
+        --exclude=./.ruff_cache --exclude=./.pytest_cache --exclude=./.hypothesis \
+        --exclude=./build --exclude=./node_modules -cf - . | tar -C "$staging" --no-same-owner -xf -
+    if [[ -d "$SRC_DIR" ]]; then
+        mv "$SRC_DIR" "$SRC_DIR.old"
+    fi
+    mv "$staging" "$SRC_DIR"
+    rm -rf "$SRC_DIR.old"
 fi
 if [[ -x "$VENV/bin/python" ]]; then
     echo "    venv exists"
