@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from orderdesk_mcp import health, metrics
+from orderdesk_mcp import errors, health, metrics
 from orderdesk_mcp import logging as request_logging
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db import connection
@@ -44,6 +44,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions[SERVICES_KEY] = services or build_services(settings)
     request_logging.init_app(app)
+    errors.init_app(app)
     connection.init_app(app)
     metrics.init_app(app)
     health.init_app(app)
