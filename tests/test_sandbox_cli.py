@@ -45,3 +45,38 @@ def test_sandbox_process_serves_and_saves_state_on_sigterm(tmp_path: Path) -> No
     saved = json.loads(state.read_text())
     assert saved["stores"][store_id]["orders"][0]["shipping"]["company"] == "Saved Co"
     assert api_key not in state.read_text()
+
+
+def test_sandbox_process_serves_extra_stores_and_forced_429s_from_flags() -> None:
+    args = [
+        "--port",
+        "0",
+        "--seed",
+        "empty",
+        "--extra-store",
+        "200002:extra-key",
+        "--force-429",
+        "2",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().split()[-1]
+        headers = {"ORDERDESK-STORE-ID": "200002", "ORDERDESK-API-KEY": "extra-key"}
+        statuses = [
+            requests.get(f"{base_url}/test", headers=headers, timeout=10).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [429, 429, 200]
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+    assert process.returncode == 0

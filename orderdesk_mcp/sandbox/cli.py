@@ -31,6 +31,13 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _extra_store(text: str, seed: str) -> SandboxStoreSpec:
+    store_id, separator, api_key = text.partition(":")
+    if not separator or not store_id or not api_key:
+        raise ValueError(f"--extra-store {text!r} must look like STORE_ID:API_KEY")
+    return SandboxStoreSpec(store_id, api_key, seed=seed)
+
+
 @click.command("sandbox", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--host",
@@ -94,6 +101,28 @@ def is_loopback_host(host: str) -> bool:
     help="Share of API requests answered with an injected HTTP 500 (0 to 1).",
 )
 @click.option(
+    "--rate-429",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of API requests answered 429 Too Many Requests although tokens remain (0 to 1).",
+)
+@click.option(
+    "--force-429",
+    type=click.IntRange(0, 1_000_000),
+    default=0,
+    show_default=True,
+    help="Answer the next N API requests 429, then serve normally.",
+)
+@click.option(
+    "--extra-store",
+    "extra_stores",
+    multiple=True,
+    metavar="ID:KEY",
+    help="Serve another store with this id and API key (repeatable); it gets the same --seed "
+    "and its own data and rate-limit bucket.",
+)
+@click.option(
     "--drop-rate",
     type=click.FloatRange(0.0, 1.0),
     default=0.0,
@@ -110,6 +139,9 @@ def sandbox_command(
     public: bool,
     latency_ms: int,
     error_rate: float,
+    rate_429: float,
+    force_429: int,
+    extra_stores: tuple[str, ...],
     drop_rate: float,
 ) -> None:
     """Serve a local stand-in for the Order Desk API v2 (for demos and tests)."""
@@ -127,11 +159,20 @@ def sandbox_command(
             api_key or f"sk_sandbox_{secrets.token_urlsafe(18)}",
             seed=seed,
         )
+        specs = [spec, *(_extra_store(text, seed) for text in extra_stores)]
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    faults = FaultSettings(latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate)
+    if len({s.store_id for s in specs}) != len(specs):
+        raise click.UsageError("each store id may be served once")
+    faults = FaultSettings(
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        rate_429=rate_429,
+        force_429=force_429,
+        drop_rate=drop_rate,
+    )
     try:
-        running = start_sandbox([spec], host=host, port=port, faults=faults, state_file=state_file)
+        running = start_sandbox(specs, host=host, port=port, faults=faults, state_file=state_file)
     except StateFileError as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
@@ -146,6 +187,8 @@ def sandbox_command(
     click.echo(f"Order Desk sandbox listening: {running.base_url}")
     click.echo(f"  ORDERDESK-STORE-ID: {spec.store_id}")
     click.echo(f"  ORDERDESK-API-KEY:  {spec.api_key}   (sandbox-only key)")
+    for extra in specs[1:]:
+        click.echo(f"  also store {extra.store_id} with API key {extra.api_key}")
     click.echo(f"  admin (loopback):   {running.admin_url}")
     if state_file is not None:
         click.echo(f"  state file:         {state_file} (saved at stop)")
