@@ -146,3 +146,15 @@ def test_run_load_counts_errors(jsonrpc_url: str) -> None:
 def test_run_load_rejects_unbounded_runs(jsonrpc_url: str) -> None:
     with pytest.raises(ValueError, match="positive"):
         run_load("x", 1, _worker(jsonrpc_url, "ping"), duration_s=0, max_requests=10)
+
+
+def test_run_load_burst_sends_one_request_per_worker(jsonrpc_url: str) -> None:
+    result = run_load(
+        "burst",
+        5,
+        _worker(jsonrpc_url, "ping"),
+        duration_s=30,
+        max_requests=100,
+        one_request_per_worker=True,
+    )
+    assert (result.requests, result.errors) == (5, 0)

@@ -185,8 +185,13 @@ def run_load(
     duration_s: float,
     max_requests: int,
     warmup_requests: int = 0,
+    one_request_per_worker: bool = False,
 ) -> LoadResult:
-    """Run `concurrency` workers until `duration_s` passes or `max_requests` have been sent."""
+    """Run `concurrency` workers until `duration_s` passes or `max_requests` have been sent.
+
+    `one_request_per_worker`: each worker sends exactly one request (a burst of `concurrency`
+    simultaneous calls) instead of repeating until the deadline.
+    """
     if concurrency < 1 or duration_s <= 0 or max_requests < 1:
         raise ValueError("concurrency, duration_s and max_requests must be positive")
     lock = threading.Lock()
@@ -225,8 +230,12 @@ def run_load(
                     counters["errors"] += 1
                     if len(error_samples) < 5:
                         error_samples.append(str(error)[:300])
+                if one_request_per_worker:
+                    break
                 continue
             mine.append(time.perf_counter() - started)
+            if one_request_per_worker:
+                break
         with lock:
             latencies.extend(mine)
 

@@ -185,17 +185,29 @@ def concurrent_calls(
     lock = threading.Lock()
 
     def make(_index: int) -> Callable[[], None]:
+        # A connection per request (as behind nginx): waitress serves at most 100 connections
+        # at once (its connection_limit), so 200 held keep-alive sockets would stall it.
         connection = target.connect()
+        connection.close()
 
         def call() -> None:
             with lock:
                 order_id = next_id()
-            connection.call_tool("get_order", {"order_id": order_id, "store": store_alias})
+            try:
+                connection.call_tool("get_order", {"order_id": order_id, "store": store_alias})
+            finally:
+                connection.close()
 
         return call
 
     result = run_load(
-        label, len(ids), make, duration_s=600, max_requests=len(ids), warmup_requests=0
+        label,
+        len(ids),
+        make,
+        duration_s=600,
+        max_requests=len(ids),
+        warmup_requests=0,
+        one_request_per_worker=True,
     )
     return result, result.elapsed_s
 
@@ -322,6 +334,10 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
             one_dir, many_dir = work / "one-tenant", work / "many-tenants"
             init_data_dir(one_dir)
             (tenant,) = add_tenants(one_dir, [("bench", stores)], base_url)
+            # The authentication pair: two fresh servers that differ only in tenant count.
+            auth_dir = work / "auth-one-tenant"
+            init_data_dir(auth_dir)
+            (auth_tenant,) = add_tenants(auth_dir, [("bench", stores)], base_url)
             init_data_dir(many_dir)
             (many_tenant,) = add_tenants(many_dir, [("bench", stores)], base_url)
             add_filler_tenants(many_dir, FILLER_TENANTS)
@@ -366,15 +382,22 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
             ]
             rss_after_load = server.rss_mb()
 
+            one_server, one_url, _one_startup_s = start_our_server(
+                auth_dir, work, SERVER_ENV, name="orderdesk-mcp-1-tenant"
+            )
+            running.append(one_server)
             many_server, many_url, many_startup_s = start_our_server(
                 many_dir, work, SERVER_ENV, name="orderdesk-mcp-10k"
             )
             running.append(many_server)
+            one = Target("ours-1", one_url, auth_tenant.token)
             many = Target("ours-10k", many_url, many_tenant.token)
-            _discard(many.connect().call_tool("get_order", arguments))  # fill its cache
-            auth = auth_cost(ours, many, order_id, durations.auth_s)
-            many_server.stop()
-            running.remove(many_server)
+            for target in (one, many):  # fill each server's cache
+                _discard(target.connect().call_tool("get_order", arguments))
+            auth = auth_cost(one, many, order_id, durations.auth_s)
+            for process in (many_server, one_server):
+                process.stop()
+                running.remove(process)
 
             governed = governor(
                 ours, base_url, admin_url, durations.governor_calls, durations.coalesced_calls
