@@ -15,6 +15,8 @@ from orderdesk_mcp.mcp.tools._common import (
     OFFSET_ARG,
     RECORD,
     as_int,
+    delete_or_preview,
+    deleted_output,
     dry_run_output,
     id_arg,
     id_text,
@@ -228,22 +230,19 @@ def update_inventory_items_batch(ctx: ToolContext, args: dict[str, Any]) -> dict
     description="""Delete one inventory item (SKU) permanently. Orders that carry the code are not
     changed. dry_run: true returns the item that would be deleted without deleting it.""",
     input_schema=input_schema({"item_id": ITEM_ID, "dry_run": DRY_RUN_ARG}, ["item_id"]),
-    output_schema=dry_run_output(
-        {
-            "deleted": {"type": "boolean"},
-            "item_id": {"type": "string"},
-            "message": {"type": "string"},
-        }
-    ),
+    output_schema=deleted_output("item_id"),
 )
 def delete_inventory_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     item_id = id_text(args["item_id"])
-    if args.get("dry_run"):
-        current = record(client.get_inventory_item(item_id, fresh=True), "inventory_item")
-        return {"dry_run": True, "would": {"action": "delete", "inventory_item": current}}
-    envelope = client.delete_inventory_item(item_id)
-    return {"dry_run": False, "deleted": True, "item_id": item_id, "message": message_of(envelope)}
+    return delete_or_preview(
+        args,
+        record_name="inventory_item",
+        id_name="item_id",
+        id_value=item_id,
+        read=lambda: client.get_inventory_item(item_id, fresh=True),
+        delete=lambda: client.delete_inventory_item(item_id),
+    )
 
 
 TOOLS = [

@@ -13,11 +13,14 @@ from orderdesk_mcp.mcp.tools._common import (
     NULLABLE_RECORD,
     OFFSET_ARG,
     as_int,
+    delete_or_preview,
+    deleted_output,
     dry_run_output,
     id_arg,
     id_text,
     input_schema,
     list_output,
+    merge_or_preview,
     message_of,
     output_schema,
     project,
@@ -26,7 +29,7 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
-from orderdesk_mcp.orderdesk import OrderDeskClient, deep_merge
+from orderdesk_mcp.orderdesk import OrderDeskClient
 
 ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 ITEM_ID = id_arg("The order line's id (from list_order_items or the order's order_items).")
@@ -137,16 +140,13 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
-    current = record(client.get_order_item(order_id, item_id, fresh=True), "order_item") or {}
-    merged = deep_merge(current, args["changes"])
-    if args.get("dry_run"):
-        return {"dry_run": True, "would": {"action": "update", "order_item": merged}}
-    body = {key: value for key, value in merged.items() if key not in _READ_ONLY_ITEM_FIELDS}
-    envelope = client.update_order_item(order_id, item_id, body)
-    stored = record(envelope, "order_item") or record(
-        client.get_order_item(order_id, item_id, fresh=True), "order_item"
+    return merge_or_preview(
+        args,
+        record_name="order_item",
+        read_only_fields=_READ_ONLY_ITEM_FIELDS,
+        read=lambda: client.get_order_item(order_id, item_id, fresh=True),
+        write=lambda body: client.update_order_item(order_id, item_id, body),
     )
-    return {"dry_run": False, "order_item": stored, "message": message_of(envelope)}
 
 
 @tool(
@@ -160,22 +160,19 @@ def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         {"order_id": ORDER_ID, "item_id": ITEM_ID, "dry_run": DRY_RUN_ARG},
         ["order_id", "item_id"],
     ),
-    output_schema=dry_run_output(
-        {
-            "deleted": {"type": "boolean"},
-            "item_id": {"type": "string"},
-            "message": {"type": "string"},
-        }
-    ),
+    output_schema=deleted_output("item_id"),
 )
 def delete_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
-    if args.get("dry_run"):
-        current = record(client.get_order_item(order_id, item_id, fresh=True), "order_item")
-        return {"dry_run": True, "would": {"action": "delete", "order_item": current}}
-    envelope = client.delete_order_item(order_id, item_id)
-    return {"dry_run": False, "deleted": True, "item_id": item_id, "message": message_of(envelope)}
+    return delete_or_preview(
+        args,
+        record_name="order_item",
+        id_name="item_id",
+        id_value=item_id,
+        read=lambda: client.get_order_item(order_id, item_id, fresh=True),
+        delete=lambda: client.delete_order_item(order_id, item_id),
+    )
 
 
 TOOLS = [list_order_items, get_order_item, add_order_item, update_order_item, delete_order_item]

@@ -26,6 +26,8 @@ from orderdesk_mcp.mcp.tools._common import (
     as_int,
     as_money,
     date_arg,
+    delete_or_preview,
+    deleted_output,
     dry_run_output,
     id_arg,
     id_text,
@@ -364,27 +366,19 @@ def update_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     be undone. Prefer moving it to a Canceled folder with move_orders unless deletion is really
     wanted. Call with dry_run: true first to see the order that would be deleted.""",
     input_schema=input_schema({"order_id": ORDER_ID, "dry_run": DRY_RUN_ARG}, ["order_id"]),
-    output_schema=dry_run_output(
-        {
-            "deleted": {"type": "boolean"},
-            "order_id": {"type": "string"},
-            "message": {"type": "string"},
-        }
-    ),
+    output_schema=deleted_output("order_id"),
 )
 def delete_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id = id_text(args["order_id"])
-    if args.get("dry_run"):
-        current = record(client.get_order(order_id, fresh=True), "order") or {}
-        return {"dry_run": True, "would": {"action": "delete", "order": current}}
-    envelope = client.delete_order(order_id)
-    return {
-        "dry_run": False,
-        "deleted": True,
-        "order_id": order_id,
-        "message": message_of(envelope),
-    }
+    return delete_or_preview(
+        args,
+        record_name="order",
+        id_name="order_id",
+        id_value=order_id,
+        read=lambda: client.get_order(order_id, fresh=True),
+        delete=lambda: client.delete_order(order_id),
+    )
 
 
 @tool(

@@ -14,11 +14,14 @@ from orderdesk_mcp.mcp.tools._common import (
     OFFSET_ARG,
     RECORD,
     as_int,
+    delete_or_preview,
+    deleted_output,
     dry_run_output,
     id_arg,
     id_text,
     input_schema,
     list_output,
+    merge_or_preview,
     message_of,
     output_schema,
     project,
@@ -27,7 +30,7 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
-from orderdesk_mcp.orderdesk import OrderDeskClient, deep_merge
+from orderdesk_mcp.orderdesk import OrderDeskClient
 
 ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 SHIPMENT_ID = id_arg("The shipment's id (from list_shipments or the order's order_shipments).")
@@ -203,16 +206,13 @@ def add_shipments_batch(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any
 def update_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, shipment_id = id_text(args["order_id"]), id_text(args["shipment_id"])
-    current = record(client.get_shipment(order_id, shipment_id, fresh=True), "shipment") or {}
-    merged = deep_merge(current, args["changes"])
-    if args.get("dry_run"):
-        return {"dry_run": True, "would": {"action": "update", "shipment": merged}}
-    body = {key: value for key, value in merged.items() if key not in _READ_ONLY_SHIPMENT_FIELDS}
-    envelope = client.update_shipment(order_id, shipment_id, body)
-    stored = record(envelope, "shipment") or record(
-        client.get_shipment(order_id, shipment_id, fresh=True), "shipment"
+    return merge_or_preview(
+        args,
+        record_name="shipment",
+        read_only_fields=_READ_ONLY_SHIPMENT_FIELDS,
+        read=lambda: client.get_shipment(order_id, shipment_id, fresh=True),
+        write=lambda body: client.update_shipment(order_id, shipment_id, body),
     )
-    return {"dry_run": False, "shipment": stored, "message": message_of(envelope)}
 
 
 @tool(
@@ -226,27 +226,19 @@ def update_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         {"order_id": ORDER_ID, "shipment_id": SHIPMENT_ID, "dry_run": DRY_RUN_ARG},
         ["order_id", "shipment_id"],
     ),
-    output_schema=dry_run_output(
-        {
-            "deleted": {"type": "boolean"},
-            "shipment_id": {"type": "string"},
-            "message": {"type": "string"},
-        }
-    ),
+    output_schema=deleted_output("shipment_id"),
 )
 def delete_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, shipment_id = id_text(args["order_id"]), id_text(args["shipment_id"])
-    if args.get("dry_run"):
-        current = record(client.get_shipment(order_id, shipment_id, fresh=True), "shipment")
-        return {"dry_run": True, "would": {"action": "delete", "shipment": current}}
-    envelope = client.delete_shipment(order_id, shipment_id)
-    return {
-        "dry_run": False,
-        "deleted": True,
-        "shipment_id": shipment_id,
-        "message": message_of(envelope),
-    }
+    return delete_or_preview(
+        args,
+        record_name="shipment",
+        id_name="shipment_id",
+        id_value=shipment_id,
+        read=lambda: client.get_shipment(order_id, shipment_id, fresh=True),
+        delete=lambda: client.delete_shipment(order_id, shipment_id),
+    )
 
 
 TOOLS = [
