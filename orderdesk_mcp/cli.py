@@ -153,9 +153,10 @@ def emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     if not rows:
         return "(none)"
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    cells = [{c: "-" if r.get(c) is None else str(r[c]) for c in columns} for r in rows]
+    widths = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in columns}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    lines += ["  ".join(cell[c].ljust(widths[c]) for c in columns) for cell in cells]
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -150,10 +150,6 @@ def list_prompts() -> list[dict[str, Any]]:
     return [prompt.to_mcp() for prompt in PROMPTS]
 
 
-def find_prompt(name: str) -> PromptDef | None:
-    return _BY_NAME.get(name)
-
-
 def get_prompt(name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
     """The prompts/get result. Raises PromptNotFound or InvalidPromptArguments."""
     prompt = _BY_NAME.get(name)

@@ -317,9 +317,9 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
 
 _LIMIT_REASONS = {
     "maxLength": "is longer than {limit} characters; shorten it",
-    "minLength": "is too short (at least {limit} character(s))",
+    "minLength": "is too short: give at least {limit} characters",
     "maxItems": "has too many entries; send at most {limit} per call and the rest in another",
-    "minItems": "needs at least {limit} entr(y/ies)",
+    "minItems": "has too few entries: give at least {limit}",
     "maximum": "is greater than the maximum of {limit}",
     "minimum": "is less than the minimum of {limit}",
     "uniqueItems": "lists an entry twice; list each once",
