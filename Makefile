@@ -22,8 +22,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/orderdesk-mcp demo
 
-## test: lint, type-check and run the whole test suite.
-test: system-deps lint shellcheck typecheck pytest conformance
+## test: lint, type-check, the MCP conformance suite, then the whole pytest suite (last, so
+## its summary closes the output).
+test: system-deps lint shellcheck typecheck conformance pytest
 
 # nginx, shellcheck and openssl (deployment tests) and npm (conformance) from Debian's packages when
 # missing; apt-get update runs only then, and sudo only when not root. The tests start their
