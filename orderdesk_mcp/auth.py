@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from orderdesk_mcp.db.lookups import api_key_by_public_id
 from orderdesk_mcp.db.models import ApiKey, Tenant, utcnow
 
 TOKEN_PREFIX = "odmcp"  # noqa: S105 - a public prefix, not a secret
@@ -109,11 +110,12 @@ def verify_token(token: str | None) -> AuthenticatedKey | None:
     if parts is None:
         return None
     public_id, secret = parts
-    row = ApiKey.select(ApiKey, Tenant).join(Tenant).where(ApiKey.public_id == public_id).first()
+    # Runs on every request, hence the prepared SQL of db/lookups.py.
+    row = api_key_by_public_id(public_id)
     expected = row.secret_hash if row is not None else _DUMMY_HASH
     if not hmac.compare_digest(hash_secret(secret), expected) or row is None:
         return None
-    if row.revoked is not None or row.tenant.disabled:
+    if row.revoked is not None or row.tenant_disabled:
         return None
     now = utcnow()
     if row.last_used is None or now - row.last_used > LAST_USED_RESOLUTION:
@@ -121,8 +123,8 @@ def verify_token(token: str | None) -> AuthenticatedKey | None:
     return AuthenticatedKey(
         key_id=row.id,
         public_id=row.public_id,
-        tenant_id=row.tenant.id,
-        tenant_name=row.tenant.name,
+        tenant_id=row.tenant_id,
+        tenant_name=row.tenant_name,
         scopes=frozenset(row.scopes.split(",")),
         toolsets=parse_toolsets(row.toolsets),
     )

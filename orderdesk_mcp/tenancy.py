@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import peewee
 
+from orderdesk_mcp.db import lookups
 from orderdesk_mcp.db.connection import database
 from orderdesk_mcp.db.models import Store, Tenant
 from orderdesk_mcp.vault import Vault, VaultError
@@ -81,15 +82,10 @@ def disable_tenant(name: str) -> Tenant:
 
 def find_store(tenant_id: int, ref: str | None) -> Store | None:
     """The tenant's store named by alias or Order Desk store id; None = its default store."""
-    query = Store.select(Store, Tenant).join(Tenant).where(Store.tenant == tenant_id)
-    found: Store | None
+    # Runs on every tool call, hence the prepared SQL of db/lookups.py.
     if ref is None:
-        found = query.order_by(Store.is_default.desc(), Store.id).first()
-        return found
-    found = query.where(Store.alias == ref).first()
-    if found is None:
-        found = query.where(Store.store_id == ref).order_by(Store.id).first()
-    return found
+        return lookups.default_store(tenant_id)
+    return lookups.store_by_alias(tenant_id, ref) or lookups.store_by_store_id(tenant_id, ref)
 
 
 def list_stores(tenant_id: int | None = None) -> list[Store]:

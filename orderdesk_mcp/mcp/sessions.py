@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orderdesk_mcp.db.lookups import session_row
 from orderdesk_mcp.db.models import McpSession, utcnow
 
 SESSION_ID_BYTES = 32
@@ -104,11 +105,8 @@ class DatabaseSessionStore:
     def _live_row(self, session_id: str, owner: SessionOwner) -> McpSession | None:
         # A session is bound to the key that opened it: another key of the same tenant (or a
         # revoked key's successor) cannot ride it.
-        row = McpSession.get_or_none(
-            (McpSession.id == hash_session_id(session_id))
-            & (McpSession.tenant == owner.tenant_id)
-            & (McpSession.api_key == owner.key_id)
-        )
+        # Runs on every request, hence the prepared SQL of db/lookups.py.
+        row = session_row(hash_session_id(session_id), owner.tenant_id, owner.key_id)
         if row is None or row.ended is not None:
             return None
         if utcnow() - row.last_seen > self.ttl:
