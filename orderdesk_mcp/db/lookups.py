@@ -1,4 +1,4 @@
-"""The lookups every MCP request makes, as SQL written once instead of rendered per call.
+"""The statements every MCP request runs, as SQL written once instead of rendered per call.
 
 Peewee renders a query's SQL from its expression tree on every execution: about 0.2 ms for a
 two-table SELECT, which made the API-key and store lookups most of a cached tool call's cost
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderdesk_mcp.db.connection import database
-from orderdesk_mcp.db.models import ApiKey, McpSession, Store, Tenant
+from orderdesk_mcp.db.models import ApiKey, AuditEvent, McpSession, Store, Tenant, utcnow
 
 _TENANT_COLUMNS = ("id", "name", "kdf_salt", "created", "disabled")
 
@@ -25,6 +25,11 @@ _TENANT_COLUMNS = ("id", "name", "kdf_salt", "created", "disabled")
 def _param() -> str:
     """The driver's placeholder ('?' for SQLite, '%s' for PostgreSQL)."""
     return str(database.obj.param)
+
+
+def _db_value(field: Any, value: Any) -> Any:
+    """The value as the model field would store it."""
+    return field.db_value(value)
 
 
 def _python_value(field: Any, raw: Any) -> Any:
@@ -126,3 +131,37 @@ def session_row(session_hash: str, tenant_id: int | None, key_id: int | None) ->
     sql = f"SELECT * FROM mcp_session WHERE {' AND '.join(conditions)}"  # noqa: S608
     row: McpSession | None = next(iter(McpSession.raw(sql, *params)), None)
     return row
+
+
+def insert_audit_event(
+    *,
+    tenant_id: int | None,
+    key_id: int | None,
+    action: str,
+    store: str | None,
+    arguments: str,
+    outcome: str,
+    duration_ms: float,
+    upstream_calls: int,
+    request_id: str | None,
+) -> None:
+    """One AuditEvent row, committed before returning (as AuditEvent.create would)."""
+    values: dict[str, Any] = {
+        "time": utcnow(),
+        "tenant": tenant_id,
+        "api_key": key_id,
+        "action": action,
+        "store": store,
+        "arguments": arguments,
+        "outcome": outcome,
+        "duration_ms": duration_ms,
+        "upstream_calls": upstream_calls,
+        "request_id": request_id,
+    }
+    fields = AuditEvent._meta.fields
+    columns = ", ".join(fields[name].column_name for name in values)
+    placeholders = ", ".join([_param()] * len(values))
+    database.execute_sql(
+        f"INSERT INTO audit_event ({columns}) VALUES ({placeholders})",  # noqa: S608
+        [_db_value(fields[name], value) for name, value in values.items()],
+    )

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orderdesk_mcp.db.models import AuditEvent
+from orderdesk_mcp.db.lookups import insert_audit_event
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,10 @@ class DatabaseAudit:
     """Writes one AuditEvent row per tool call (multi-tenant mode)."""
 
     def record(self, call: ToolCallRecord) -> None:
-        AuditEvent.create(
-            tenant=call.tenant_id,
-            api_key=call.key_id,
+        # Every tool call writes one, hence the prepared SQL of db/lookups.py.
+        insert_audit_event(
+            tenant_id=call.tenant_id,
+            key_id=call.key_id,
             action=f"{call.method} {call.tool}",
             store=call.store,
             arguments=arguments_text(call.arguments),
