@@ -16,6 +16,7 @@ from orderdesk_mcp.backup import (
     restore_backup,
     verify_backup,
 )
+from orderdesk_mcp.cli.base import CliError, emit, settings_from_context
 
 
 def _manifest_summary(manifest: Manifest) -> str:
@@ -49,8 +50,6 @@ def backup() -> None:
 @click.pass_context
 def backup_create(ctx: click.Context, dest: Path | None, keep: int, as_json: bool) -> None:
     """Take a consistent backup (safe while the server runs) and prune old ones."""
-    from orderdesk_mcp.cli import CliError, emit, settings_from_context
-
     settings = settings_from_context(ctx)
     try:
         result = create_backup(settings, dest=dest, keep=keep)
@@ -72,8 +71,6 @@ def backup_create(ctx: click.Context, dest: Path | None, keep: int, as_json: boo
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def backup_verify(file: Path, as_json: bool) -> None:
     """Check a backup: checksum, integrity check, schema version and row counts."""
-    from orderdesk_mcp.cli import CliError, emit
-
     try:
         manifest = verify_backup(file)
     except BackupError as exc:
@@ -91,8 +88,6 @@ def backup_verify(file: Path, as_json: bool) -> None:
 @click.pass_context
 def backup_restore(ctx: click.Context, file: Path, as_json: bool) -> None:
     """Replace the database with a backup (server stopped; the old database is kept)."""
-    from orderdesk_mcp.cli import CliError, emit, settings_from_context
-
     settings = settings_from_context(ctx)
     try:
         result = restore_backup(settings, file)

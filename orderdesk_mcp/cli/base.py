@@ -1,0 +1,135 @@
+"""What every command shares: settings from the root context, the database, the vault, output.
+
+Errors are one line on stderr: exit 1 for bad input (CliError), 2 for usage (click).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import peewee
+
+from orderdesk_mcp.auth import AuthError
+from orderdesk_mcp.config import Settings, SettingsError, load_settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import (
+    LATEST_VERSION,
+    apply_migrations,
+    current_version,
+    pending_migrations,
+)
+from orderdesk_mcp.tenancy import TenancyError
+from orderdesk_mcp.vault import Vault, VaultError
+
+
+class CliError(click.ClickException):
+    """Bad input or state: one line on stderr, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@dataclass
+class CliState:
+    env_file: Path | None
+    data_dir: Path | None
+    _settings: Settings | None = None
+
+    def settings(self, **overrides: Any) -> Settings:
+        if self._settings is None or overrides:
+            try:
+                settings = load_settings(
+                    env_file=self.env_file, **{"data_dir": self.data_dir, **overrides}
+                )
+            except SettingsError as exc:
+                raise CliError(str(exc)) from None
+            if overrides:
+                return settings
+            self._settings = settings
+        return self._settings
+
+
+def settings_from_context(ctx: click.Context, **overrides: Any) -> Settings:
+    state: CliState = ctx.find_root().obj
+    return state.settings(**overrides)
+
+
+# What opening or querying a database can raise when the URL, driver or file is wrong.
+DATABASE_ERRORS = (peewee.OperationalError, peewee.ImproperlyConfigured, RuntimeError, OSError)
+
+
+def connect_database(settings: Settings) -> peewee.Database:
+    """Open the configured database or stop with one line naming the setting."""
+    try:
+        db = open_database(settings)
+        db.connect(reuse_if_open=True)
+    except DATABASE_ERRORS as exc:
+        raise CliError(
+            f"cannot open the database ({exc}); check ORDERDESK_MCP_DATABASE_URL and the data dir"
+        ) from None
+    return db
+
+
+def open_current_database(settings: Settings, *, upgrade: bool = False) -> peewee.Database:
+    """Open the database; refuse (or, with upgrade=True, apply) pending migrations."""
+    db = connect_database(settings)
+    version = current_version(db)
+    if version > LATEST_VERSION:
+        raise CliError(
+            f"the database schema is at version {version}, newer than this release knows "
+            f"({LATEST_VERSION}); run the newer release, or restore a backup taken before the "
+            "upgrade (docs/DEPLOYMENT.md, rollback)"
+        )
+    if pending_migrations(db):
+        if upgrade:
+            apply_migrations(db)
+        else:
+            raise CliError(
+                f"the database schema is at version {version}, this release needs "
+                f"{LATEST_VERSION}; run `orderdesk-mcp db upgrade` first"
+            )
+    return db
+
+
+def load_vault(settings: Settings) -> Vault:
+    try:
+        return Vault.from_settings(settings)
+    except VaultError as exc:
+        raise CliError(str(exc)) from None
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Our own bad-input errors become one clean line, never a traceback."""
+    try:
+        yield
+    except (TenancyError, AuthError, VaultError, SettingsError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [{c: "-" if r.get(c) is None else str(r[c]) for c in columns} for r in rows]
+    widths = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(cell[c].ljust(widths[c]) for c in columns) for cell in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

@@ -1,0 +1,145 @@
+"""serve, stdio and demo: the commands that run the server."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from typing import Any
+
+import click
+
+from orderdesk_mcp.cli.base import (
+    CliError,
+    CliState,
+    load_vault,
+    open_current_database,
+    settings_from_context,
+)
+from orderdesk_mcp.config import Settings
+
+
+@click.command()
+@click.option("--host", default=None, help="Bind address. Default: ORDERDESK_MCP_HOST (127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="Default: 8080.")
+@click.option("--threads", default=None, type=click.IntRange(1, 256), help="Default: 8.")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Single user, no API keys: serve the store in ORDERDESK_STORE_ID / ORDERDESK_API_KEY "
+    "on a loopback address only (anything else is refused).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, threads: int | None, local: bool
+) -> None:
+    """Serve MCP over HTTP with waitress (put nginx with HTTPS in front)."""
+    settings = settings_from_context(ctx, host=host, port=port, threads=threads)
+    run_server(settings, local=local)
+
+
+@click.command()
+@click.pass_context
+def stdio(ctx: click.Context) -> None:
+    """Serve MCP on stdin/stdout for desktop clients (the store in ORDERDESK_STORE_ID /
+    ORDERDESK_API_KEY; logs go to stderr)."""
+    from orderdesk_mcp.logging import configure_logging
+    from orderdesk_mcp.mcp.local import LocalModeError, run_stdio
+
+    settings = settings_from_context(ctx)
+    configure_logging(settings)
+    try:
+        run_stdio(settings)
+    except LocalModeError as exc:
+        raise CliError(str(exc)) from None
+
+
+@click.command()
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the MCP server (loopback only).",
+)
+@click.option(
+    "--sandbox-port",
+    default=8090,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the Order Desk sandbox (loopback only).",
+)
+@click.pass_context
+def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
+    """Run the sandbox and the server on a throwaway data dir and print how to connect."""
+    from orderdesk_mcp.demo import run_demo, throwaway_data_dir
+
+    state: CliState = ctx.find_root().obj
+    throwaway = state.data_dir is None
+    data_dir = state.data_dir or throwaway_data_dir()
+    settings = settings_from_context(
+        ctx, data_dir=data_dir, host="127.0.0.1", port=port, log_format="text"
+    )
+    try:
+        run_demo(settings, sandbox_port)
+    except OSError as exc:
+        raise CliError(
+            f"cannot start the demo: {exc.strerror or exc}; is another server on port {port} "
+            f"or {sandbox_port}? Pick others with --port/--sandbox-port"
+        ) from None
+    finally:
+        if throwaway:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_server(settings: Settings, *, local: bool = False) -> None:
+    from contextlib import nullcontext
+
+    from orderdesk_mcp.app import MAX_REQUEST_BYTES, create_app, get_services
+    from orderdesk_mcp.backup import BackupError, hold_server_lock
+    from orderdesk_mcp.logging import configure_logging
+    from orderdesk_mcp.mcp.local import LocalModeError, create_local_app
+    from orderdesk_mcp.serving import GracefulServer
+
+    configure_logging(settings)
+    if local:
+        try:
+            app = create_local_app(settings)
+        except LocalModeError as exc:
+            raise CliError(str(exc)) from None
+    else:
+        open_current_database(settings)
+        load_vault(settings)
+        app = create_app(settings)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "threads": settings.threads,
+        "ident": "orderdesk-mcp",
+        # Waitress buffers a body before Flask sees it; cap it at the app's own limit.
+        "max_request_body_size": MAX_REQUEST_BYTES,
+    }
+    if settings.trusted_proxy:
+        options["trusted_proxy"] = settings.trusted_proxy
+        options["trusted_proxy_count"] = 1
+        options["trusted_proxy_headers"] = {"x-forwarded-for", "x-forwarded-proto"}
+        options["clear_untrusted_proxy_headers"] = True
+
+    # Held while serving, so `backup restore` refuses to replace the database under us.
+    guard = nullcontext() if local else hold_server_lock(settings.data_dir)
+    try:
+        with guard:
+            try:
+                server = GracefulServer(app, **options)
+            except OSError as exc:
+                raise CliError(
+                    f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+                ) from None
+            logging.getLogger("orderdesk_mcp").info(
+                "serving MCP on http://%s:%s/mcp", settings.host, server.port
+            )
+            # SIGTERM (systemctl stop) and Ctrl-C finish the requests in flight first.
+            server.run()
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        get_services(app).close()

@@ -1,0 +1,218 @@
+"""A tenant's Order Desk stores: store add|list|remove|verify (keys sealed, never printed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+import click
+
+from orderdesk_mcp.admin_audit import record_admin_action
+from orderdesk_mcp.cli.base import (
+    CliError,
+    emit,
+    json_option,
+    load_vault,
+    open_current_database,
+    settings_from_context,
+    table,
+    translated_errors,
+)
+from orderdesk_mcp.config import SETTINGS_BY_NAME, Settings, SettingsError
+from orderdesk_mcp.tenancy import (
+    TenancyError,
+    add_store,
+    find_store,
+    get_tenant,
+    list_stores,
+    open_store_key,
+    remove_store,
+)
+
+
+@click.group()
+def store() -> None:
+    """A tenant's Order Desk stores (their API keys are kept sealed)."""
+
+
+def _store_row(s: Any) -> dict[str, Any]:
+    return {
+        "tenant": s.tenant.name,
+        "alias": s.alias,
+        "store_id": s.store_id,
+        "default": s.is_default,
+        "base_url": s.base_url,
+        "last_verified": s.last_verified.isoformat(sep=" ", timespec="seconds")
+        if s.last_verified
+        else None,
+    }
+
+
+@store.command("add")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant that owns the store.")
+@click.option("--store-id", required=True, help="Order Desk store id (Store Settings → API).")
+@click.option(
+    "--api-key-stdin",
+    is_flag=True,
+    help="Read the Order Desk API key from standard input (keeps it out of shell history).",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    help="The Order Desk API key on the command line (visible in `ps`; prefer --api-key-stdin).",
+)
+@click.option(
+    "--alias", default=None, help="Short name tools use for the store. Default: store id."
+)
+@click.option(
+    "--base-url", default=None, help="Order Desk API base URL for this store (e.g. the sandbox)."
+)
+@click.option("--default", "make_default", is_flag=True, help="Make it the tenant's default store.")
+@click.option("--no-verify", is_flag=True, help="Do not call Order Desk GET /test before saving.")
+@json_option
+@click.pass_context
+def store_add(
+    ctx: click.Context,
+    tenant_name: str,
+    store_id: str,
+    api_key_stdin: bool,
+    api_key: str | None,
+    alias: str | None,
+    base_url: str | None,
+    make_default: bool,
+    no_verify: bool,
+    as_json: bool,
+) -> None:
+    """Register an Order Desk store for a tenant; its API key is sealed before it is saved."""
+    if api_key_stdin == (api_key is not None):
+        raise click.UsageError("give exactly one of --api-key-stdin or --api-key")
+    if api_key_stdin:
+        api_key = sys.stdin.readline().strip()
+    assert api_key is not None
+    settings = settings_from_context(ctx)
+    open_current_database(settings)
+    vault = load_vault(settings)
+    if base_url is not None:
+        try:
+            base_url = SETTINGS_BY_NAME["orderdesk_api_base_url"].parse(base_url)
+        except SettingsError as exc:
+            raise CliError(f"--base-url {base_url!r} is not valid: expected {exc}") from None
+    with translated_errors():
+        row = get_tenant(tenant_name)
+        if not no_verify:
+            _verify_credentials(settings, store_id, api_key, base_url)
+        saved = add_store(
+            row,
+            store_id=store_id,
+            api_key=api_key,
+            vault=vault,
+            alias=alias,
+            base_url=base_url,
+            make_default=make_default,
+        )
+        if not no_verify:
+            saved.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            saved.save()
+        record_admin_action(
+            "store.add",
+            tenant=row,
+            store=saved.alias,
+            details={"store_id": saved.store_id, "base_url": base_url, "verified": not no_verify},
+        )
+    emit(
+        as_json,
+        _store_row(saved),
+        f"Store {saved.alias} ({saved.store_id}) added for {row.name}"
+        + (" as the default." if saved.is_default else "."),
+    )
+
+
+@store.command("list")
+@click.option("--tenant", "tenant_name", default=None, help="Only this tenant's stores.")
+@json_option
+@click.pass_context
+def store_list(ctx: click.Context, tenant_name: str | None, as_json: bool) -> None:
+    """List stores (never their API keys)."""
+    open_current_database(settings_from_context(ctx))
+    with translated_errors():
+        tenant_id = get_tenant(tenant_name).id if tenant_name else None
+    rows = [_store_row(s) for s in list_stores(tenant_id)]
+    emit(
+        as_json,
+        {"stores": rows},
+        lambda: table(
+            rows, ["tenant", "alias", "store_id", "default", "base_url", "last_verified"]
+        ),
+    )
+
+
+@store.command("remove")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant that owns the store.")
+@click.argument("store_ref")
+@json_option
+@click.pass_context
+def store_remove(ctx: click.Context, tenant_name: str, store_ref: str, as_json: bool) -> None:
+    """Remove a store (by alias or store id) and its sealed key."""
+    open_current_database(settings_from_context(ctx))
+    with translated_errors():
+        owner = get_tenant(tenant_name)
+        row = remove_store(owner, store_ref)
+        record_admin_action(
+            "store.remove", tenant=owner, store=row.alias, details={"store_id": row.store_id}
+        )
+    emit(as_json, {"removed": row.alias}, f"Store {row.alias} removed.")
+
+
+@store.command("verify")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant that owns the store.")
+@click.argument("store_ref", required=False)
+@json_option
+@click.pass_context
+def store_verify(
+    ctx: click.Context, tenant_name: str, store_ref: str | None, as_json: bool
+) -> None:
+    """Check a store's credentials with Order Desk GET /test (default: the default store)."""
+    settings = settings_from_context(ctx)
+    open_current_database(settings)
+    vault = load_vault(settings)
+    with translated_errors():
+        row = get_tenant(tenant_name)
+        found = find_store(row.id, store_ref)
+        if found is None:
+            raise TenancyError(f"tenant {row.name!r} has no store {store_ref or '(default)'!r}")
+        _verify_credentials(settings, found.store_id, open_store_key(found, vault), found.base_url)
+        found.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        found.save()
+        record_admin_action("store.verify", tenant=row, store=found.alias)
+    emit(
+        as_json, {"store": found.alias, "ok": True}, f"Store {found.alias}: connection successful."
+    )
+
+
+def _verify_credentials(
+    settings: Settings, store_id: str, api_key: str, base_url: str | None
+) -> None:
+    """Call Order Desk GET /test; raise TenancyError with the upstream's reason on failure."""
+    from orderdesk_mcp.orderdesk import OrderDeskClient, UpstreamMachinery
+    from orderdesk_mcp.orderdesk.errors import AuthError as UpstreamAuthError
+    from orderdesk_mcp.orderdesk.errors import OrderDeskError
+
+    machinery = UpstreamMachinery.from_settings(settings)
+    try:
+        client = OrderDeskClient(
+            store_id, api_key, base_url or settings.orderdesk_api_base_url, machinery
+        )
+        client.test_connection()
+    except UpstreamAuthError as exc:
+        raise TenancyError(
+            f"Order Desk refused the credentials of store {store_id}: {exc.message}; check the "
+            "store id and API key (or pass --no-verify to save them unchecked)"
+        ) from None
+    except OrderDeskError as exc:
+        raise TenancyError(
+            f"could not check store {store_id} with Order Desk: {exc.message}; try again later "
+            "(or pass --no-verify to save the credentials unchecked)"
+        ) from None
+    finally:
+        machinery.close()
