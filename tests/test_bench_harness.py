@@ -29,6 +29,7 @@ from scripts.bench.loadgen import McpCallError, McpConnection, percentile, run_l
         "scripts.bench.hello_server",
         "scripts.bench.sandbox_proc",
         "scripts.bench.run",
+        "scripts.bench.profile_get_order",
     ],
 )
 def test_harness_modules_import(module: str) -> None:
