@@ -24,9 +24,11 @@ def to_json(value: Any) -> str:
 
 def success(structured: dict[str, Any]) -> dict[str, Any]:
     """A successful CallToolResult: structuredContent plus the same JSON as a text block."""
-    bounded = bound(structured)
+    text = to_json(structured)
+    # Encoded once: the size check and the text block share it unless it must be cut.
+    bounded = structured if len(text) <= MAX_RESULT_CHARS else bound(structured)
     return {
-        "content": [{"type": "text", "text": to_json(bounded)}],
+        "content": [{"type": "text", "text": text if bounded is structured else to_json(bounded)}],
         "structuredContent": bounded,
         "isError": False,
     }
