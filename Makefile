@@ -61,7 +61,7 @@ pytest: $(STAMP)
 conformance: $(STAMP)
 	PYTHON=$(BIN)/python scripts/conformance.sh
 
-## bench: our server against the official SDK's server on loopback (about 5 minutes; never
+## bench: our server against the official SDK's server on loopback (about 3 minutes; never
 ## part of `make test`); prints a table and writes docs/bench/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench.run
