@@ -6,7 +6,12 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck conformance bench
 
+# Debian and Ubuntu ship venv/ensurepip in a separate package; fetch it only when missing.
 $(BIN)/python:
+	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { \
+		echo "Installing python3-venv from Debian's packages"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
