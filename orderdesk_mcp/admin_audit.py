@@ -18,7 +18,11 @@ ADMIN_PREFIX = "admin:"
 
 
 def operator_name() -> str:
-    """Who is at the keyboard: the sudo caller when there is one, else the login user."""
+    """Who is at the keyboard: the sudo caller when there is one, else the login user.
+
+    A hint for the operators' own trail, taken from the environment: anyone who can run the
+    command as the service user can also set it, so it is not proof of identity.
+    """
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

@@ -190,11 +190,13 @@ def _parse_trusted_proxy(raw: str) -> str | None:
     if value == "*":
         return value
     try:
-        return str(ipaddress.ip_address(value))
+        ipaddress.ip_address(value)
     except ValueError:
         raise SettingsError(
             "one IP address, the proxy's as waitress sees it (e.g. 127.0.0.1), or *"
         ) from None
+    # Kept as written: waitress compares it with the peer address as text.
+    return value
 
 
 def _parse_store_id(raw: str) -> str | None:

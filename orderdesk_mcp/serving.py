@@ -21,8 +21,9 @@ from waitress.server import create_server
 
 log = logging.getLogger(__name__)
 
-# systemd's TimeoutStopSec in systemd/orderdesk-mcp.service is 30 s; finish well before it.
-DEFAULT_DRAIN_SECONDS = 25.0
+# systemd's TimeoutStopSec in systemd/orderdesk-mcp.service is 30 s; the drain plus the
+# final clean-up (thread pool, client machinery) must finish well before it.
+DEFAULT_DRAIN_SECONDS = 20.0
 _POLL_SECONDS = 0.05
 
 
@@ -63,30 +64,60 @@ class GracefulServer:
         threading.Thread(target=self._drain_then_close, name="graceful-stop", daemon=True).start()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("stop requested (%s); finishing requests in flight", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if self._stopping.is_set():
+            log.warning("second %s: closing connections now", name)
+            self.server.trigger.pull_trigger(self._close_everything)
+            return
+        log.info("stop requested (%s); finishing requests in flight", name)
         self.stop()
+
+    def _channels(self) -> list[Any]:
+        """The client connections (not the listener, not the wake-up trigger)."""
+        server = self.server
+        return [
+            channel
+            for channel in list(server._map.values())
+            if channel is not server and channel is not server.trigger
+        ]
+
+    @staticmethod
+    def _busy(channel: Any) -> bool:
+        # A request being read (`request`), queued or running (`requests`), or a reply still
+        # being written (`total_outbufs_len`).
+        return bool(
+            getattr(channel, "request", None) is not None
+            or getattr(channel, "requests", None)
+            or getattr(channel, "total_outbufs_len", 0)
+        )
 
     def _in_flight(self) -> bool:
         dispatcher = self.server.task_dispatcher
         if dispatcher.active_count > 0 or dispatcher.queue:
             return True
+        return any(self._busy(channel) for channel in self._channels())
+
+    def _close_idle(self) -> None:
+        # Keep-alive connections (nginx keeps some) would otherwise be served new requests
+        # during the drain and be reset at its end; closing them between requests is clean.
+        for channel in self._channels():
+            if not self._busy(channel):
+                channel.close()
+
+    def _close_everything(self) -> None:
         for channel in list(self.server._map.values()):
-            if getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0):
-                return True
-        return False
+            channel.close()
 
     def _drain_then_close(self) -> None:
         server = self.server
         # Runs in the loop's thread: drop the listening socket, keep the wake-up trigger.
         server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
         deadline = time.monotonic() + self.drain_seconds
-        while time.monotonic() < deadline and self._in_flight():
+        while time.monotonic() < deadline:
+            server.trigger.pull_trigger(self._close_idle)
+            if not self._in_flight():
+                break
             time.sleep(_POLL_SECONDS)
         if self._in_flight():
             log.warning("drain time of %.0f s is up; closing open connections", self.drain_seconds)
-
-        def close_everything() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        server.trigger.pull_trigger(close_everything)
+        server.trigger.pull_trigger(self._close_everything)

@@ -292,6 +292,10 @@ def test_cli_create_verify_restore_json(
     )
     assert restored.exit_code == 0, restored.output
     assert json.loads(restored.output)["database"] == str(fresh / "orderdesk-mcp.db")
+    audited = runner.invoke(cli, ["--data-dir", str(fresh), "audit", "list", "--json"])
+    assert [e["action"] for e in json.loads(audited.output)["events"]][:1] == [
+        "admin:backup.restore"
+    ]
 
     missing = runner.invoke(cli, ["backup", "verify", str(tmp_path / "nope.tar.gz")])
     assert missing.exit_code == 1

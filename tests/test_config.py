@@ -100,3 +100,9 @@ def test_any_port_text_is_either_a_port_or_one_clean_error(raw: str) -> None:
         assert message.startswith("ORDERDESK_MCP_PORT=")
     else:
         assert 0 <= port <= 65535
+
+
+def test_trusted_proxy_is_kept_exactly_as_written() -> None:
+    # waitress compares the peer address with it as text; normalising would never match.
+    settings = load_settings({"ORDERDESK_MCP_TRUSTED_PROXY": "::ffff:127.0.0.1"})
+    assert settings.trusted_proxy == "::ffff:127.0.0.1"

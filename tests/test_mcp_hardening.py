@@ -189,3 +189,51 @@ def _row_id(session_id: str | None) -> str:
 
     assert session_id is not None
     return hash_session_id(session_id)
+
+
+def test_an_overlong_resource_uri_is_refused_before_it_is_audited(
+    mcp_app: Flask, mcp_tenant: McpTenant
+) -> None:
+    http = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    http.initialize()
+    uri = "orderdesk://demo/orders/" + "1" * 100_000
+    reply = http.request("resources/read", {"uri": uri})
+    error = error_of(reply)
+    assert error["code"] == -32602
+    assert len(reply.get_data()) < 1000
+    assert AuditEvent.select().count() == 0
+
+
+def test_rate_limited_notifications_in_a_batch_get_no_reply(
+    settings: Settings, db: Any, vault: Vault, mcp_tenant: McpTenant
+) -> None:
+    app = make_mcp_app(settings.replace(rate_limit="4/minute"), db, vault)
+    http = McpHttp(app.test_client(), mcp_tenant.token)
+    http.initialize("2025-03-26")
+    notes = [
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": n}}
+        for n in range(5)
+    ]
+    assert http.post(notes).status_code == 202
+
+
+def test_each_batch_message_gets_the_whole_depth_limit(
+    mcp_app: Flask, mcp_tenant: McpTenant
+) -> None:
+    http = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    http.initialize("2025-03-26")
+    deep_params = {"meta": _nested(MAX_JSON_DEPTH - 2)}  # exactly at the limit
+    alone = http.post({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": deep_params})
+    in_batch = http.post([{"jsonrpc": "2.0", "id": 2, "method": "ping", "params": deep_params}])
+    assert alone.status_code == 200
+    assert in_batch.status_code == 200
+
+
+def test_an_empty_toolsets_header_is_refused(mcp_app: Flask, mcp_tenant: McpTenant) -> None:
+    http = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    http.initialize()
+    reply = http.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers={"X-MCP-Toolsets": " , "}
+    )
+    assert reply.status_code == 400
+    assert "names no toolset" in error_of(reply)["message"]

@@ -54,6 +54,30 @@ def test_stop_finishes_the_request_in_flight_then_refuses_new_ones() -> None:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def test_idle_keep_alive_connections_do_not_hold_the_stop() -> None:
+    started = threading.Event()
+    graceful = GracefulServer(
+        _slow_app(started), host="127.0.0.1", port=0, threads=2, drain_seconds=60
+    )
+    runner = threading.Thread(target=graceful.run)
+    runner.start()
+    keep_alive = socket.create_connection(("127.0.0.1", graceful.port))
+    keep_alive.sendall(b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert keep_alive.recv(4096).startswith(b"HTTP/1.1 404")
+    slow = threading.Thread(
+        target=lambda: requests.get(f"http://127.0.0.1:{graceful.port}/slow", timeout=10)
+    )
+    slow.start()
+    assert started.wait(5)
+    graceful.stop()
+    slow.join(10)
+    # Without closing idle keep-alive connections the stop would wait the full 60 s drain.
+    runner.join(10)
+    assert not runner.is_alive()
+    assert keep_alive.recv(4096) == b""  # closed cleanly between requests
+    keep_alive.close()
+
+
 def test_an_idle_server_stops_at_once() -> None:
     graceful = GracefulServer(Flask("idle"), host="127.0.0.1", port=0, drain_seconds=5)
     runner = threading.Thread(target=graceful.run)

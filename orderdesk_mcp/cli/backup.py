@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from orderdesk_mcp.admin_audit import record_admin_action
 from orderdesk_mcp.backup import (
     DEFAULT_KEEP,
     BackupError,
@@ -16,7 +17,7 @@ from orderdesk_mcp.backup import (
     restore_backup,
     verify_backup,
 )
-from orderdesk_mcp.cli.base import CliError, emit, settings_from_context
+from orderdesk_mcp.cli.base import CliError, connect_database, emit, settings_from_context
 
 
 def _manifest_summary(manifest: Manifest) -> str:
@@ -93,6 +94,12 @@ def backup_restore(ctx: click.Context, file: Path, as_json: bool) -> None:
         result = restore_backup(settings, file)
     except BackupError as exc:
         raise CliError(str(exc)) from None
+    # Recorded in the restored database, which is the one that lives on.
+    connect_database(settings)
+    record_admin_action(
+        "backup.restore",
+        details={"from": str(result.restored_from), "schema_version": result.schema_version},
+    )
     data = {
         "restored_from": str(result.restored_from),
         "database": str(result.database),

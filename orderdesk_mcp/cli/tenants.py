@@ -115,7 +115,12 @@ def key_create(
         record_admin_action(
             "key.create",
             tenant=row,
-            details={"key_id": issued.public_id, "read_only": read_only, "label": label},
+            details={
+                "key_id": issued.public_id,
+                "read_only": read_only,
+                "label": label,
+                "toolsets": toolsets,
+            },
         )
     emit(
         as_json,

@@ -80,7 +80,8 @@ def api_key_by_public_id(public_id: str) -> KeyRow | None:
 
 def _store_with_tenant(condition: str, order: str, params: tuple[Any, ...]) -> Store | None:
     """The first matching store row, its `tenant` filled from the same row (no second query)."""
-    tenant_columns = ", ".join(f't."{name}" AS "tenant__{name}"' for name in _TENANT_COLUMNS)
+    # Unquoted: the same text works on SQLite, PostgreSQL and MySQL.
+    tenant_columns = ", ".join(f"t.{name} AS tenant__{name}" for name in _TENANT_COLUMNS)
     sql = (
         f"SELECT s.*, {tenant_columns} FROM store AS s JOIN tenant AS t ON t.id = s.tenant_id "  # noqa: S608
         f"WHERE {condition} ORDER BY {order} LIMIT 1"

@@ -347,6 +347,14 @@ def _effective_toolsets(caller: Caller) -> frozenset[str] | None:
     if header is None or not header.strip():
         return caller.toolsets
     requested = frozenset(part.strip().lower() for part in header.split(",") if part.strip())
+    if not requested:
+        raise HttpFailure(
+            400,
+            INVALID_REQUEST,
+            f"{TOOLSETS_HEADER} names no toolset; list some of "
+            + ", ".join(TOOLSETS)
+            + ", or leave the header out for all of them",
+        )
     unknown = sorted(requested - set(TOOLSETS))
     if unknown:
         raise HttpFailure(
@@ -532,24 +540,25 @@ def _batch(
     scope = _scope(mcp, caller, toolsets, request_id)
     replies: list[dict[str, Any]] = []
     for position, item in enumerate(raw):
-        # Each message counts against the key's rate limit; the request itself counted one.
-        retry_after = mcp.limits.hit_key(caller.identity) if position else None
-        if retry_after is not None:
-            metrics.record_rate_limited("api_key")
-            replies.append(
-                error_message(
-                    request_id_of(item),
-                    JsonRpcError(
-                        SERVER_ERROR,
-                        f"rate limit for this API key exceeded; retry in {retry_after} seconds",
-                    ),
-                )
-            )
-            continue
         try:
             message = parse_message(item)
         except JsonRpcError as error:
             replies.append(error_message(request_id_of(item), error))
+            continue
+        # Each message counts against the key's rate limit; the request itself counted one.
+        retry_after = mcp.limits.hit_key(caller.identity) if position else None
+        if retry_after is not None:
+            metrics.record_rate_limited("api_key")
+            if isinstance(message, Request):  # notifications and responses get no reply
+                replies.append(
+                    error_message(
+                        message.id,
+                        JsonRpcError(
+                            SERVER_ERROR,
+                            f"rate limit for this API key exceeded; retry in {retry_after} seconds",
+                        ),
+                    )
+                )
             continue
         if isinstance(message, Request) and message.method == "initialize":
             replies.append(

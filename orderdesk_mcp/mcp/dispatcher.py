@@ -40,6 +40,9 @@ from orderdesk_mcp.mcp.registry import (
     visible_tools,
 )
 
+# Our resource URIs are short; a longer one is refused before it is logged or audited.
+MAX_RESOURCE_URI_CHARS = 512
+
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "orderdesk-mcp"
@@ -297,6 +300,12 @@ class Dispatcher:
 
     def _resources_read(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
         uri = _text_param(params, "uri", "resources/read")
+        if len(uri) > MAX_RESOURCE_URI_CHARS:
+            # Refused before it reaches the audit table or an error message.
+            raise invalid_params(
+                f"resources/read: the uri is {len(uri)} characters long; ours are under "
+                f"{MAX_RESOURCE_URI_CHARS} (orderdesk://STORE/orders/ORDER_ID)"
+            )
         started = time.perf_counter()
         outcome = "internal_error"
         with count_upstream_calls() as counter:

@@ -1,9 +1,10 @@
 """Request limits on /mcp, kept by flask-limiter's storage (memory:// or e.g. redis://).
 
 Two counters: requests per tenant API key (ORDERDESK_MCP_RATE_LIMIT), and failed
-authentications per client address (a fixed AUTH_FAILURE_LIMIT), which stops anyone from
-guessing keys. The checks run inside the view, after authentication, because the per-key
-counter needs to know the key; flask-limiter supplies the storage and window strategy.
+authentications per client address (a fixed AUTH_FAILURE_LIMIT), which throttles floods of
+bad keys (guessing is hopeless anyway: secrets are 256-bit) without ever locking out a valid
+key from the same address. The checks run inside the view, after authentication, because the
+per-key counter needs to know the key; flask-limiter supplies the storage and window strategy.
 """
 
 from __future__ import annotations

@@ -168,7 +168,9 @@ def decode_message_text(text: str | bytes) -> Any:
         raise JsonRpcError(
             PARSE_ERROR, f"parse error: the body is not valid JSON ({error})"
         ) from None
-    if json_depth_exceeds(value):
+    # A batch's array is a container, not part of any message: each message gets the limit.
+    messages = value if isinstance(value, list) else [value]
+    if any(json_depth_exceeds(message) for message in messages):
         raise JsonRpcError(
             INVALID_REQUEST,
             f"the message nests JSON deeper than {MAX_JSON_DEPTH} levels; flatten the arguments",
