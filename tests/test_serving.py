@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -61,9 +62,12 @@ def test_idle_keep_alive_connections_do_not_hold_the_stop() -> None:
     )
     runner = threading.Thread(target=graceful.run)
     runner.start()
-    keep_alive = socket.create_connection(("127.0.0.1", graceful.port))
-    keep_alive.sendall(b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert keep_alive.recv(4096).startswith(b"HTTP/1.1 404")
+    keep_alive = http.client.HTTPConnection("127.0.0.1", graceful.port, timeout=10)
+    keep_alive.request("GET", "/missing")
+    first = keep_alive.getresponse()
+    first.read()
+    assert first.status == 404
+    assert keep_alive.sock is not None  # HTTP/1.1: the connection stays open, idle
     slow = threading.Thread(
         target=lambda: requests.get(f"http://127.0.0.1:{graceful.port}/slow", timeout=10)
     )
@@ -74,7 +78,7 @@ def test_idle_keep_alive_connections_do_not_hold_the_stop() -> None:
     # Without closing idle keep-alive connections the stop would wait the full 60 s drain.
     runner.join(10)
     assert not runner.is_alive()
-    assert keep_alive.recv(4096) == b""  # closed cleanly between requests
+    assert keep_alive.sock.recv(4096) == b""  # closed cleanly between requests
     keep_alive.close()
 
 
