@@ -564,3 +564,15 @@ def test_post_that_never_connected_says_nothing_was_written(offline: Any) -> Non
         client.add_order_history(1, "hello")
     assert caught.value.write_may_have_happened is False
     assert calls[-1].method == "POST"
+
+
+def test_deep_merge_copes_with_records_nested_deeper_than_the_recursion_limit() -> None:
+    from orderdesk_mcp.orderdesk.merge import deep_merge
+
+    deep: Any = "leaf"
+    for _ in range(5000):
+        deep = {"metadata": deep, "list": [1, {"x": 2}]}
+    merged = deep_merge({"order_metadata": deep, "email": "a@b.c"}, {"email": "d@e.f"})
+    assert merged["email"] == "d@e.f"
+    assert merged["order_metadata"] is not deep
+    assert merged["order_metadata"]["list"] == [1, {"x": 2}]

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), without recursion.
+
+    Records come from Order Desk, where anyone can store arbitrarily deep metadata; a
+    recursive copy would fail on them long before JSON decoding does.
+    """
+    if not isinstance(value, Mapping | list):
+        return value
+    root: Any = {} if isinstance(value, Mapping) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, item in pairs:
+            child: Any = item
+            if isinstance(item, Mapping | list):
+                child = {} if isinstance(item, Mapping) else []
+                stack.append((item, child))
+            if isinstance(target, dict):
+                target[key] = child
+            else:
+                target.append(child)
+    return root
 
 
 def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -16,7 +40,7 @@ def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str,
     - ``None`` removes the field (a full-replace PUT then stores it blank);
     - anything else, lists included, replaces the old value.
     """
-    merged: dict[str, Any] = copy.deepcopy(dict(base))
+    merged: dict[str, Any] = json_copy(base)
     for key, value in changes.items():
         if value is None:
             merged.pop(key, None)
@@ -25,5 +49,5 @@ def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str,
             start: Mapping[str, Any] = current if isinstance(current, Mapping) else {}
             merged[key] = deep_merge(start, value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = json_copy(value)
     return merged
