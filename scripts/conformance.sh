@@ -44,7 +44,9 @@ install_tools() {
     if ! [ -x "$NODE" ]; then
         command -v npm >/dev/null || { say "npm is needed once to fetch Node 22; install npm"; exit 1; }
         say "installing Node 22 into .tools/node22 (first run only)"
-        npm install --silent --no-audit --no-fund --prefix "$TOOLS/node22" "$NODE_PACKAGE" >&2
+        # Bounded: a registry that hangs fails this step instead of the whole CI run.
+        timeout 600 npm install --silent --no-audit --no-fund --prefix "$TOOLS/node22" \
+            "$NODE_PACKAGE" >&2 || { say "npm could not install $NODE_PACKAGE"; exit 1; }
     fi
     local installed=""
     if [ -f "$SUITE_DIR/node_modules/@modelcontextprotocol/conformance/package.json" ]; then
@@ -52,8 +54,9 @@ install_tools() {
     fi
     if [ "$installed" != "$CONFORMANCE_VERSION" ]; then
         say "installing @modelcontextprotocol/conformance@$CONFORMANCE_VERSION (first run only)"
-        PATH="$(dirname "$NODE"):$PATH" npm install --silent --no-audit --no-fund \
-            --prefix "$SUITE_DIR" "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" >&2
+        PATH="$(dirname "$NODE"):$PATH" timeout 600 npm install --silent --no-audit --no-fund \
+            --prefix "$SUITE_DIR" "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" >&2 \
+            || { say "npm could not install the conformance suite"; exit 1; }
     fi
 }
 
@@ -120,7 +123,7 @@ mkdir -p "$RESULTS"
 failed=()
 summary=()
 for scenario in "${REQUIRED[@]}"; do
-    if "$NODE" "$SUITE" server --url "$URL" --scenario "$scenario" \
+    if timeout 180 "$NODE" "$SUITE" server --url "$URL" --scenario "$scenario" \
         -o "$RESULTS/$scenario" >"$RESULTS/$scenario.log" 2>&1; then
         summary+=("PASS  $scenario")
     else
@@ -130,7 +133,7 @@ for scenario in "${REQUIRED[@]}"; do
 done
 
 if [ "${1:-}" = "--all" ]; then
-    "$NODE" "$SUITE" server --url "$URL" -o "$RESULTS/all" >"$RESULTS/all.log" 2>&1 || true
+    timeout 900 "$NODE" "$SUITE" server --url "$URL" -o "$RESULTS/all" >"$RESULTS/all.log" 2>&1 || true
     sed 's/\x1b\[[0-9;]*m//g' "$RESULTS/all.log" | grep -E '^[✓✗] |^Total:' >&2 || true
 fi
 
