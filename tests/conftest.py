@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import peewee
 import pytest
-import waitress
 from flask import Flask
 
 from orderdesk_mcp.app import create_app, get_services, observe_upstream_call
 from orderdesk_mcp.auth import issue_key
+from orderdesk_mcp.background_server import BackgroundServer
 from orderdesk_mcp.config import Settings, load_settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
@@ -104,27 +102,11 @@ class McpServer:
     tenant: McpTenant
 
 
-class ServedApp:
+class ServedApp(BackgroundServer):
     """A WSGI app served by waitress in a background thread (stop() closes everything)."""
 
     def __init__(self, app: Flask) -> None:
-        self._server: Any = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-        self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=self._server.run, name="mcp-test", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        server = self._server
-
-        def close_everything() -> None:  # runs inside the serving loop's thread
-            for channel in list(server._map.values()):
-                if channel is not server.trigger and channel is not server:
-                    channel.close()
-            server.close()
-
-        server.trigger.pull_trigger(close_everything)
-        self._thread.join(5)
-        server.task_dispatcher.shutdown(timeout=5)
+        super().__init__(app, name="mcp-test", threads=4)
 
 
 def make_mcp_app(settings: Settings, database: peewee.Database, vault: Vault) -> Flask:

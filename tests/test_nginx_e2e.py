@@ -9,7 +9,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,11 +19,11 @@ import httpx2
 import peewee
 import pytest
 import requests
-import waitress
 from flask import Flask, jsonify, request
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from orderdesk_mcp.background_server import BackgroundServer
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.vault import Vault
@@ -36,36 +35,19 @@ pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 15.0
 
 
-class ProxiedServer:
+class ProxiedServer(BackgroundServer):
     """The app under waitress with the options `orderdesk-mcp serve` uses behind nginx."""
 
     def __init__(self, app: Flask) -> None:
-        self._server: Any = waitress.create_server(
+        super().__init__(
             app,
-            host="127.0.0.1",
-            port=0,
+            name="e2e-app",
             threads=4,
             trusted_proxy="127.0.0.1",
             trusted_proxy_count=1,
             trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
             clear_untrusted_proxy_headers=True,
         )
-        self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=self._server.run, name="e2e-app", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        server = self._server
-
-        def close_everything() -> None:  # runs inside the serving loop's thread
-            for channel in list(server._map.values()):
-                if channel is not server.trigger and channel is not server:
-                    channel.close()
-            server.close()
-
-        server.trigger.pull_trigger(close_everything)
-        self._thread.join(5)
-        server.task_dispatcher.shutdown(timeout=5)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], error_log: Path) -> None:

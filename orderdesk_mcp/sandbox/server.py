@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
-from waitress.server import create_server
-
+from orderdesk_mcp.background_server import BackgroundServer
 from orderdesk_mcp.sandbox.admin import ADMIN_PREFIX
 from orderdesk_mcp.sandbox.api_context import API_PREFIX
 from orderdesk_mcp.sandbox.app import create_sandbox_app
@@ -79,30 +76,20 @@ class RunningSandbox:
     ) -> None:
         self.state = state
         self.state_file = state_file
-        self._server: Any = cast(Any, create_server)(
+        self._served = BackgroundServer(
             create_sandbox_app(state),
+            name="orderdesk-sandbox",
             host=host,
             port=port,
             threads=threads,
             ident="orderdesk-sandbox",
         )
         self.host = host
-        self.port = int(self._server.effective_port)
+        self.port = self._served.port
         root = f"http://{_url_host(host)}:{self.port}"
         self.base_url = f"{root}{API_PREFIX}"
         self.admin_url = f"{root}{ADMIN_PREFIX}"
-        self._thread = threading.Thread(
-            target=self._server.run, name="orderdesk-sandbox", daemon=True
-        )
         self._stopped = False
-        self._thread.start()
-        self._wait_until_accepting()
-
-    def _wait_until_accepting(self) -> None:
-        connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        connect_host = "::1" if connect_host == "::" else connect_host
-        with socket.create_connection((connect_host, self.port), timeout=5):
-            pass
 
     @property
     def stores(self) -> Mapping[str, StoreState]:
@@ -146,17 +133,7 @@ class RunningSandbox:
         if self._stopped:
             return
         self._stopped = True
-        server = self._server
-
-        def close_everything() -> None:  # runs inside the serving loop's thread
-            for channel in list(server._map.values()):
-                if channel is not server.trigger and channel is not server:
-                    channel.close()
-            server.close()
-
-        server.trigger.pull_trigger(close_everything)
-        self._thread.join(STOP_TIMEOUT_S)
-        server.task_dispatcher.shutdown(timeout=STOP_TIMEOUT_S)
+        self._served.stop(STOP_TIMEOUT_S)
         self.save_state()
 
     def __enter__(self) -> RunningSandbox:
