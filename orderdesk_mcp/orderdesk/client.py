@@ -49,6 +49,7 @@ from orderdesk_mcp.orderdesk.errors import (
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
 from orderdesk_mcp.orderdesk.merge import deep_merge
 from orderdesk_mcp.orderdesk.ratelimit import parse_retry_after, parse_tokens_remaining
+from orderdesk_mcp.orderdesk.urls import request_url
 
 USER_AGENT = f"orderdesk-mcp/{__version__}"
 
@@ -479,8 +480,7 @@ class OrderDeskClient:
         fresh: bool = False,
     ) -> dict[str, Any]:
         machinery = self.machinery
-        prepared = requests.Request("GET", self.base_url + path, params=params or {}).prepare()
-        url = prepared.url or self.base_url + path
+        url = request_url(self.base_url, path, params)
         key = machinery.cache.key_for(self.store_id, self._api_key, url)
         ttl = machinery.ttls.for_endpoint(endpoint)
         record = _CallRecord("GET", endpoint, machinery.clock())
