@@ -12,7 +12,6 @@ implicit local user in local mode (`use_access`). The methods live in the dispat
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from orderdesk_mcp.mcp.protocol import (
     Request,
     RequestId,
     decode_message_text,
+    encode_message,
     error_message,
     parse_message,
     request_id_of,
@@ -97,7 +97,7 @@ class HttpFailure(Exception):
 
 
 def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    reply = Response(json.dumps(body, separators=(",", ":")), status, mimetype="application/json")
+    reply = Response(encode_message(body), status, mimetype="application/json")
     for name, value in (headers or {}).items():
         reply.headers[name] = value
     return reply

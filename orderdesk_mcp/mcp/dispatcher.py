@@ -24,6 +24,7 @@ from orderdesk_mcp.mcp.protocol import (
     RESOURCE_NOT_FOUND,
     SERVER_ERROR,
     SUPPORTED_PROTOCOL_VERSIONS,
+    EncodedResult,
     JsonRpcError,
     Notification,
     Request,
@@ -49,6 +50,9 @@ SERVER_NAME = "orderdesk-mcp"
 SERVER_TITLE = "Order Desk"
 # Big enough for the whole catalogue on one page: some clients never follow nextCursor.
 DEFAULT_PAGE_SIZE = 100
+# Distinct (read-only, toolsets, cursor) keys whose tools/list page is kept encoded: 2 x 32
+# toolset subsets on one page; cursors and odd subsets beyond the cap are built each time.
+TOOLS_PAGE_CACHE_SIZE = 256
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 INSTRUCTIONS = (
@@ -116,7 +120,11 @@ def decode_cursor(kind: str, cursor: Any) -> int:
 
 def paginate(kind: str, items: Sequence[Any], cursor: Any, page_size: int) -> dict[str, Any]:
     """{kind: page} plus nextCursor when more follow."""
-    offset = decode_cursor(kind, cursor)
+    return page_at(kind, items, decode_cursor(kind, cursor), page_size)
+
+
+def page_at(kind: str, items: Sequence[Any], offset: int, page_size: int) -> dict[str, Any]:
+    """The page starting at `offset` (from a decoded cursor)."""
     if offset > len(items):
         raise invalid_params(f"cursor for {kind}/list is past the end; start again without it")
     page = list(items[offset : offset + page_size])
@@ -147,6 +155,8 @@ class Dispatcher:
 
     def __init__(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> None:
         self.page_size = page_size
+        # Encoded tools/list pages by (read-only, toolsets, offset); few in practice, capped.
+        self._tools_pages: dict[tuple[bool, frozenset[str] | None, int], EncodedResult] = {}
         self._methods: dict[str, Callable[[dict[str, Any], CallScope], dict[str, Any]]] = {
             "ping": self._ping,
             "tools/list": self._tools_list,
@@ -238,10 +248,24 @@ class Dispatcher:
         return {}
 
     def _tools_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
-        tools = visible_tools(read_only=scope.read_only, toolsets=scope.toolsets)
-        page = paginate("tools", tools, params.get("cursor"), self.page_size)
+        offset = decode_cursor("tools", params.get("cursor"))
+        # The catalogue is fixed at import, so a page depends only on this key.
+        key = (scope.read_only, scope.toolsets, offset)
+        page = self._tools_pages.get(key)
+        if page is None:
+            page = self._build_tools_page(scope.read_only, scope.toolsets, offset)
+            if len(self._tools_pages) < TOOLS_PAGE_CACHE_SIZE:
+                self._tools_pages[key] = page
+        # A fresh dict per reply; the shared text stays right because nobody edits a reply.
+        return EncodedResult(page, page.json_text)
+
+    def _build_tools_page(
+        self, read_only: bool, toolsets: frozenset[str] | None, offset: int
+    ) -> EncodedResult:
+        tools = visible_tools(read_only=read_only, toolsets=toolsets)
+        page = page_at("tools", tools, offset, self.page_size)
         page["tools"] = [tool.to_mcp() for tool in page["tools"]]
-        return page
+        return EncodedResult(page)
 
     def _visible_tool(self, name: str, scope: CallScope) -> ToolDef:
         tool = find_tool(name)

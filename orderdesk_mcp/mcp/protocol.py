@@ -124,6 +124,51 @@ def parse_message(raw: Any) -> Message:
     return Request(id=raw["id"], method=method, params=params)
 
 
+class EncodedResult(dict[str, Any]):
+    """A result object that carries its own compact JSON text, so a reply is spliced, not
+    encoded again (tools/list pages, tool results). Never changed after it is made.
+
+    `json_text` is exactly `compact_json(self)`; whoever builds one guarantees that.
+    """
+
+    __slots__ = ("json_text",)
+
+    def __init__(self, value: dict[str, Any] | None = None, json_text: str = "") -> None:
+        super().__init__(value or {})
+        self.json_text = json_text or compact_json(self)
+
+
+def compact_json(value: Any) -> str:
+    """How replies are encoded: compact, ASCII-only JSON."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def encode_message(message: Any) -> str:
+    """`compact_json(message)`, with an EncodedResult's text spliced in instead of re-encoded.
+
+    The output is byte-for-byte what `compact_json` would give. A batch (a list of replies)
+    is encoded reply by reply.
+    """
+    if isinstance(message, list):
+        return "[" + ",".join(encode_message(item) for item in message) + "]"
+    if isinstance(message, dict):
+        result = message.get("result")
+        if isinstance(result, EncodedResult) and list(message) == _RESULT_KEYS:
+            return (
+                '{"jsonrpc":'
+                + compact_json(message["jsonrpc"])
+                + ',"id":'
+                + compact_json(message["id"])
+                + ',"result":'
+                + result.json_text
+                + "}"
+            )
+    return compact_json(message)
+
+
+_RESULT_KEYS = ["jsonrpc", "id", "result"]
+
+
 def result_message(request_id: RequestId, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 

@@ -8,7 +8,6 @@ user of local mode (one store, from ORDERDESK_STORE_ID / ORDERDESK_API_KEY).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from typing import IO, Any
@@ -24,6 +23,7 @@ from orderdesk_mcp.mcp.protocol import (
     Notification,
     Request,
     decode_message_text,
+    encode_message,
     error_message,
     parse_message,
     request_id_of,
@@ -60,7 +60,7 @@ class StdioSession:
             reply = self._handle_text(line)
         finally:
             request_id_var.reset(token)
-        return None if reply is None else json.dumps(reply, separators=(",", ":"))
+        return None if reply is None else encode_message(reply)
 
     def _handle_text(self, line: str) -> Any:
         try:
