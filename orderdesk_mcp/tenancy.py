@@ -13,6 +13,7 @@ import peewee
 
 from orderdesk_mcp.db import lookups
 from orderdesk_mcp.db.connection import database
+from orderdesk_mcp.db.lookups import StoreRow
 from orderdesk_mcp.db.models import Store, Tenant
 from orderdesk_mcp.vault import Vault, VaultError
 
@@ -80,12 +81,23 @@ def disable_tenant(name: str) -> Tenant:
     return tenant
 
 
-def find_store(tenant_id: int, ref: str | None) -> Store | None:
-    """The tenant's store named by alias or Order Desk store id; None = its default store."""
-    # Runs on every tool call, hence the prepared SQL of db/lookups.py.
+def find_store_row(tenant_id: int, ref: str | None) -> StoreRow | None:
+    """The tenant's store named by alias (first) or Order Desk store id; None = its default
+    store. Runs on every tool call, hence the prepared SQL and plain rows of db/lookups.py."""
     if ref is None:
         return lookups.default_store(tenant_id)
     return lookups.store_by_alias(tenant_id, ref) or lookups.store_by_store_id(tenant_id, ref)
+
+
+def find_store(tenant_id: int, ref: str | None) -> Store | None:
+    """Like `find_store_row`, as a model instance (with its tenant) for operator commands."""
+    row = find_store_row(tenant_id, ref)
+    if row is None:
+        return None
+    store: Store | None = (
+        Store.select(Store, Tenant).join(Tenant).where(Store.id == row.id).get_or_none()
+    )
+    return store
 
 
 def list_stores(tenant_id: int | None = None) -> list[Store]:
@@ -148,7 +160,14 @@ def remove_store(tenant: Tenant, ref: str) -> Store:
     return store
 
 
-def open_store_key(store: Store, vault: Vault) -> str:
+def open_store_key(store: Store | StoreRow, vault: Vault) -> str:
+    if isinstance(store, StoreRow):
+        return vault.open(
+            store.sealed_api_key,
+            tenant_salt=store.tenant_kdf_salt,
+            tenant_id=store.tenant_id,
+            store_row_id=store.id,
+        )
     tenant = store.tenant
     return vault.open(
         bytes(store.sealed_api_key),

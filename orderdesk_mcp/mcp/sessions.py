@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orderdesk_mcp.db.lookups import session_row
+from orderdesk_mcp.db.lookups import SessionRow, session_row
 from orderdesk_mcp.db.models import McpSession, utcnow
 
 SESSION_ID_BYTES = 32
@@ -102,32 +102,33 @@ class DatabaseSessionStore:
         )
         return session_id
 
-    def _live_row(self, session_id: str, owner: SessionOwner) -> McpSession | None:
+    def _live_row(self, session_hash: str, owner: SessionOwner) -> SessionRow | None:
         # A session is bound to the key that opened it: another key of the same tenant (or a
         # revoked key's successor) cannot ride it.
         # Runs on every request, hence the prepared SQL of db/lookups.py.
-        row = session_row(hash_session_id(session_id), owner.tenant_id, owner.key_id)
+        row = session_row(session_hash, owner.tenant_id, owner.key_id)
         if row is None or row.ended is not None:
             return None
         if utcnow() - row.last_seen > self.ttl:
-            McpSession.update(ended=utcnow()).where(McpSession.id == row.id).execute()
+            McpSession.update(ended=utcnow()).where(McpSession.id == session_hash).execute()
             return None
         return row
 
     def get(self, session_id: str, owner: SessionOwner) -> SessionState | None:
-        row = self._live_row(session_id, owner)
+        session_hash = hash_session_id(session_id)
+        row = self._live_row(session_hash, owner)
         if row is None:
             return None
         now = utcnow()
         if now - row.last_seen > LAST_SEEN_RESOLUTION:
-            McpSession.update(last_seen=now).where(McpSession.id == row.id).execute()
+            McpSession.update(last_seen=now).where(McpSession.id == session_hash).execute()
         return SessionState(protocol_version=row.protocol_version)
 
     def end(self, session_id: str, owner: SessionOwner) -> bool:
-        row = self._live_row(session_id, owner)
-        if row is None:
+        session_hash = hash_session_id(session_id)
+        if self._live_row(session_hash, owner) is None:
             return False
-        McpSession.update(ended=utcnow()).where(McpSession.id == row.id).execute()
+        McpSession.update(ended=utcnow()).where(McpSession.id == session_hash).execute()
         return True
 
 

@@ -1,7 +1,7 @@
 """Store resolvers: the tools' only way to a store, each scoped to ONE tenant.
 
 Tenant isolation lives here: `TenantStoreResolver` looks stores up through the tenant's own
-rows (tenancy.find_store), so another tenant's alias or store id simply does not exist for it.
+rows (tenancy.find_store_row), so another tenant's alias or store id simply does not exist for it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from orderdesk_mcp.logging import register_secret
 from orderdesk_mcp.mcp.registry import StoreNotFound, StoreRef
 from orderdesk_mcp.orderdesk import OrderDeskClient
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
-from orderdesk_mcp.tenancy import find_store, list_stores, open_store_key
+from orderdesk_mcp.tenancy import find_store_row, list_stores, open_store_key
 from orderdesk_mcp.vault import Vault
 
 ADD_STORE_HINT = "register one with `orderdesk-mcp store add --tenant <name> --store-id <id>`"
@@ -52,7 +52,7 @@ class TenantStoreResolver:
 
     def resolve(self, store: str | None) -> tuple[StoreRef, OrderDeskClient]:
         ref = None if store is None else str(store).strip() or None
-        row = find_store(self.tenant_id, ref)
+        row = find_store_row(self.tenant_id, ref)
         if row is None:
             raise _not_found(ref, self.stores())
         api_key = open_store_key(row, self._vault)
