@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from orderdesk_mcp.mcp.protocol import EncodedResult, compact_json
+
 MAX_RESULT_CHARS = 80_000
 # Leaves room for the marker itself once the data has been cut.
 _TARGET_CHARS = MAX_RESULT_CHARS - 2_000
@@ -27,11 +29,25 @@ def success(structured: dict[str, Any]) -> dict[str, Any]:
     text = to_json(structured)
     # Encoded once: the size check and the text block share it unless it must be cut.
     bounded = structured if len(text) <= MAX_RESULT_CHARS else bound(structured)
-    return {
-        "content": [{"type": "text", "text": text if bounded is structured else to_json(bounded)}],
+    if bounded is not structured:
+        text = to_json(bounded)
+    result = {
+        "content": [{"type": "text", "text": text}],
         "structuredContent": bounded,
         "isError": False,
     }
+    if not text.isascii():
+        return result
+    # ASCII-only, this text is also the reply encoder's JSON of structuredContent, so the
+    # reply splices it in rather than encoding the data a second time.
+    return EncodedResult(
+        result,
+        '{"content":[{"type":"text","text":'
+        + compact_json(text)
+        + '}],"structuredContent":'
+        + text
+        + ',"isError":false}',
+    )
 
 
 def failure(message: str) -> dict[str, Any]:
