@@ -9,7 +9,7 @@ import pytest
 
 from orderdesk_mcp.auth import issue_key, revoke_key, verify_token
 from orderdesk_mcp.db import lookups
-from orderdesk_mcp.db.models import McpSession, Store, Tenant, utcnow
+from orderdesk_mcp.db.models import AuditEvent, McpSession, Store, Tenant, utcnow
 from orderdesk_mcp.mcp.sessions import DatabaseSessionStore, SessionOwner, hash_session_id
 from orderdesk_mcp.tenancy import (
     add_store,
@@ -172,3 +172,45 @@ def test_statements_use_only_the_drivers_placeholder(placeholder: str) -> None:
     ]
     other = "%s" if placeholder == "?" else "?"
     assert all(placeholder in text and other not in text for text in texts)
+
+
+def test_audit_insert_writes_one_committed_row(db: peewee.Database) -> None:
+    acme = create_tenant("acme", Vault.new_tenant_salt())
+    key = issue_key(acme)
+    before = utcnow()
+    lookups.insert_audit_event(
+        tenant_id=acme.id,
+        key_id=key.key_id,
+        action="tools/call get_order",
+        store="main",
+        arguments='{"order_id": "1"}',
+        outcome="ok",
+        duration_ms=1.25,
+        upstream_calls=0,
+        request_id="req-1",
+    )
+    # Committed: a second connection to the same file sees it.
+    other = peewee.SqliteDatabase(db.database)
+    (count,) = other.execute_sql("SELECT COUNT(*) FROM audit_event").fetchone()
+    other.close()
+    assert count == 1
+    event = AuditEvent.get()
+    assert (event.tenant_id, event.api_key_id, event.action, event.store) == (
+        acme.id,
+        key.key_id,
+        "tools/call get_order",
+        "main",
+    )
+    assert (event.arguments, event.outcome, event.duration_ms, event.upstream_calls) == (
+        '{"order_id": "1"}',
+        "ok",
+        1.25,
+        0,
+    )
+    assert event.request_id == "req-1"
+    assert before <= event.time <= utcnow()
+
+
+def test_audit_columns_are_the_models_columns() -> None:
+    columns = {field.column_name for field in AuditEvent._meta.sorted_fields}
+    assert set(lookups._AUDIT_COLUMNS) == columns - {"id"}

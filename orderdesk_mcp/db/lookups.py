@@ -105,6 +105,7 @@ def _fetch_one(sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
 _datetime_value: Callable[[Any], Any] = ApiKey.last_used.python_value
 _boolean_value: Callable[[Any], Any] = Tenant.disabled.python_value
 _session_datetime_value: Callable[[Any], Any] = McpSession.last_seen.python_value
+_audit_time_value: Callable[[Any], Any] = AuditEvent.time.db_value
 
 
 @dataclass(frozen=True)
@@ -222,23 +223,20 @@ def insert_audit_event(
     upstream_calls: int,
     request_id: str | None,
 ) -> None:
-    """One AuditEvent row, committed before returning (as AuditEvent.create would)."""
-    values: dict[str, Any] = {
-        "time": utcnow(),
-        "tenant": tenant_id,
-        "api_key": key_id,
-        "action": action,
-        "store": store,
-        "arguments": arguments,
-        "outcome": outcome,
-        "duration_ms": duration_ms,
-        "upstream_calls": upstream_calls,
-        "request_id": request_id,
-    }
-    fields = AuditEvent._meta.fields
-    columns = ", ".join(fields[name].column_name for name in values)
-    placeholders = ", ".join([str(database.obj.param)] * len(values))
+    """One AuditEvent row, committed before returning (as AuditEvent.create would: outside a
+    transaction peewee's connections autocommit)."""
     database.execute_sql(
-        f"INSERT INTO audit_event ({columns}) VALUES ({placeholders})",  # noqa: S608
-        [fields[name].db_value(value) for name, value in values.items()],
+        _statements().insert_audit,
+        (
+            _audit_time_value(utcnow()),
+            tenant_id,
+            key_id,
+            action,
+            store,
+            arguments,
+            outcome,
+            duration_ms,
+            upstream_calls,
+            request_id,
+        ),
     )
