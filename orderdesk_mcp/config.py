@@ -426,6 +426,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _int_between(0, 86400),
     ),
     SettingSpec(
+        "cache_memory_seconds",
+        "ORDERDESK_MCP_CACHE_MEMORY_SECONDS",
+        "2",
+        "Seconds a cached reply may be answered from this process's memory without reading "
+        "the shared cache file (never longer than its cache lifetime); 0 turns this off. A "
+        "single-process deployment sees its own writes at once. A write made by another "
+        "process on the same data directory (a second serve behind nginx, or the CLI) is seen "
+        "here at most this many seconds late.",
+        _int_between(0, 60),
+    ),
+    SettingSpec(
         "metrics_access",
         "ORDERDESK_MCP_METRICS_ACCESS",
         "loopback",
@@ -481,6 +492,7 @@ class Settings:
     cache_ttl_store: int
     cache_ttl_orders: int
     cache_ttl_inventory: int
+    cache_memory_seconds: int
     metrics_access: str
     local_store_id: str | None
     local_api_key: Secret | None

@@ -9,6 +9,8 @@ here and nowhere else.
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +65,7 @@ class _CallRecord:
     started: float
     status: int | None = None
     cache_hit: bool = False
+    memory_hit: bool = False
     retries: int = 0
     tokens_remaining: int | None = None
     coalesced: bool = False
@@ -484,6 +487,14 @@ class OrderDeskClient:
         key = machinery.cache.key_for(self.store_id, self._api_key, url)
         ttl = machinery.ttls.for_endpoint(endpoint)
         record = _CallRecord("GET", endpoint, machinery.clock())
+        cached = ttl > 0 and not fresh
+        if cached:
+            remembered = machinery.remembered(key)
+            if remembered is not None:
+                record.cache_hit = record.memory_hit = True
+                record.status = remembered.status
+                self._report(record)
+                return self._decode(remembered.body, endpoint, "GET", remembered.status)
         leader_record: list[_CallRecord] = []
         # Writes of this process bump the store's generation: a read asked after a write
         # must not join a flight that started before it, nor keep a reply that predates it.
@@ -491,15 +502,21 @@ class OrderDeskClient:
 
         def fetch() -> bytes:
             leader_record.append(record)
-            if ttl > 0 and not fresh:
+            if cached:
                 entry = machinery.cache.fresh_entry(key)
                 if entry is not None:
                     record.cache_hit = True
-                    record.status = entry.status_code
-                    return bytes(entry.content or b"")
+                    status = record.status = entry.status_code
+                    content = bytes(entry.content or b"")
+                    lifetime = _seconds_left(entry.expires)
+                    machinery.remember(self.store_id, generation, key, content, status, lifetime)
+                    return content
             body = self._send(record, url, None, ttl=ttl)
-            if ttl > 0 and machinery.generation(self.store_id) != generation:
-                machinery.cache.delete_prefixes((key,))
+            if ttl > 0:
+                if machinery.generation(self.store_id) != generation:
+                    machinery.cache.delete_prefixes((key,))
+                elif record.status == 200:  # what requests-cache stored (see is_cacheable_reply)
+                    machinery.remember(self.store_id, generation, key, body, 200, ttl)
             machinery.prune_if_due()
             return body
 
@@ -566,6 +583,7 @@ class OrderDeskClient:
                 tokens_remaining=record.tokens_remaining,
                 coalesced=record.coalesced,
                 rate_limited_waits=record.rate_limited_waits,
+                memory_hit=record.memory_hit,
             )
         )
 
@@ -743,6 +761,13 @@ def _describe_transport_error(exc: requests.RequestException, timeouts: tuple[fl
     if isinstance(exc, requests.ConnectionError):
         return "the connection failed or was dropped before a reply"
     return f"the exchange failed ({type(exc).__name__})"
+
+
+def _seconds_left(expires: dt.datetime | None) -> float:
+    """Seconds until a cached entry's wall-clock expiry (requests-cache keeps it in UTC)."""
+    if expires is None:
+        return math.inf
+    return (expires - dt.datetime.now(dt.UTC)).total_seconds()
 
 
 def _retry_after_of(response: requests.Response, fallback: float) -> float:

@@ -22,12 +22,16 @@ from requests_cache import CachedSession
 
 from orderdesk_mcp.orderdesk.cache import CacheTTLs, ResponseCache
 from orderdesk_mcp.orderdesk.coalesce import SingleFlight
+from orderdesk_mcp.orderdesk.memory import MemoryCache, MemoryEntry
 from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, BucketRegistry
 
 if TYPE_CHECKING:
     from orderdesk_mcp.config import Settings
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MEMORY_SECONDS = 2.0
+"""How long a reply may be answered from memory without reading the SQLite cache."""
 
 PRUNE_INTERVAL_S = 600.0
 """How often expired cache entries are deleted (entries nobody asks for again never expire
@@ -40,7 +44,8 @@ class UpstreamCall:
 
     ``endpoint`` is the template (``/orders/{id}``), never a URL with ids. ``status`` is the
     last HTTP status seen (None: no reply at all). ``cache_hit``: served from the cache, no
-    request sent. ``coalesced``: this call waited for an identical concurrent call and shared
+    request sent (``memory_hit``: and answered from the in-memory front, SQLite not read).
+    ``coalesced``: this call waited for an identical concurrent call and shared
     its reply. ``retries``: repeats after connection errors or 5xx. ``rate_limited_waits``:
     429 replies waited out. ``tokens_remaining``: Order Desk's last X-Tokens-Remaining.
     """
@@ -55,6 +60,7 @@ class UpstreamCall:
     tokens_remaining: int | None
     coalesced: bool
     rate_limited_waits: int
+    memory_hit: bool = False
 
 
 Observer = Callable[[UpstreamCall], None]
@@ -86,9 +92,15 @@ class UpstreamMachinery:
     """Shared transport state for every store of the process.
 
     ``UpstreamMachinery(cache_path, connect_timeout=5, read_timeout=30, ttls=CacheTTLs(),
-    retry=RetryPolicy(), bucket_capacity=20, refill_per_second=3, observer=None)``; or
-    ``UpstreamMachinery.from_settings(settings, observer=None)``. ``clock``, ``sleep`` and
-    ``rng`` exist so tests can pace time. Call ``close()`` (or use ``with``) at shutdown.
+    retry=RetryPolicy(), bucket_capacity=20, refill_per_second=3, observer=None,
+    memory_seconds=2)``; or ``UpstreamMachinery.from_settings(settings, observer=None)``.
+    ``clock``, ``sleep`` and ``rng`` exist so tests can pace time. Call ``close()`` (or use
+    ``with``) at shutdown.
+
+    ``memory`` is the in-memory front of the SQLite cache (see ``memory.py``): a reply
+    cached in this process is answered from it for up to ``memory_seconds`` (0: never).
+    ``invalidate`` clears it before returning, so this process always reads its own writes;
+    another process's writes reach it only when those seconds run out.
     """
 
     def __init__(
@@ -105,8 +117,10 @@ class UpstreamMachinery:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        memory_seconds: float = DEFAULT_MEMORY_SECONDS,
     ) -> None:
         self.cache = ResponseCache(Path(cache_path))
+        self.memory = MemoryCache(memory_seconds, clock=clock)
         self.timeouts = (connect_timeout, read_timeout)
         self.ttls = ttls or CacheTTLs()
         self.retry = retry or RetryPolicy()
@@ -130,7 +144,7 @@ class UpstreamMachinery:
     def from_settings(
         cls, settings: Settings, observer: Observer | None = None
     ) -> UpstreamMachinery:
-        """Build from ``Settings`` (cache path, timeouts and cache lifetimes)."""
+        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds)."""
         return cls(
             settings.cache_path,
             connect_timeout=settings.upstream_connect_timeout,
@@ -141,6 +155,7 @@ class UpstreamMachinery:
                 inventory=settings.cache_ttl_inventory,
             ),
             observer=observer,
+            memory_seconds=settings.cache_memory_seconds,
         )
 
     def session(self) -> CachedSession:
@@ -166,9 +181,35 @@ class UpstreamMachinery:
             return self._generations.get(store_id, 0)
 
     def invalidate(self, store_id: str, prefixes: tuple[str, ...]) -> None:
+        """Delete the entries under ``prefixes`` from the SQLite cache and from memory."""
+        # Before the delete: a read in flight drops what it stores in SQLite meanwhile.
         with self._generations_lock:
-            self._generations[store_id] = self._generations.get(store_id, 0) + 1
+            self._bump_generation(store_id)
         self.cache.delete_prefixes(prefixes)
+        # Again after it, under the lock ``remember`` checks: a reply read from SQLite before
+        # the delete (or fetched before the write) can no longer enter memory.
+        with self._generations_lock:
+            self._bump_generation(store_id)
+            self.memory.drop_prefixes(prefixes)
+
+    def _bump_generation(self, store_id: str) -> None:
+        """Caller holds ``_generations_lock``."""
+        self._generations[store_id] = self._generations.get(store_id, 0) + 1
+
+    def remembered(self, key: str) -> MemoryEntry | None:
+        """The in-memory copy of the cached reply under ``key``, if still within its bound."""
+        return self.memory.get(key)
+
+    def remember(
+        self, store_id: str, generation: int, key: str, body: bytes, status: int, lifetime: float
+    ) -> None:
+        """Keep a cached reply in memory for ``min(lifetime, memory_seconds)``, unless the
+        store was invalidated since ``generation`` (the reply may predate that write)."""
+        if not self.memory.enabled:
+            return
+        with self._generations_lock:
+            if self._generations.get(store_id, 0) == generation:
+                self.memory.put(key, body, status, lifetime)
 
     def prune_if_due(self) -> None:
         """Delete expired cache entries, at most once per PRUNE_INTERVAL_S."""
