@@ -412,3 +412,50 @@ def test_a_generation_that_moved_refuses_the_fill(machinery: UpstreamMachinery) 
     assert machinery.remembered(f"{DEMO}|x?|t") is not None
     machinery.invalidate(DEMO, (f"{DEMO}|x",))
     assert machinery.remembered(f"{DEMO}|x?|t") is None
+
+
+def test_a_read_overlapping_a_writes_delete_never_enters_memory(
+    demo: OrderDeskClient,
+    machinery: UpstreamMachinery,
+    sandbox: RunningSandbox,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader that starts after the write began (so it sees the new generation) but reads
+    SQLite before the write's delete holds the old reply: it must not reach memory."""
+    order_id = an_order_id(demo)
+    demo.get_order(order_id)
+    clock.advance(2.5)  # memory expired, SQLite still fresh
+    read_done, write_done = threading.Event(), threading.Event()
+    outcome: list[list[str]] = []
+    read_sqlite = machinery.cache.fresh_entry
+    delete = machinery.cache.delete_prefixes
+
+    def reader() -> None:
+        outcome.append(trackings(demo.get_order(order_id)))
+
+    reader_thread = threading.Thread(target=reader)
+
+    def slow_sqlite_read(key: str) -> CachedResponse | None:
+        entry = read_sqlite(key)
+        if threading.current_thread() is reader_thread:
+            read_done.set()
+            write_done.wait(timeout=10)  # fill memory only once the write has returned
+        return entry
+
+    def delete_after_the_read(prefixes: Any) -> int:
+        if not reader_thread.is_alive() and not read_done.is_set():
+            reader_thread.start()
+            read_done.wait(timeout=10)
+        return delete(prefixes)
+
+    monkeypatch.setattr(machinery.cache, "fresh_entry", slow_sqlite_read)
+    monkeypatch.setattr(machinery.cache, "delete_prefixes", delete_after_the_read)
+    ship(demo, order_id, "overlap")
+    write_done.set()
+    reader_thread.join(timeout=10)
+    assert not reader_thread.is_alive()
+    assert len(outcome) == 1
+    assert "overlap" not in outcome[0]  # it read the old reply: fine while the write ran
+    assert "overlap" in trackings(demo.get_order(order_id))
+    assert served(sandbox) == 2
