@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 
 from orderdesk_mcp.config import Settings
+from orderdesk_mcp.mcp.limit_storage import memory_uri_to_swept
 
 AUTH_FAILURE_LIMIT = "20/minute"
 
@@ -28,7 +29,7 @@ class McpLimits:
     def __init__(self, app: Flask, settings: Settings) -> None:
         self._limiter = Limiter(
             key_func=get_remote_address,
-            storage_uri=settings.rate_limit_storage,
+            storage_uri=memory_uri_to_swept(settings.rate_limit_storage),
             default_limits=[],
             strategy="moving-window",
             key_prefix="orderdesk-mcp",

@@ -1,0 +1,66 @@
+"""`memory://` rate-limit counters without a new thread every few requests.
+
+limits' MemoryStorage (what flask-limiter uses for memory://) frees expired entries from a
+`threading.Timer` that fires once after 10 ms; the next hit after it fired starts another.
+Under steady traffic that is a new thread every few requests (~60 us per request on
+average, measured on the cached get_order path). `SweptMemoryStorage` frees them from one
+long-lived daemon thread per storage instead, every SWEEP_SECONDS.
+
+Counting is unchanged: every check compares the entries' own timestamps with the window,
+so sweeping only frees memory; entries may outlive their window by up to SWEEP_SECONDS.
+The storage is registered with limits under its own scheme (limits' documented way to add
+a storage); `McpLimits` uses it for memory:// and passes any other URI (redis://...) as is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from typing import Any
+
+from limits.storage import MemoryStorage
+
+SCHEME = "orderdesk-memory"
+SWEEP_SECONDS = 1.0
+# The base class's private methods (name-mangled): the sweep, and the timer we replace.
+_EXPIRE_EVENTS = "_MemoryStorage__expire_events"
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """MemoryStorage whose expired entries are swept by one thread for its whole life."""
+
+    STORAGE_SCHEME = [SCHEME]  # noqa: RUF012 (limits declares it an instance attribute)
+
+    def __init__(
+        self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any
+    ) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        # The thread holds only a weak reference: it ends once the storage is gone.
+        self.sweeper = threading.Thread(
+            target=_sweep_until_gone,
+            args=(weakref.ref(self),),
+            name="rate-limit-sweeper",
+            daemon=True,
+        )
+        self.sweeper.start()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        """Called by the base class on every hit to restart its timer: the sweeper runs anyway."""
+
+
+def memory_uri_to_swept(storage_uri: str) -> str:
+    """memory://... becomes this module's scheme; any other storage URI stays as it is."""
+    if storage_uri.startswith("memory://"):
+        return SCHEME + storage_uri[len("memory") :]
+    return storage_uri
+
+
+def _sweep_until_gone(storage_ref: weakref.ref[SweptMemoryStorage]) -> None:
+    while True:
+        time.sleep(SWEEP_SECONDS)
+        storage = storage_ref()
+        if storage is None:
+            return
+        getattr(storage, _EXPIRE_EVENTS)()
+        del storage
