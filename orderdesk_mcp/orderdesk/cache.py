@@ -12,6 +12,9 @@ someone who registered the right store id with a wrong key is never served the o
 replies, and nothing in the file can confirm a guessed key. The ``ORDERDESK-API-KEY`` header is
 an ignored parameter, so requests-cache redacts it before anything is written. Invalidation
 deletes by prefix, so a write clears the entries of every credential of that store.
+
+Each process keeps recent entries in memory too, under the same keys (``memory.py``): a write
+clears them there at once, a write of another process only when their few seconds run out.
 """
 
 from __future__ import annotations
