@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
 from prometheus_client import (
@@ -64,6 +64,8 @@ class BoundedLabel:
         self._lock = threading.Lock()
 
     def __call__(self, value: str | None) -> str:
+        if value in self._seen:  # admitted before (set membership needs no lock)
+            return value
         if not value or not _LABEL_RE.match(value):
             return OTHER
         with self._lock:
@@ -73,6 +75,29 @@ class BoundedLabel:
                 return OTHER
             self._seen.add(value)
             return value
+
+
+MetricT = TypeVar("MetricT", Counter, Histogram)
+
+
+class Children(Generic[MetricT]):
+    """A metric's labelled children, looked up once per label tuple.
+
+    `labels(...)` validates and hashes its arguments on every call; the label values given
+    here already passed a BoundedLabel (or a fixed vocabulary), so this cache is bounded too.
+    """
+
+    def __init__(self, metric: MetricT) -> None:
+        self._metric: MetricT = metric
+        self._children: dict[tuple[str, ...], MetricT] = {}
+
+    def __call__(self, *values: str) -> MetricT:
+        child = self._children.get(values)
+        if child is None:
+            # labels() returns the same child for the same values, so a race only repeats it.
+            child = self._metric.labels(*values)
+            self._children[values] = child
+        return child
 
 
 @dataclass(frozen=True)
@@ -209,22 +234,33 @@ class Metrics:
         self._kinds = BoundedLabel(16)
         self._tokens: dict[str, UpstreamTokens] = {}
         self._tokens_lock = threading.Lock()
+        self._http_requests = Children(self.http_requests)
+        self._http_latency = Children(self.http_latency)
+        self._mcp_requests = Children(self.mcp_requests)
+        self._tool_calls = Children(self.tool_calls)
+        self._tool_latency = Children(self.tool_latency)
+        self._upstream_requests = Children(self.upstream_requests)
+        self._upstream_latency = Children(self.upstream_latency)
+        self._upstream_retries = Children(self.upstream_retries)
+        self._upstream_rate_limited = Children(self.upstream_rate_limited)
+        self._upstream_coalesced = Children(self.upstream_coalesced)
+        self._cache_lookups = Children(self.cache_lookups)
 
     # --- what the other parts call ------------------------------------------------------
 
     def record_http(self, route: str, method: str, status: int, seconds: float) -> None:
         label_route = self._routes(route)
         label_method = method if method in KNOWN_HTTP_METHODS else OTHER
-        self.http_requests.labels(label_route, label_method, str(status)).inc()
-        self.http_latency.labels(label_route, label_method).observe(seconds)
+        self._http_requests(label_route, label_method, str(status)).inc()
+        self._http_latency(label_route, label_method).observe(seconds)
 
     def record_mcp_request(self, method: str) -> None:
-        self.mcp_requests.labels(self._mcp_methods(method)).inc()
+        self._mcp_requests(self._mcp_methods(method)).inc()
 
     def record_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
         label_tool = self._tools(tool)
-        self.tool_calls.labels(label_tool, self._outcomes(outcome)).inc()
-        self.tool_latency.labels(label_tool).observe(seconds)
+        self._tool_calls(label_tool, self._outcomes(outcome)).inc()
+        self._tool_latency(label_tool).observe(seconds)
 
     def record_auth_failure(self, reason: str) -> None:
         self.auth_failures.labels(self._reasons(reason)).inc()
@@ -237,17 +273,17 @@ class Metrics:
         endpoint = self._endpoints(call.endpoint)
         method = call.method.upper() if call.method.upper() in KNOWN_HTTP_METHODS else OTHER
         if method == "GET":
-            self.cache_lookups.labels("hit" if call.cache_hit else "miss").inc()
+            self._cache_lookups("hit" if call.cache_hit else "miss").inc()
         if call.coalesced:
-            self.upstream_coalesced.labels(endpoint).inc()
+            self._upstream_coalesced(endpoint).inc()
         if not call.cache_hit and not call.coalesced:
             status = str(call.status) if call.status is not None else "none"
-            self.upstream_requests.labels(method, endpoint, status).inc()
-            self.upstream_latency.labels(method, endpoint).observe(call.duration_ms / 1000.0)
+            self._upstream_requests(method, endpoint, status).inc()
+            self._upstream_latency(method, endpoint).observe(call.duration_ms / 1000.0)
         if call.retries:
-            self.upstream_retries.labels(endpoint).inc(call.retries)
+            self._upstream_retries(endpoint).inc(call.retries)
         if call.rate_limited_waits:
-            self.upstream_rate_limited.labels(endpoint).inc(call.rate_limited_waits)
+            self._upstream_rate_limited(endpoint).inc(call.rate_limited_waits)
         if call.tokens_remaining is not None:
             with self._tokens_lock:
                 self._tokens[call.store_id] = UpstreamTokens(call.tokens_remaining, time.time())
