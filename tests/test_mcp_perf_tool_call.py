@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
 from orderdesk_mcp.mcp import results
 from orderdesk_mcp.mcp.protocol import EncodedResult, compact_json, encode_message, result_message
+from tests.conftest import McpTenant
+from tests.test_mcp_http import McpHttp
 
 json_values = st.recursive(
     st.none()
@@ -55,3 +59,29 @@ def test_a_cut_result_is_spliced_with_the_cut_text() -> None:
     assert result["content"][0]["text"] == results.to_json(result["structuredContent"])
     reply = result_message("call-1", result)
     assert encode_message(reply) == compact_json(reply)
+
+
+# --- request checks reordered for speed keep their answers -----------------------------------
+
+
+@pytest.fixture
+def session(mcp_app: Flask, mcp_tenant: McpTenant) -> McpHttp:
+    http = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    http.initialize()
+    return http
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        ("application/json, text/event-stream", 200),
+        ("Application/JSON", 200),
+        ("*/*", 200),
+        ("application/*;q=0.5", 200),
+        ("text/event-stream", 406),
+        ("text/html", 406),
+    ],
+)
+def test_accept_header_answers_as_before(session: McpHttp, accept: str, status: int) -> None:
+    reply = session.post({"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"Accept": accept})
+    assert reply.status_code == status
