@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 from orderdesk_mcp.mcp.results import MAX_RESULT_CHARS, bound, failure, success, to_json
 from orderdesk_mcp.mcp.tools._base import ToolInputError
 from orderdesk_mcp.mcp.tools._common import (
+    _MAP_FIELDS as MAP_FIELDS,
+)
+from orderdesk_mcp.mcp.tools._common import (
     DATE_ARG_PATTERN,
+    MAX_NORMALISE_DEPTH,
     as_int,
     normalise,
     order_desk_time,
@@ -118,6 +122,50 @@ def test_order_desk_quirks_are_normalised() -> None:
         "tags": [],
     }
     assert [as_int(v) for v in ("5", 5, "5.0", " 7 ", "x", None, True)] == [5, 5, 5, 7, 0, 0, 0]
+
+
+def _normalised_copy(value: Any, depth: int = 0) -> Any:
+    """The rule spelled out as a recursive copy: what the in-place `normalise` must match."""
+    if depth >= MAX_NORMALISE_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {
+            key: {} if key in MAP_FIELDS and item == [] else _normalised_copy(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_normalised_copy(item, depth + 1) for item in value]
+    return value
+
+
+_KEYS = st.sampled_from([*sorted(MAP_FIELDS), "tags", "order_items", "x"])
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from([*sorted(MAP_FIELDS), "tags", "order_items", "x"]), inner, max_size=4
+        )
+    ),
+    max_leaves=40,
+)
+
+
+@given(_json_values)
+def test_normalise_in_place_matches_the_copying_rule(value: Any) -> None:
+    expected = _normalised_copy(json.loads(json.dumps(value)))
+    assert normalise(json.loads(json.dumps(value))) == expected
+
+
+def test_normalise_leaves_values_below_its_depth_limit_as_they_are() -> None:
+    deep: Any = {"metadata": []}
+    for _ in range(5000):  # far deeper than any recursion limit
+        deep = {"order_items": [deep]}
+    assert normalise(deep) is deep
+    bottom = deep
+    while "order_items" in bottom:
+        bottom = bottom["order_items"][0]
+    assert bottom == {"metadata": []}
 
 
 @pytest.mark.parametrize(

@@ -184,17 +184,24 @@ _MAP_FIELDS = frozenset(
 MAX_NORMALISE_DEPTH = 32
 
 
-def normalise(value: Any, depth: int = 0) -> Any:
-    """A deep copy of an Order Desk value with `[]` empty maps turned into `{}`."""
-    if depth >= MAX_NORMALISE_DEPTH:
-        return value
-    if isinstance(value, dict):
-        return {
-            key: {} if key in _MAP_FIELDS and item == [] else normalise(item, depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [normalise(item, depth + 1) for item in value]
+def normalise(value: Any) -> Any:
+    """`value` with every `[]` empty map turned into `{}`, changed in place and returned.
+
+    In place, because what it gets is always freshly decoded for this call (the client decodes
+    every reply, cached or not): copying a 20-order page cost more than decoding it."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth >= MAX_NORMALISE_DEPTH:
+            continue
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if item == [] and key in _MAP_FIELDS:
+                    node[key] = {}
+                elif isinstance(item, (dict, list)):
+                    pending.append((item, depth + 1))
+        elif isinstance(node, list):
+            pending.extend((item, depth + 1) for item in node if isinstance(item, (dict, list)))
     return value
 
 
