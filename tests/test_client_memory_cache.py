@@ -459,3 +459,36 @@ def test_a_read_overlapping_a_writes_delete_never_enters_memory(
     assert "overlap" not in outcome[0]  # it read the old reply: fine while the write ran
     assert "overlap" in trackings(demo.get_order(order_id))
     assert served(sandbox) == 2
+
+
+def test_a_reply_saved_after_a_write_is_not_kept_in_memory_by_a_later_reader(
+    demo: OrderDeskClient,
+    machinery: UpstreamMachinery,
+    sandbox: RunningSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reader R fetches the old order; a write completes before requests-cache saves R's reply;
+    R2, started after the write, finds that reply in SQLite. Later reads must not get it."""
+    order_id = an_order_id(demo)
+    backend = machinery.cache.backend
+    original_save = backend.save_response
+    seen_by_r2: list[list[str]] = []
+    intercepted: list[bool] = []
+
+    def save_late(response: Any, cache_key: str | None = None, expires: Any = None) -> None:
+        if intercepted or not str(response.url).endswith(f"/orders/{order_id}"):
+            original_save(response, cache_key, expires)
+            return
+        intercepted.append(True)
+        ship(demo, order_id, "written")  # the write completes while R still holds its reply
+        original_save(response, cache_key, expires)
+        later = threading.Thread(
+            target=lambda: seen_by_r2.append(trackings(demo.get_order(order_id)))
+        )
+        later.start()
+        later.join(10)
+
+    monkeypatch.setattr(backend, "save_response", save_late)
+    assert "written" not in trackings(demo.get_order(order_id))  # R: began before the write
+    assert seen_by_r2, "the second reader did not run"
+    assert "written" in trackings(demo.get_order(order_id))  # long after the write returned

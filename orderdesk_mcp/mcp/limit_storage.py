@@ -14,12 +14,15 @@ a storage); `McpLimits` uses it for memory:// and passes any other URI (redis://
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 from typing import Any
 
 from limits.storage import MemoryStorage
+
+log = logging.getLogger(__name__)
 
 SCHEME = "orderdesk-memory"
 SWEEP_SECONDS = 1.0
@@ -62,5 +65,9 @@ def _sweep_until_gone(storage_ref: weakref.ref[SweptMemoryStorage]) -> None:
         storage = storage_ref()
         if storage is None:
             return
-        getattr(storage, _EXPIRE_EVENTS)()
+        try:
+            getattr(storage, _EXPIRE_EVENTS)()
+        except Exception:
+            # Keep sweeping: one failure must not leave expired counters in memory for good.
+            log.exception("sweeping expired rate-limit counters failed")
         del storage

@@ -514,7 +514,9 @@ class OrderDeskClient:
             body = self._send(record, url, None, ttl=ttl)
             if ttl > 0:
                 if machinery.generation(self.store_id) != generation:
-                    machinery.cache.delete_prefixes((key,))
+                    # This reply may predate the write, and a read that began after the write
+                    # may already have taken it from SQLite into memory: drop it from both.
+                    machinery.invalidate(self.store_id, (key,))
                 elif record.status == 200:  # what requests-cache stored (see is_cacheable_reply)
                     machinery.remember(self.store_id, generation, key, body, 200, ttl)
             machinery.prune_if_due()
