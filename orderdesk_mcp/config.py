@@ -431,9 +431,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "2",
         "Seconds a cached reply may be answered from this process's memory without reading "
         "the shared cache file (never longer than its cache lifetime); 0 turns this off. A "
-        "single-process deployment sees its own writes at once. A write made by another "
-        "process on the same data directory (a second serve behind nginx, or the CLI) is seen "
-        "here at most this many seconds late.",
+        "server sees its own writes at once; a write made by another process sharing the cache "
+        "file (ORDERDESK_MCP_CACHE_URL pointing at one file for several servers) is seen here "
+        "at most this many seconds late.",
         _int_between(0, 60),
     ),
     SettingSpec(
