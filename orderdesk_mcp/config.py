@@ -302,8 +302,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "threads",
         "ORDERDESK_MCP_THREADS",
         "8",
-        "Waitress worker threads: requests served at once.",
+        "Waitress worker threads: requests served at once. A thread also waits for Order "
+        "Desk's rate limit (up to a minute), so fewer threads let slow upstream calls hold up "
+        "cached reads; more threads cost throughput (one process, one core's worth of Python; "
+        "see docs/PERFORMANCE.md).",
         _int_between(1, 256),
+    ),
+    SettingSpec(
+        "connection_limit",
+        "ORDERDESK_MCP_CONNECTION_LIMIT",
+        "100",
+        "Open client connections waitress accepts at once (its connection_limit); more wait in "
+        "the listen backlog. nginx in front keeps only a few keep-alive connections, so this "
+        "matters when clients connect directly.",
+        _int_between(1, 10000),
     ),
     SettingSpec(
         "public_hosts",
@@ -476,6 +488,7 @@ class Settings:
     host: str
     port: int
     threads: int
+    connection_limit: int
     public_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None

@@ -110,19 +110,7 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
         open_current_database(settings)
         load_vault(settings)
         app = create_app(settings)
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "threads": settings.threads,
-        "ident": "orderdesk-mcp",
-        # Waitress buffers a body before Flask sees it; cap it at the app's own limit.
-        "max_request_body_size": MAX_REQUEST_BYTES,
-    }
-    if settings.trusted_proxy:
-        options["trusted_proxy"] = settings.trusted_proxy
-        options["trusted_proxy_count"] = 1
-        options["trusted_proxy_headers"] = {"x-forwarded-for", "x-forwarded-proto"}
-        options["clear_untrusted_proxy_headers"] = True
+    options = waitress_options(settings, MAX_REQUEST_BYTES)
 
     # Held while serving, so `backup restore` refuses to replace the database under us.
     guard = nullcontext() if local else hold_server_lock(settings.data_dir)
@@ -143,3 +131,26 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
         raise CliError(str(exc)) from None
     finally:
         get_services(app).close()
+
+
+WAITRESS_OWN_CHANNELS = 2
+
+
+def waitress_options(settings: Settings, max_request_bytes: int) -> dict[str, Any]:
+    """The options `serve` gives waitress, from the settings."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "threads": settings.threads,
+        # waitress counts its own listening socket and wake-up pipe against the limit.
+        "connection_limit": settings.connection_limit + WAITRESS_OWN_CHANNELS,
+        "ident": "orderdesk-mcp",
+        # Waitress buffers a body before Flask sees it; cap it at the app's own limit.
+        "max_request_body_size": max_request_bytes,
+    }
+    if settings.trusted_proxy:
+        options["trusted_proxy"] = settings.trusted_proxy
+        options["trusted_proxy_count"] = 1
+        options["trusted_proxy_headers"] = {"x-forwarded-for", "x-forwarded-proto"}
+        options["clear_untrusted_proxy_headers"] = True
+    return options
