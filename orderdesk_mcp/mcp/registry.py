@@ -20,6 +20,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from orderdesk_mcp.mcp import results
 from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
 from orderdesk_mcp.mcp.tools._base import (
+    RecordChanged,
     StaticStoreResolver,
     StoreNotFound,
     StoreRef,
@@ -230,6 +231,8 @@ def execute_tool(
         return _failed("store_not_found", str(error), store)
     except ToolInputError as error:
         return _failed("invalid_arguments", str(error), store)
+    except RecordChanged as error:
+        return _failed("conflict", str(error), store)
     except OrderDeskError as error:
         outcome, message = explain_upstream_error(tool, error, store)
         return _failed(outcome, message, store)
@@ -289,6 +292,15 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
         missing = str(error.message).split("'")[1] if "'" in str(error.message) else "?"
         where = "" if field == "arguments" else f" in {field}"
         return f"{missing}: required{where} but missing; pass it."
+    if kind == "anyOf":
+        # Ids, folders and the like are "a string of this form, or an integer": explain the
+        # branch whose type fits the value, else list the types.
+        fitting = [branch for branch in error.context or () if branch.validator != "type"]
+        if fitting:
+            return _describe(tool, fitting[0])
+        types = [str(b.validator_value) for b in error.context or () if b.validator == "type"]
+        got = "null" if value is None else f"{_json_type(value)} {_short(value)}"
+        return f"{field}: expected {' or '.join(types) or 'another type'}, got {got}."
     if kind == "type":
         wanted = error.validator_value
         names = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)

@@ -75,6 +75,11 @@ class ToolInputError(ValueError):
     """
 
 
+class RecordChanged(Exception):
+    """The record is not the version the caller read (its date_updated moved): nothing was
+    written. The message carries the current date_updated and values; outcome "conflict"."""
+
+
 @dataclass(frozen=True)
 class ToolAnnotations:
     read_only: bool

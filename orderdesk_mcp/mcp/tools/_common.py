@@ -57,11 +57,18 @@ CHANGES_ARG: dict[str, Any] = {
 def id_arg(description: str) -> dict[str, Any]:
     """An Order Desk id: its internal numeric id, as a string or an integer."""
     return {
-        "type": ["string", "integer"],
-        "pattern": "^[0-9]{1,20}$",
-        "minimum": 1,
+        "anyOf": [
+            {"type": "string", "pattern": "^[0-9]{1,20}$"},
+            {"type": "integer", "minimum": 1},
+        ],
         "description": description,
     }
+
+
+def one_of_types(*types: str, **keywords: Any) -> dict[str, Any]:
+    """A value of any of `types`, as `anyOf` rather than a `"type": [...]` list, which clients
+    with strict schema subsets (Gemini-style function declarations) do not accept."""
+    return {"anyOf": [{"type": name} for name in types], **keywords}
 
 
 def input_schema(properties: Mapping[str, Any], required: Sequence[str] = ()) -> dict[str, Any]:
@@ -79,7 +86,7 @@ def input_schema(properties: Mapping[str, Any], required: Sequence[str] = ()) ->
 # --- output schema fragments ------------------------------------------------------------
 
 RECORD: dict[str, Any] = {"type": "object"}
-NULLABLE_RECORD: dict[str, Any] = {"type": ["object", "null"]}
+NULLABLE_RECORD: dict[str, Any] = one_of_types("object", "null")
 TRUNCATED: dict[str, Any] = {
     "type": "object",
     "description": "Only when the result was cut to fit: what was cut, how to get the rest.",
@@ -101,7 +108,7 @@ def list_output(key: str) -> dict[str, Any]:
             key: {"type": "array", "items": RECORD},
             "total_records": {"type": "integer"},
             "offset": {"type": "integer"},
-            "next_offset": {"type": ["integer", "null"]},
+            "next_offset": one_of_types("integer", "null"),
         },
         [key, "total_records", "next_offset"],
     )

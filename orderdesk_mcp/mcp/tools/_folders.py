@@ -9,10 +9,10 @@ from orderdesk_mcp.mcp.tools.store import folders_of
 from orderdesk_mcp.orderdesk import OrderDeskClient
 
 FOLDER_ARG: dict[str, Any] = {
-    "type": ["string", "integer"],
-    "minLength": 1,
-    "maxLength": 200,
-    "minimum": 1,
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": 200},
+        {"type": "integer", "minimum": 1},
+    ],
     "description": 'A folder id or an exact folder name (e.g. "New"); get_store lists them.',
 }
 

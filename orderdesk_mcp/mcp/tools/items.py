@@ -104,7 +104,10 @@ def _newest_matching(client: OrderDeskClient, order_id: str, item: dict[str, Any
                     "price": {"type": "number"},
                     "quantity": {"type": "integer", "minimum": 1},
                     "weight": {"type": "number", "minimum": 0},
-                    "delivery_type": {"enum": ["ship", "noship", "download", "future"]},
+                    "delivery_type": {
+                        "type": "string",
+                        "enum": ["ship", "noship", "download", "future"],
+                    },
                     "variation_list": {"type": "object"},
                 },
             },

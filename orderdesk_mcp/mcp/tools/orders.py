@@ -122,7 +122,11 @@ def order_filters(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
                 "description": "Field to sort by (default date_added), e.g. date_updated, "
                 "order_total, shipping_last_name.",
             },
-            "order": {"enum": ["asc", "desc", "ASC", "DESC"], "description": "Sort direction."},
+            "order": {
+                "type": "string",
+                "enum": ["asc", "desc", "ASC", "DESC"],
+                "description": "Sort direction.",
+            },
             "include_history": {
                 "type": "boolean",
                 "description": "Add each order's order_history (slow: use a small limit).",

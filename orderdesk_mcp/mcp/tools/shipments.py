@@ -23,6 +23,7 @@ from orderdesk_mcp.mcp.tools._common import (
     list_output,
     merge_or_preview,
     message_of,
+    one_of_types,
     output_schema,
     project,
     record,
@@ -51,8 +52,8 @@ SHIPMENT_FIELDS: dict[str, Any] = {
     },
     "shipment_method": {"type": "string", "maxLength": 200, "description": "e.g. Ground."},
     "tracking_url": {"type": "string", "maxLength": 2000, "description": "Guessed when left out."},
-    "weight": {"type": ["number", "string"]},
-    "cost": {"type": ["number", "string"], "description": "The merchant's postage cost."},
+    "weight": one_of_types("number", "string"),
+    "cost": one_of_types("number", "string", description="The merchant's postage cost."),
     "status": {"type": "string", "maxLength": 200},
     "date_shipped": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
 }

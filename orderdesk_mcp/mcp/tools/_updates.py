@@ -1,0 +1,84 @@
+"""Guards every update tool shares: fields `changes` may not name, and the stale-read check.
+
+An agent reads a record, thinks, then asks for a change; meanwhile a person or an integration
+may have changed the same record. `expected_date_updated` is the `date_updated` the agent saw:
+when Order Desk's current value differs, nothing is written and the agent gets the current
+stamp and the current values of the fields it wanted to change, so it can decide again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from orderdesk_mcp.mcp.tools._base import RecordChanged, ToolInputError
+
+EXPECTED_DATE_UPDATED_ARG: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 40,
+    "description": "The exact date_updated you saw when you read the record (for order lines "
+    "and shipments: their order's date_updated). If Order Desk's current value differs, "
+    "nothing is written and the current date_updated and values are returned instead.",
+}
+
+# Read-only on every record: Order Desk sets them, and an `id` in a batch body would write
+# one record's fields over another's.
+READ_ONLY_EVERYWHERE: dict[str, str] = {
+    "id": "a record's id cannot change (name the record with the tool's id argument)",
+    "date_added": "date_added is set by Order Desk",
+    "date_updated": "date_updated is set by Order Desk (pass what you saw as "
+    "expected_date_updated instead)",
+}
+
+
+def refuse_fields(changes: Mapping[str, Any], refused: Mapping[str, str], where: str) -> None:
+    """ToolInputError naming every key of `changes` listed in `refused`, with its reason."""
+    named = [f"{key} ({why})" for key, why in refused.items() if key in changes]
+    if named:
+        listed = "; ".join(named)
+        raise ToolInputError(f"{where} cannot include {listed}. Nothing was written.")
+
+
+def current_values(record: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's current values of the fields `changes` names (nested objects field by
+    field), so a refused agent sees exactly what it would have overwritten."""
+    found: dict[str, Any] = {}
+    for key, wanted in changes.items():
+        value = record.get(key)
+        if isinstance(wanted, Mapping) and wanted and isinstance(value, Mapping):
+            found[key] = current_values(value, wanted)
+        else:
+            found[key] = value
+    return found
+
+
+def require_unchanged(
+    expected: str | None,
+    stamp: Mapping[str, Any],
+    *,
+    what: str,
+    record: Mapping[str, Any],
+    changes: Mapping[str, Any],
+) -> None:
+    """Raise RecordChanged when `expected` is given and `stamp`'s date_updated differs.
+
+    `stamp` is the record whose date_updated the agent saw (the order, for its lines and
+    shipments); `record` holds the fields `changes` would overwrite.
+    """
+    if expected is None:
+        return
+    current = stamp.get("date_updated")
+    if current == expected:
+        return
+    details = json.dumps(
+        {"current_date_updated": current, "current_values": current_values(record, changes)},
+        ensure_ascii=False,
+        default=str,
+    )
+    raise RecordChanged(
+        f"{what} changed in Order Desk since you read it: date_updated is now {current!r}, "
+        f"not {expected!r}, so nothing was written. Current state: {details}. Decide again "
+        "with these values and retry with expected_date_updated set to the new date_updated."
+    )
