@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import ToolInputError
@@ -152,30 +152,6 @@ def delete_or_preview(
         return {"dry_run": True, "would": {"action": "delete", record_name: current}}
     envelope = delete()
     return {"dry_run": False, "deleted": True, id_name: id_value, "message": message_of(envelope)}
-
-
-def merge_or_preview(
-    args: Mapping[str, Any],
-    *,
-    record_name: str,
-    read_only_fields: Collection[str],
-    read: Callable[[], Mapping[str, Any]],
-    write: Callable[[dict[str, Any]], Mapping[str, Any]],
-) -> dict[str, Any]:
-    """Read the record fresh, deep-merge `changes`, then preview (dry_run) or write it whole.
-
-    Order Desk blanks fields a PUT leaves out, so the whole merged record is sent.
-    """
-    from orderdesk_mcp.orderdesk import deep_merge
-
-    current = record(read(), record_name) or {}
-    merged = deep_merge(current, args["changes"])
-    if args.get("dry_run"):
-        return {"dry_run": True, "would": {"action": "update", record_name: merged}}
-    body = {key: value for key, value in merged.items() if key not in read_only_fields}
-    envelope = write(body)
-    stored = record(envelope, record_name) or record(read(), record_name)
-    return {"dry_run": False, record_name: stored, "message": message_of(envelope)}
 
 
 # --- Order Desk quirks, normalised once -----------------------------------------------

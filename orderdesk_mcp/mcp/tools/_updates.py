@@ -9,10 +9,12 @@ stamp and the current values of the fields it wanted to change, so it can decide
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import RecordChanged, ToolInputError
+from orderdesk_mcp.mcp.tools._common import message_of, record
+from orderdesk_mcp.orderdesk import deep_merge
 
 EXPECTED_DATE_UPDATED_ARG: dict[str, Any] = {
     "type": "string",
@@ -82,3 +84,40 @@ def require_unchanged(
         f"not {expected!r}, so nothing was written. Current state: {details}. Decide again "
         "with these values and retry with expected_date_updated set to the new date_updated."
     )
+
+
+def merge_or_preview(
+    args: Mapping[str, Any],
+    *,
+    record_name: str,
+    read_only_fields: Mapping[str, str],
+    read: Callable[[], Mapping[str, Any]],
+    write: Callable[[dict[str, Any]], Mapping[str, Any]],
+    stamp: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An update tool's body: refuse read-only fields in `changes`, read the record fresh,
+    check `expected_date_updated`, deep-merge, then preview (dry_run) or write it whole.
+
+    `read_only_fields` (beside READ_ONLY_EVERYWHERE) are refused in `changes` and left out
+    of the body. Order Desk blanks fields a PUT leaves out, so the whole merged record is
+    sent. `stamp` reads the record whose date_updated the agent saw when it is not the
+    record itself (an order line's or shipment's order); it is called only when
+    expected_date_updated is given, so an unchecked update costs no extra request.
+    """
+    changes: Mapping[str, Any] = args["changes"]
+    refused = {**READ_ONLY_EVERYWHERE, **read_only_fields}
+    refuse_fields(changes, refused, "changes")
+    current = record(read(), record_name) or {}
+    expected = args.get("expected_date_updated")
+    if expected is not None:
+        owner = stamp(current) if stamp is not None else current
+        require_unchanged(
+            expected, owner, what=record_name.replace("_", " "), record=current, changes=changes
+        )
+    merged = deep_merge(current, changes)
+    if args.get("dry_run"):
+        return {"dry_run": True, "would": {"action": "update", record_name: merged}}
+    body = {key: value for key, value in merged.items() if key not in refused}
+    envelope = write(body)
+    stored = record(envelope, record_name) or record(read(), record_name)
+    return {"dry_run": False, record_name: stored, "message": message_of(envelope)}

@@ -20,7 +20,6 @@ from orderdesk_mcp.mcp.tools._common import (
     id_text,
     input_schema,
     list_output,
-    merge_or_preview,
     message_of,
     output_schema,
     project,
@@ -29,12 +28,15 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
+from orderdesk_mcp.mcp.tools._updates import merge_or_preview
 from orderdesk_mcp.orderdesk import OrderDeskClient
 
 ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 ITEM_ID = id_arg("The order line's id (from list_order_items or the order's order_items).")
 # Order Desk's own fields on a line; a write sends only what a merchant can set.
-_READ_ONLY_ITEM_FIELDS = ("id", "order_id", "date_added", "date_updated")
+_READ_ONLY_ITEM_FIELDS = {
+    "order_id": "a line belongs to its order: delete it and add it to the other order instead",
+}
 
 
 @tool(

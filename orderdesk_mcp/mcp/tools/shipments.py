@@ -21,7 +21,6 @@ from orderdesk_mcp.mcp.tools._common import (
     id_text,
     input_schema,
     list_output,
-    merge_or_preview,
     message_of,
     one_of_types,
     output_schema,
@@ -31,11 +30,15 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
+from orderdesk_mcp.mcp.tools._updates import merge_or_preview
 from orderdesk_mcp.orderdesk import OrderDeskClient
 
 ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 SHIPMENT_ID = id_arg("The shipment's id (from list_shipments or the order's order_shipments).")
-_READ_ONLY_SHIPMENT_FIELDS = ("id", "order_id", "store_id", "date_added")
+_READ_ONLY_SHIPMENT_FIELDS = {
+    "order_id": "a shipment belongs to its order: delete it and add it to the other order",
+    "store_id": "store_id is set by Order Desk",
+}
 
 # The writable shipment fields, shared by add_shipment and each add_shipments_batch entry.
 SHIPMENT_FIELDS: dict[str, Any] = {
