@@ -30,6 +30,7 @@ from scripts.bench.loadgen import McpCallError, McpConnection, percentile, run_l
         "scripts.bench.sandbox_proc",
         "scripts.bench.run",
         "scripts.bench.profile_get_order",
+        "scripts.bench.sdk_session",
     ],
 )
 def test_harness_modules_import(module: str) -> None:
