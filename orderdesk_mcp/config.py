@@ -345,8 +345,25 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "rate_limit",
         "ORDERDESK_MCP_RATE_LIMIT",
-        "120/minute",
-        "Requests allowed per tenant API key (flask-limiter syntax).",
+        "180/minute",
+        "Calls allowed per tenant API key (flask-limiter syntax): tools/call, resources/read, "
+        "prompts/get, completion/complete and malformed requests. Measured with the official "
+        "SDK (scripts/bench/sdk_session.py): an ordinary session makes 10 tool calls, an agent "
+        "triaging 20 orders flat out 23; 180 (Order Desk's own sustained 3 requests/s per store) "
+        "leaves room for about 7 such busy sessions a minute on one key. Session set-up and "
+        "listing count in ORDERDESK_MCP_PROTOCOL_RATE_LIMIT instead; ending a session (DELETE) "
+        "is never refused.",
+        _parse_rate_limit,
+    ),
+    SettingSpec(
+        "protocol_rate_limit",
+        "ORDERDESK_MCP_PROTOCOL_RATE_LIMIT",
+        "600/minute",
+        "Protocol requests allowed per tenant API key (flask-limiter syntax): initialize, "
+        "notifications, ping, tools/list, prompts/list, resources/list, resource templates, "
+        "server/discover, logging/setLevel. An SDK session sends 7 of them; 600 covers about 85 "
+        "sessions a minute, or a dozen open sessions that re-list and ping on every turn, "
+        "and still stops a flood at 10 requests/s (each answered from memory or one row).",
         _parse_rate_limit,
     ),
     SettingSpec(
@@ -493,6 +510,7 @@ class Settings:
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None
     rate_limit: str
+    protocol_rate_limit: str
     rate_limit_storage: str
     cache_url: str | None
     session_ttl: int

@@ -7,15 +7,18 @@ that it counts requests and errors and stops at its request budget.
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scripts.bench.loadgen import McpCallError, McpConnection, percentile, run_load, summarize
+from scripts.bench.workflows import Sizes, batch_accepts_code, run_workflows, write_results
 
 
 @pytest.mark.parametrize(
@@ -30,6 +33,8 @@ from scripts.bench.loadgen import McpCallError, McpConnection, percentile, run_l
         "scripts.bench.sandbox_proc",
         "scripts.bench.run",
         "scripts.bench.profile_get_order",
+        "scripts.bench.sdk_session",
+        "scripts.bench.workflows",
     ],
 )
 def test_harness_modules_import(module: str) -> None:
@@ -159,3 +164,24 @@ def test_run_load_burst_sends_one_request_per_worker(jsonrpc_url: str) -> None:
         one_request_per_worker=True,
     )
     assert (result.requests, result.errors) == (5, 0)
+
+
+def test_workflows_count_upstream_requests_and_write_json(tmp_path: Path) -> None:
+    counts = run_workflows(Sizes(orders=3, items=4))
+    names = [count.workflow for count in counts]
+    assert len(names) == (3 if batch_accepts_code() else 2)
+    for count in counts:
+        for figure in (count.records, count.tool_calls, count.upstream_gets, count.upstream_total):
+            assert isinstance(figure, int), (count.workflow, figure)
+            assert figure > 0, (count.workflow, figure)
+        assert count.upstream_writes >= 1
+        assert count.upstream_gets + count.upstream_writes == count.upstream_total
+        assert sum(count.by_endpoint.values()) == count.upstream_total
+    triage, by_id = counts[0], counts[1]
+    assert (triage.records, by_id.records) == (3, 4)
+    assert triage.by_endpoint["POST /move-orders"] == 1
+    out = tmp_path / "bench" / "workflows.json"
+    write_results(counts, out)
+    written = json.loads(out.read_text())
+    assert [row["workflow"] for row in written["workflows"]] == names
+    assert written["machine"]["cores"] >= 1

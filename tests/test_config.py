@@ -15,7 +15,9 @@ def test_defaults_match_the_public_contract(tmp_path: Path) -> None:
     settings = load_settings({"XDG_DATA_HOME": str(tmp_path)})
     assert settings.host == "127.0.0.1"
     assert settings.port == 8080
-    assert settings.rate_limit == "120/minute"
+    # Chosen from measured SDK sessions (docs/PERFORMANCE.md, "Requests per client session").
+    assert settings.rate_limit == "180/minute"
+    assert settings.protocol_rate_limit == "600/minute"
     assert settings.rate_limit_storage == "memory://"
     assert settings.log_format == "json"
     assert settings.orderdesk_api_base_url == "https://app.orderdesk.me/api/v2"

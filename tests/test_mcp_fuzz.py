@@ -82,7 +82,11 @@ bodies = messages | json_values | st.lists(messages, max_size=3)
 @pytest.fixture
 def fuzz_app(settings: Settings, db: peewee.Database, vault: Vault) -> Flask:
     """The real app with a rate limit the examples cannot reach."""
-    return make_mcp_app(settings.replace(rate_limit="1000000/minute"), db, vault)
+    return make_mcp_app(
+        settings.replace(rate_limit="1000000/minute", protocol_rate_limit="1000000/minute"),
+        db,
+        vault,
+    )
 
 
 @settings(

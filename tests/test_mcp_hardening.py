@@ -82,22 +82,25 @@ def test_stdio_survives_deep_json_and_answers_the_next_line(
 def test_batches_are_capped_and_each_message_counts_against_the_key_limit(
     settings: Settings, db: Any, vault: Vault, mcp_tenant: McpTenant
 ) -> None:
-    app = make_mcp_app(settings.replace(rate_limit="6/minute"), db, vault)
+    app = make_mcp_app(settings.replace(rate_limit="4/minute"), db, vault)
     http = McpHttp(app.test_client(), mcp_tenant.token)
-    http.initialize("2025-03-26")  # two requests of the six
+    http.initialize("2025-03-26")  # protocol requests, not calls
     too_many = [
-        {"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(MAX_BATCH_MESSAGES + 1)
+        {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "list_stores"}}
+        for n in range(MAX_BATCH_MESSAGES + 1)
     ]
     reply = http.post(too_many)
     assert reply.status_code == 400
     assert f"at most {MAX_BATCH_MESSAGES}" in error_of(reply)["message"]
-    replies = http.post([{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(5)])
+    replies = http.post(
+        [*too_many[:3], {"jsonrpc": "2.0", "id": 99, "method": "ping"}, *too_many[:2]]
+    )
     assert replies.status_code == 200
     outcomes = [("result" in item, "error" in item) for item in replies.get_json()]
-    # Requests 1-3 were initialize, initialized and the refused batch; this batch is the
-    # 4th and carries its first message, the next two fit, the last two are refused.
-    assert outcomes[:3] == [(True, False)] * 3
-    assert outcomes[3:] == [(False, True)] * 2
+    # The refused batch used one call of the four; this batch's first three calls fit, the
+    # ping goes to the protocol bucket, and the last two calls are refused.
+    assert outcomes[:4] == [(True, False)] * 4
+    assert outcomes[4:] == [(False, True)] * 2
 
 
 def test_failed_logins_from_an_address_never_lock_out_a_valid_key(

@@ -56,6 +56,10 @@ class McpHttp:
             message["params"] = params
         return self.post(message)
 
+    def call(self, name: str, arguments: dict[str, Any] | None = None) -> TestResponse:
+        """A tools/call: what counts against the key's call budget."""
+        return self.request("tools/call", {"name": name, "arguments": arguments or {}})
+
     def notify(self, method: str, params: dict[str, Any] | None = None) -> TestResponse:
         return self.post({"jsonrpc": "2.0", "method": method, "params": params or {}})
 
@@ -404,25 +408,40 @@ def test_public_hosts_and_allowed_origins_come_from_settings(
 # --- authentication and limits -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", [None, "odmcp_000000000000_" + "A" * 43, "not-a-key"])
-def test_missing_or_invalid_key_is_401(mcp_app: Flask, token: str | None) -> None:
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="orderdesk-mcp", error="invalid_token"'
+
+
+def test_missing_key_is_401_with_a_challenge_and_no_error_code(mcp_app: Flask) -> None:
+    # RFC 6750 3.1: with no credentials the server SHOULD NOT include an error code.
+    for extra in ({}, {"Authorization": "Bearer "}, {"Authorization": "Basic dXNlcjpwdw=="}):
+        reply = McpHttp(mcp_app.test_client(), None).post(
+            {"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=extra
+        )
+        assert reply.status_code == 401
+        assert reply.headers["WWW-Authenticate"] == 'Bearer realm="orderdesk-mcp"'
+        assert "error=" not in reply.headers["WWW-Authenticate"]
+        assert "missing API key" in error_of(reply)["message"]
+
+
+@pytest.mark.parametrize("token", ["odmcp_000000000000_" + "A" * 43, "not-a-key"])
+def test_wrong_key_is_401_invalid_token(mcp_app: Flask, token: str) -> None:
     http = McpHttp(mcp_app.test_client(), token)
     reply = http.request("ping")
     assert reply.status_code == 401
-    assert (
-        reply.headers["WWW-Authenticate"] == 'Bearer realm="orderdesk-mcp", error="invalid_token"'
-    )
-    error_of(reply)
+    assert reply.headers["WWW-Authenticate"] == INVALID_TOKEN_CHALLENGE
+    assert "invalid or revoked" in error_of(reply)["message"]
 
 
-def test_revoked_key_is_401(session: McpHttp, mcp_tenant: McpTenant) -> None:
+def test_revoked_key_is_401_invalid_token(session: McpHttp, mcp_tenant: McpTenant) -> None:
     from orderdesk_mcp.auth import parse_token, revoke_key
 
     assert session.token is not None
     parts = parse_token(session.token)
     assert parts is not None
     revoke_key(parts[0])
-    assert session.request("ping").status_code == 401
+    reply = session.request("ping")
+    assert reply.status_code == 401
+    assert reply.headers["WWW-Authenticate"] == INVALID_TOKEN_CHALLENGE
 
 
 @pytest.mark.parametrize("query", ["api_key=odmcp_x", "token=abc", "x=odmcp_abc", "access_token=1"])
@@ -453,9 +472,9 @@ def test_per_key_rate_limit_is_429_with_retry_after(
 ) -> None:
     app = make_mcp_app(settings.replace(rate_limit="3/minute"), db, vault)
     http = McpHttp(app.test_client(), mcp_tenant.token)
-    http.initialize()  # initialize + initialized notification: two requests
-    assert http.request("ping").status_code == 200
-    reply = http.request("ping")
+    http.initialize()  # protocol requests: not charged to the call budget
+    assert [http.call("list_stores").status_code for _ in range(3)] == [200] * 3
+    reply = http.call("list_stores")
     assert reply.status_code == 429
     assert 1 <= int(reply.headers["Retry-After"]) <= 60
     assert "rate limit" in error_of(reply)["message"]

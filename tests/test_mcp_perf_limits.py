@@ -46,19 +46,19 @@ def test_per_key_limits_still_count_each_key_on_its_own(
 ) -> None:
     app = make_mcp_app(settings.replace(rate_limit="4/minute"), db, vault)
     writer = McpHttp(app.test_client(), mcp_tenant.token)
-    writer.initialize()  # two requests
-    assert [writer.request("ping").status_code for _ in range(3)] == [200, 200, 429]
-    assert "rate limit" in error_of(writer.request("ping"))["message"]
+    writer.initialize()  # protocol requests: not calls
+    assert [writer.call("list_stores").status_code for _ in range(5)] == [200] * 4 + [429]
+    assert "rate limit" in error_of(writer.call("list_stores"))["message"]
     reader = McpHttp(app.test_client(), mcp_tenant.read_only_token)
     reader.initialize()
-    assert reader.request("ping").status_code == 200
+    assert reader.call("list_stores").status_code == 200
     # Another app (another process, in production) keeps its own memory:// counters.
     fresh = McpHttp(
         make_mcp_app(settings.replace(rate_limit="4/minute"), db, vault).test_client(),
         mcp_tenant.token,
     )
     fresh.initialize()
-    assert fresh.request("ping").status_code == 200
+    assert fresh.call("list_stores").status_code == 200
     assert blueprint.state(app).limits.hit_key("someone") is None
 
 

@@ -3,8 +3,10 @@
 One POST carries one JSON-RPC message and gets `application/json` back (no SSE: every
 method finishes within its request). The checks run in a fixed order, each failing with one
 JSON-RPC-shaped body that says what to do: Host and Origin (DNS rebinding), credentials in
-the query string, authentication (with a per-address failure limit), the per-key rate limit,
-content type and size, the session, the protocol version header, then the message itself.
+the query string, authentication (with a per-address failure limit), content type and size,
+the per-key rate limit (the call budget or the protocol bucket, by the message's method; see
+mcp/limits.py), the session, the protocol version header, then the message itself. A DELETE
+that ends a live session is never refused for rate.
 
 Who may call and what they reach is an `AccessPolicy`: tenant API keys by default, the
 implicit local user in local mode (`use_access`). The methods live in the dispatcher.
@@ -25,7 +27,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from orderdesk_mcp import metrics
 from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
-from orderdesk_mcp.mcp.limits import McpLimits
+from orderdesk_mcp.mcp.limits import McpLimits, is_protocol_message
 from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
     INTERNAL_ERROR,
@@ -60,7 +62,10 @@ TOOLSETS_HEADER = "X-MCP-Toolsets"
 # The first request of newer (stateless, 2026) clients; see docs/CONFORMANCE.md.
 DISCOVER_METHOD = "server/discover"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-WWW_AUTHENTICATE = 'Bearer realm="orderdesk-mcp", error="invalid_token"'
+# RFC 6750 3.1: a request without credentials gets the challenge but no error code; a wrong,
+# revoked or expired token gets invalid_token.
+WWW_AUTHENTICATE_MISSING = 'Bearer realm="orderdesk-mcp"'
+WWW_AUTHENTICATE_INVALID = 'Bearer realm="orderdesk-mcp", error="invalid_token"'
 # Query parameters that look like credentials: refused so a key never lands in access logs.
 _QUERY_SECRET_PARTS = ("key", "token", "auth", "secret", "password", "bearer")
 
@@ -238,19 +243,27 @@ def _serve(mcp: McpState, request_id: str) -> Response:
         )
     _refuse_query_credentials()
     caller = _authenticate(mcp)
-    retry_after = mcp.limits.hit_key(caller.identity)
-    if retry_after is not None:
-        metrics.record_rate_limited("api_key")
-        raise HttpFailure(
-            429,
-            SERVER_ERROR,
-            f"rate limit for this API key exceeded; retry in {retry_after} seconds",
-            headers={"Retry-After": str(retry_after)},
-        )
-    toolsets = _effective_toolsets(caller)
     if request.method == "DELETE":
         return _end_session(mcp, caller)
-    return _post(mcp, caller, toolsets, request_id)
+    return _post(mcp, caller, request_id)
+
+
+def _charge(mcp: McpState, caller: Caller, *, protocol: bool) -> None:
+    """Count one request in the key's call budget or protocol bucket; 429 when over."""
+    retry_after = mcp.limits.hit_key(caller.identity, protocol=protocol)
+    if retry_after is None:
+        return
+    metrics.record_rate_limited("api_key")
+    raise HttpFailure(
+        429,
+        SERVER_ERROR,
+        _rate_limited_message(retry_after),
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _rate_limited_message(retry_after: int) -> str:
+    return f"rate limit for this API key exceeded; retry in {retry_after} seconds"
 
 
 def _host_name(host: str) -> str:
@@ -334,12 +347,16 @@ def _authenticate(mcp: McpState) -> Caller:
         )
     mcp.limits.note_auth_failure(address)
     metrics.record_auth_failure("missing" if token is None else "invalid")
-    problem = (
-        "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key create` makes one)"
-        if token is None
-        else "the API key is invalid or revoked; ask the operator for a new one"
-    )
-    raise HttpFailure(401, SERVER_ERROR, problem, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+    if token is None:
+        problem = (
+            "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key create` "
+            "makes one)"
+        )
+        challenge = WWW_AUTHENTICATE_MISSING
+    else:
+        problem = "the API key is invalid or revoked; ask the operator for a new one"
+        challenge = WWW_AUTHENTICATE_INVALID
+    raise HttpFailure(401, SERVER_ERROR, problem, headers={"WWW-Authenticate": challenge})
 
 
 def _effective_toolsets(caller: Caller) -> frozenset[str] | None:
@@ -368,11 +385,14 @@ def _effective_toolsets(caller: Caller) -> frozenset[str] | None:
 
 def _end_session(mcp: McpState, caller: Caller) -> Response:
     session_id = request.headers.get(SESSION_HEADER)
+    # Ending a live session is never refused for rate: a 429 would leave it open. A DELETE
+    # that ends nothing is counted (protocol bucket), so a flood of them stays bounded.
+    if session_id and mcp.access.sessions.end(session_id, caller.session_owner):
+        return empty_reply(204)
+    _charge(mcp, caller, protocol=True)
     if not session_id:
         raise HttpFailure(400, INVALID_REQUEST, f"DELETE needs the {SESSION_HEADER} header")
-    if not mcp.access.sessions.end(session_id, caller.session_owner):
-        raise _session_not_found()
-    return empty_reply(204)
+    raise _session_not_found()
 
 
 def _session_not_found(request_id: RequestId | None = None) -> HttpFailure:
@@ -410,10 +430,17 @@ def _read_json_body() -> Any:
         raise HttpFailure(400, error.code, error.message) from None
 
 
-def _post(
-    mcp: McpState, caller: Caller, toolsets: frozenset[str] | None, request_id: str
-) -> Response:
-    raw = _read_json_body()
+def _post(mcp: McpState, caller: Caller, request_id: str) -> Response:
+    try:
+        raw = _read_json_body()
+    except HttpFailure:
+        _charge(mcp, caller, protocol=False)  # junk never rides the protocol bucket
+        raise
+    # A batch is charged for its first message here and for each further one in _batch.
+    _charge(
+        mcp, caller, protocol=is_protocol_message(raw[0] if isinstance(raw, list) and raw else raw)
+    )
+    toolsets = _effective_toolsets(caller)
     if isinstance(raw, list):
         return _batch(mcp, caller, toolsets, request_id, raw)
     try:
@@ -546,18 +573,18 @@ def _batch(
         except JsonRpcError as error:
             replies.append(error_message(request_id_of(item), error))
             continue
-        # Each message counts against the key's rate limit; the request itself counted one.
-        retry_after = mcp.limits.hit_key(caller.identity) if position else None
+        # Each message counts in its own bucket; the request itself counted the first.
+        retry_after = (
+            mcp.limits.hit_key(caller.identity, protocol=is_protocol_message(item))
+            if position
+            else None
+        )
         if retry_after is not None:
             metrics.record_rate_limited("api_key")
             if isinstance(message, Request):  # notifications and responses get no reply
                 replies.append(
                     error_message(
-                        message.id,
-                        JsonRpcError(
-                            SERVER_ERROR,
-                            f"rate limit for this API key exceeded; retry in {retry_after} seconds",
-                        ),
+                        message.id, JsonRpcError(SERVER_ERROR, _rate_limited_message(retry_after))
                     )
                 )
             continue

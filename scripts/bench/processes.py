@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -180,3 +181,18 @@ def fetch_json(url: str, timeout: float = 10.0) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         parsed: dict[str, Any] = json.loads(response.read())
         return parsed
+
+
+def machine() -> dict[str, Any]:
+    """The machine a figure ran on (every benchmark's JSON records it)."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

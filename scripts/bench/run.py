@@ -7,15 +7,14 @@ temporary data dirs: one with 1 tenant, one with 10,001 tenants for the authenti
 and the reference server (official `mcp` SDK, MCPServer, stateless JSON responses, answering
 from memory with the JSON our `get_order`/`list_orders` returned). Each throughput scenario
 runs ours, reference, ours, reference and adds the two rounds up. Everything stops at the end;
-every run is bounded in time and request count.
+every run is bounded in time and request count. Then the upstream requests per workflow
+(scripts/bench/workflows.py, docs/bench/workflows.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import secrets
 import tempfile
 import threading
@@ -29,6 +28,7 @@ from scripts.bench.loadgen import LoadResult, McpConnection, run_load
 from scripts.bench.processes import (
     ROOT,
     ManagedProcess,
+    machine,
     start_our_server,
     start_reference_server,
     start_sandbox,
@@ -41,6 +41,9 @@ from scripts.bench.stack import (
     init_data_dir,
 )
 from scripts.bench.upstream import bucket_excess, order_ids, reset_store, store_stats
+from scripts.bench.workflows import DEFAULT_OUT as WORKFLOWS_OUT
+from scripts.bench.workflows import print_table as print_workflows
+from scripts.bench.workflows import run_workflows, write_results
 
 CACHED_STORE = StoreRef("400001", f"sk_bench_{secrets.token_hex(6)}", "cached")
 GOVERNOR_STORE = StoreRef("400002", f"sk_bench_{secrets.token_hex(6)}", "governor")
@@ -286,20 +289,6 @@ def auth_cost(one: Target, many: Target, order_id: str, duration_s: float) -> di
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def budgets(results: dict[str, Any]) -> dict[str, Any]:
     throughput = {row["label"] + f" c{row['concurrency']}": row for row in results["throughput"]}
     c1 = throughput["get_order cached c1"]
@@ -457,6 +446,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     print_table(run(args.quick, args.out))
+    print("\nupstream requests per workflow:", flush=True)
+    counts = run_workflows()
+    print_workflows(counts)
+    write_results(counts, WORKFLOWS_OUT)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 
-# Production settings, except the per-key request limit (default 120/minute), which would turn
-# a throughput benchmark into a 429 benchmark; the limiter still runs on every request.
+# Production settings, except the per-key limits (calls and protocol requests), which would
+# turn a throughput benchmark into a 429 benchmark; the limiter still runs on every request.
 SERVER_ENV = {
     "ORDERDESK_MCP_LOG_FORMAT": "json",
     "ORDERDESK_MCP_LOG_LEVEL": "INFO",
     "ORDERDESK_MCP_RATE_LIMIT": "1000000/minute",
+    "ORDERDESK_MCP_PROTOCOL_RATE_LIMIT": "1000000/minute",
 }
 
 
