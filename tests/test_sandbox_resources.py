@@ -142,8 +142,11 @@ def test_batch_shipments_report_each_entry(sandbox: RunningSandbox) -> None:
 def test_inventory_round_trip_and_quirks(sandbox: RunningSandbox) -> None:
     new = {"name": "Blue Mug", "code": "MUG-BLUE", "price": 12.5, "stock": 4}
     created = ok(call(sandbox, "POST", "/inventory-items", EMPTY, json=new))
+    # The documented reply: a message, no record and no id.
+    assert set(created) == {"status", "message", "execution_time"}
     assert created["message"] == "Inventory Item Added"
-    item = created["inventory_item"]
+    by_code = ok(call(sandbox, "GET", "/inventory-items", EMPTY, params={"code": "MUG-BLUE"}))
+    item = by_code["inventory_items"][0]
     assert isinstance(item["id"], int)
     assert item["metadata"] == []
     listed = ok(call(sandbox, "GET", "/inventory-items", EMPTY))
@@ -167,8 +170,8 @@ def test_inventory_round_trip_and_quirks(sandbox: RunningSandbox) -> None:
 
 
 def test_batch_inventory_is_all_or_nothing(sandbox: RunningSandbox) -> None:
-    listed = ok(call(sandbox, "GET", "/inventory-items", DEMO, params={"limit": 2}))
-    first, second = listed["inventory_items"]
+    listed = ok(call(sandbox, "GET", "/inventory-items", DEMO))
+    first, second = listed["inventory_items"][:2]
     body = [{**first, "stock": 500}, {**second, "stock": 600}]
     reply = ok(call(sandbox, "PUT", "/batch-inventory-items", DEMO, json=body))
     assert reply["message"] == "2 Inventory Items Updated"
@@ -180,18 +183,16 @@ def test_batch_inventory_is_all_or_nothing(sandbox: RunningSandbox) -> None:
     assert unchanged["inventory_item"]["stock"] == 500
 
 
-def test_inventory_filters_and_paging(sandbox: RunningSandbox) -> None:
-    everything = ok(call(sandbox, "GET", "/inventory-items", DEMO, params={"limit": 500}))
+def test_inventory_filters_only_by_code_and_is_not_paged(sandbox: RunningSandbox) -> None:
+    everything = ok(call(sandbox, "GET", "/inventory-items", DEMO))
     total = int(everything["total_records"])
     assert 55 <= total <= 65
+    assert everything["records_returned"] == len(everything["inventory_items"]) == total
     codes = [item["code"] for item in everything["inventory_items"][:2]]
     by_code = ok(call(sandbox, "GET", "/inventory-items", DEMO, params={"code": ",".join(codes)}))
     assert sorted(item["code"] for item in by_code["inventory_items"]) == sorted(codes)
-    search = ok(call(sandbox, "GET", "/inventory-items", DEMO, params={"search": "mug"}))
-    assert search["records_returned"] >= 1
-    assert all("mug" in item["name"].lower() for item in search["inventory_items"])
-    page = ok(call(sandbox, "GET", "/inventory-items", DEMO, params={"limit": 5, "offset": 5}))
-    assert [i["id"] for i in page["inventory_items"]] == [
-        i["id"] for i in everything["inventory_items"][5:10]
-    ]
-    assert page["total_records"] == str(total)
+    # search, limit and offset are only in a generated spec: ignored like unknown parameters.
+    ignored = {"search": "mug", "limit": 5, "offset": 5}
+    same = ok(call(sandbox, "GET", "/inventory-items", DEMO, params=ignored))
+    assert same["inventory_items"] == everything["inventory_items"]
+    assert same["total_records"] == str(total)

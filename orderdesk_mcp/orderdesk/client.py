@@ -349,26 +349,19 @@ class OrderDeskClient:
     # --- inventory -------------------------------------------------------------------------
 
     def list_inventory_items(
-        self,
-        *,
-        code: str | Sequence[str] | None = None,
-        search: str | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        fresh: bool = False,
+        self, *, code: str | Sequence[str] | None = None, fresh: bool = False
     ) -> dict[str, Any]:
-        """GET /inventory-items; ``code`` may list several SKUs. Note ``total_records`` is a
-        numeric *string* in this reply (an Order Desk quirk)."""
-        params = paging_params(limit, offset)
+        """GET /inventory-items: every item of the store, or those whose SKU is ``code`` (one
+        SKU or several, sent as a comma list). ``code`` is the only filter Order Desk is known
+        to honour, and the reply is not paged (docs/ORDERDESK-inventory.md). Note
+        ``total_records`` is a numeric *string* here and may not count a ``code`` filter: count
+        the items instead."""
+        params: dict[str, str] = {}
         if code is not None:
             codes = [code] if isinstance(code, str) else list(code)
             if not codes or not all(isinstance(c, str) and c for c in codes):
                 raise InvalidRequest("code must be a SKU or a list of non-empty SKUs")
             params["code"] = ",".join(codes)
-        if search is not None:
-            if not isinstance(search, str):
-                raise InvalidRequest("search must be a string")
-            params["search"] = search
         return self._get("/inventory-items", "/inventory-items", params=params, fresh=fresh)
 
     def get_inventory_item(self, item_id: str | int, fresh: bool = False) -> dict[str, Any]:

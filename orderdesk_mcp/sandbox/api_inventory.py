@@ -13,34 +13,27 @@ from orderdesk_mcp.sandbox.api_context import (
 )
 from orderdesk_mcp.sandbox.emulation_choices import (
     BATCH_MAX_ENTRIES,
-    CREATE_REPLY_INCLUDES_RECORD,
+    INVENTORY_CREATE_REPLY_INCLUDES_RECORD,
     INVENTORY_LIST_TOTAL_RECORDS_IS_STRING,
-    INVENTORY_SEARCH_FIELDS,
 )
 from orderdesk_mcp.sandbox.errors import invalid
-from orderdesk_mcp.sandbox.order_query import parse_limit_offset
 from orderdesk_mcp.sandbox.records import render_inventory_item
 
 
 @api.get("/inventory-items")
 def list_inventory_items() -> Response:
     store = current_store()
-    limit, offset = parse_limit_offset(request.args)
+    # `code` (one SKU or a comma list) is the only evidenced filter; search, limit and offset
+    # are ignored like any unknown parameter, and every matching item comes back.
     codes = {code.strip() for code in (request.args.get("code") or "").split(",") if code.strip()}
-    search = (request.args.get("search") or "").strip().casefold()
     with store.lock:
         matched = [
-            item
+            render_inventory_item(item)
             for item in store.inventory.values()
-            if (not codes or item["code"] in codes)
-            and (
-                not search
-                or any(search in str(item[field]).casefold() for field in INVENTORY_SEARCH_FIELDS)
-            )
+            if not codes or item["code"] in codes
         ]
-        page = [render_inventory_item(item) for item in matched[offset : offset + limit]]
     total = str(len(matched)) if INVENTORY_LIST_TOTAL_RECORDS_IS_STRING else len(matched)
-    return success(records_returned=len(page), total_records=total, inventory_items=page)
+    return success(records_returned=len(matched), total_records=total, inventory_items=matched)
 
 
 @api.get("/inventory-items/<inventory_id>")
@@ -57,7 +50,7 @@ def create_inventory_item() -> Response:
     body = json_body()
     with store.lock:
         item = render_inventory_item(store.create_inventory_item(body))
-    if CREATE_REPLY_INCLUDES_RECORD:
+    if INVENTORY_CREATE_REPLY_INCLUDES_RECORD:
         return success(message="Inventory Item Added", inventory_item=item)
     return success(message="Inventory Item Added")
 

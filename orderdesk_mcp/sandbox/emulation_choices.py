@@ -18,6 +18,11 @@ Fixed choices (structural, not switches):
 - PUT /batch-inventory-items validates every entry first and applies all or none; the per-item
   result format is undocumented, so an error names the failing index.
   (store.StoreState.batch_replace_inventory)
+- GET /inventory-items honours only `code` (one SKU or a comma list, exact match) and returns
+  every matching item in one reply: the docs list no parameters ("all the store's inventory
+  items"); `code` is in a copy of the current docs and in a production client's comma list.
+  `search`, `limit` and `offset` appear only in a generated spec, so they are ignored like any
+  unknown parameter. Evidence: docs/ORDERDESK-inventory.md. (api_inventory.list_inventory_items)
 """
 
 from __future__ import annotations
@@ -62,9 +67,9 @@ TOO_MANY_REQUESTS_MESSAGE: Final = "Too Many Requests"
 """Body message of a 429 (the real body is undocumented)."""
 
 CREATE_REPLY_INCLUDES_RECORD: Final = True
-"""POST /orders/{id}/shipments replies with `shipment` and POST /inventory-items with
-`inventory_item` beside the documented message; third-party clients read them. POST
-order-items keeps the documented bare message (no item id), as the doc sample shows."""
+"""POST /orders/{id}/shipments replies with `shipment` beside the documented message;
+third-party clients read it. POST order-items keeps the documented bare message (no item id),
+as the doc sample shows. POST /inventory-items: see INVENTORY_CREATE_REPLY_INCLUDES_RECORD."""
 
 BATCH_SHIPMENT_RESULT_HAS_SHIPMENT_ID: Final = True
 """Each successful /batch-shipments result carries `shipment_id` (a third-party client reads it)."""
@@ -129,5 +134,7 @@ BATCH_MAX_ENTRIES: Final = 500
 INVENTORY_LIST_TOTAL_RECORDS_IS_STRING: Final = True
 """`total_records` on /inventory-items is a numeric string, as in the docs and a live reply."""
 
-INVENTORY_SEARCH_FIELDS: Final = ("name", "code", "location")
-"""`search` (third-party only) is a case-insensitive substring match on these fields."""
+INVENTORY_CREATE_REPLY_INCLUDES_RECORD: Final = False
+"""POST /inventory-items replies with status, message ("Inventory Item Added") and
+execution_time only, as the documented sample shows: no record, no id. Clients find the new
+item by its code (docs/ORDERDESK-inventory.md)."""
