@@ -16,8 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderdesk_mcp import __version__, metrics
-from orderdesk_mcp.mcp import completion, prompts, resources
-from orderdesk_mcp.mcp.audit import AuditSink, ToolCallRecord, count_upstream_calls
+from orderdesk_mcp.mcp import completion, prompts, resources, results
+from orderdesk_mcp.mcp.audit import (
+    PENDING,
+    AuditSink,
+    AuditUnavailable,
+    ToolCallRecord,
+    count_upstream_calls,
+)
 from orderdesk_mcp.mcp.protocol import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
@@ -132,6 +138,15 @@ def page_at(kind: str, items: Sequence[Any], offset: int, page_size: int) -> dic
     if offset + page_size < len(items):
         result["nextCursor"] = encode_cursor(kind, offset + page_size)
     return result
+
+
+def _may_write(tool: ToolDef, arguments: dict[str, Any] | None) -> bool:
+    """Whether this call can change Order Desk (a write tool, and not a dry run)."""
+    return not tool.annotations.read_only and not (arguments or {}).get("dry_run")
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _text_param(params: dict[str, Any], name: str, method: str) -> str:
@@ -289,6 +304,34 @@ class Dispatcher:
         if arguments is not None and not isinstance(arguments, dict):
             raise invalid_params("tools/call: params.arguments must be a JSON object of arguments")
         started = time.perf_counter()
+
+        def call_record(outcome: str, store: str | None, upstream_calls: int) -> ToolCallRecord:
+            return ToolCallRecord(
+                tenant_id=scope.tenant_id,
+                key_id=scope.key_id,
+                tool=tool.name,
+                store=store,
+                arguments=arguments,
+                outcome=outcome,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                upstream_calls=upstream_calls,
+                request_id=scope.request_id,
+            )
+
+        pending: int | None = None
+        if _may_write(tool, arguments):
+            # The row exists before Order Desk sees the write: a landed write is never
+            # missing from the trail, and a retrying agent can find it there.
+            requested = arguments.get("store") if arguments else None
+            try:
+                pending = scope.audit.begin(call_record(PENDING, _text_or_none(requested), 0))
+            except AuditUnavailable:
+                metrics.record_tool_call(tool.name, "audit_unavailable", 0.0)
+                return results.failure(
+                    f"{tool.name} was not sent to Order Desk: this server could not record it "
+                    "in its audit trail (its database is busy or full). Nothing was changed; "
+                    "retry in a few seconds, and tell the operator if it keeps failing."
+                )
         outcome_label = "internal_error"
         store_alias: str | None = None
         with count_upstream_calls() as counter:
@@ -297,21 +340,11 @@ class Dispatcher:
                 outcome_label = outcome.outcome
                 store_alias = outcome.store.alias if outcome.store is not None else None
             finally:
-                seconds = time.perf_counter() - started
-                metrics.record_tool_call(tool.name, outcome_label, seconds)
-                scope.audit.record(
-                    ToolCallRecord(
-                        tenant_id=scope.tenant_id,
-                        key_id=scope.key_id,
-                        tool=tool.name,
-                        store=store_alias,
-                        arguments=arguments,
-                        outcome=outcome_label,
-                        duration_ms=seconds * 1000,
-                        upstream_calls=counter.calls,
-                        request_id=scope.request_id,
-                    )
-                )
+                metrics.record_tool_call(tool.name, outcome_label, time.perf_counter() - started)
+                # Never raises: a finished call keeps its real result even when its row
+                # cannot be completed (the row then stays pending, and that is counted).
+                finished = call_record(outcome_label, store_alias, counter.calls)
+                scope.audit.complete(pending, finished)
         return outcome.result
 
     def _resources_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
