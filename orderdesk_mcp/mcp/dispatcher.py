@@ -12,11 +12,13 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from orderdesk_mcp import __version__, metrics
 from orderdesk_mcp.mcp import completion, prompts, resources, results
+from orderdesk_mcp.mcp.admission import Admission, AdmittedResolver
 from orderdesk_mcp.mcp.audit import (
     PENDING,
     AuditSink,
@@ -40,6 +42,7 @@ from orderdesk_mcp.mcp.protocol import (
     result_message,
 )
 from orderdesk_mcp.mcp.registry import (
+    Busy,
     StoreResolver,
     ToolDef,
     execute_tool,
@@ -89,6 +92,8 @@ class CallScope:
     key_id: int | None
     request_id: str
     audit: AuditSink
+    # Bounds on calls running at once (multi-tenant HTTP); None: no bound (local, stdio).
+    admission: Admission | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,19 @@ def page_at(kind: str, items: Sequence[Any], offset: int, page_size: int) -> dic
     if offset + page_size < len(items):
         result["nextCursor"] = encode_cursor(kind, offset + page_size)
     return result
+
+
+def _admitted_resolver(admission: ExitStack, scope: CallScope) -> StoreResolver:
+    """The resolver for one call that may reach Order Desk, admitted while `admission` is
+    open (its store slot is taken when it resolves a store); Busy when over a bound."""
+    if scope.admission is None:
+        return scope.resolver
+    try:
+        admitted = admission.enter_context(scope.admission.call(scope.tenant_id))
+    except Busy:
+        metrics.record_rate_limited("busy")
+        raise
+    return AdmittedResolver(scope.resolver, admitted)
 
 
 def _may_write(tool: ToolDef, arguments: dict[str, Any] | None) -> bool:
@@ -318,6 +336,26 @@ class Dispatcher:
                 request_id=scope.request_id,
             )
 
+        with ExitStack() as admission:
+            resolver = scope.resolver
+            if tool.annotations.open_world:
+                try:
+                    resolver = _admitted_resolver(admission, scope)
+                except Busy as error:
+                    # Not audited: nothing was done, and a flood must not become DB writes.
+                    metrics.record_tool_call(tool.name, "busy", 0.0)
+                    return results.failure(str(error))
+            return self._run_tool(tool, arguments, scope, resolver, call_record, started)
+
+    def _run_tool(
+        self,
+        tool: ToolDef,
+        arguments: dict[str, Any] | None,
+        scope: CallScope,
+        resolver: StoreResolver,
+        call_record: Callable[[str, str | None, int], ToolCallRecord],
+        started: float,
+    ) -> dict[str, Any]:
         pending: int | None = None
         if _may_write(tool, arguments):
             # The row exists before Order Desk sees the write: a landed write is never
@@ -336,7 +374,7 @@ class Dispatcher:
         store_alias: str | None = None
         with count_upstream_calls() as counter:
             try:
-                outcome = execute_tool(tool, arguments, scope.resolver)
+                outcome = execute_tool(tool, arguments, resolver)
                 outcome_label = outcome.outcome
                 store_alias = outcome.store.alias if outcome.store is not None else None
             finally:
@@ -365,9 +403,13 @@ class Dispatcher:
             )
         started = time.perf_counter()
         outcome = "internal_error"
-        with count_upstream_calls() as counter:
+        with ExitStack() as admission, count_upstream_calls() as counter:
             try:
-                result = resources.read_resource(uri, scope.resolver, scope.toolsets)
+                resolver = _admitted_resolver(admission, scope)
+            except Busy as error:
+                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+            try:
+                result = resources.read_resource(uri, resolver, scope.toolsets)
                 outcome = "ok"
                 return result
             except resources.ResourceNotFound as error:
@@ -375,6 +417,9 @@ class Dispatcher:
                 raise JsonRpcError(RESOURCE_NOT_FOUND, str(error), {"uri": uri}) from None
             except resources.ResourceUnavailable as error:
                 outcome = "upstream_error"
+                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+            except Busy as error:
+                outcome = "busy"
                 raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
             finally:
                 # Reads of orders and inventory are audited like the tools that do the same.
