@@ -302,10 +302,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "threads",
         "ORDERDESK_MCP_THREADS",
         "8",
-        "Waitress worker threads: requests served at once. A thread also waits for Order "
-        "Desk's rate limit (up to a minute), so fewer threads let slow upstream calls hold up "
-        "cached reads; more threads cost throughput (one process, one core's worth of Python; "
-        "see docs/PERFORMANCE.md).",
+        "Waitress worker threads: requests served at once. At most THREADS - 2 of them run "
+        "tool calls (which may wait for Order Desk), so two always stay free for health "
+        "checks, metrics and cached work; more threads cost throughput (one process, one "
+        "core's worth of Python; see docs/PERFORMANCE.md).",
         _int_between(1, 256),
     ),
     SettingSpec(
@@ -316,6 +316,32 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "the listen backlog. nginx in front keeps only a few keep-alive connections, so this "
         "matters when clients connect directly.",
         _int_between(1, 10000),
+    ),
+    SettingSpec(
+        "max_calls_per_store",
+        "ORDERDESK_MCP_MAX_CALLS_PER_STORE",
+        "3",
+        "Tool calls one tenant may run at once against one Order Desk store; more get a "
+        "busy result at once, with a retry hint. Order Desk serves a store about 3 requests "
+        "a second, so more parallel calls only wait for its rate limit while holding a thread.",
+        _int_between(1, 256),
+    ),
+    SettingSpec(
+        "max_calls_per_tenant",
+        "ORDERDESK_MCP_MAX_CALLS_PER_TENANT",
+        "4",
+        "Tool calls one tenant may run at once over all its stores; more get a busy result "
+        "at once. Keeps one tenant's burst from taking every worker thread.",
+        _int_between(1, 256),
+    ),
+    SettingSpec(
+        "upstream_wait_seconds",
+        "ORDERDESK_MCP_UPSTREAM_WAIT_SECONDS",
+        "5",
+        "Seconds a tool call may wait for its store's Order Desk rate limit (or a 429's "
+        "X-Retry-After) before it answers busy with the wait needed, instead of holding a "
+        "worker thread; 0 never waits.",
+        _float_between(0, 120),
     ),
     SettingSpec(
         "public_hosts",
@@ -506,6 +532,9 @@ class Settings:
     port: int
     threads: int
     connection_limit: int
+    max_calls_per_store: int
+    max_calls_per_tenant: int
+    upstream_wait_seconds: float
     public_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None

@@ -214,6 +214,14 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.audit_failures = Counter(
+            f"{PREFIX}_audit_failures",
+            "Audit rows that could not be written, by what happened to the call "
+            "(write_refused: nothing sent; unrecorded: the call ran, its row is missing or "
+            "still pending).",
+            ["kind"],
+            registry=r,
+        )
         self.build_info = Info(f"{PREFIX}_build", "Version of orderdesk-mcp.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         self.scrape_gauges = _ScrapeTimeGauges()
@@ -267,6 +275,9 @@ class Metrics:
 
     def record_rate_limited(self, kind: str) -> None:
         self.rate_limited.labels(self._kinds(kind)).inc()
+
+    def record_audit_failure(self, kind: str) -> None:
+        self.audit_failures.labels(self._kinds(kind)).inc()
 
     def observe_upstream(self, call: UpstreamCall) -> None:
         """Count one Order Desk client call (the client's observer callback)."""
@@ -440,6 +451,10 @@ def record_auth_failure(reason: str) -> None:
 
 def record_rate_limited(kind: str) -> None:
     get_metrics().record_rate_limited(kind)
+
+
+def record_audit_failure(kind: str) -> None:
+    get_metrics().record_audit_failure(kind)
 
 
 def observe_upstream(call: UpstreamCall) -> None:

@@ -45,6 +45,12 @@ class Recorder:
     def record(self, call: ToolCallRecord) -> None:
         self.calls.append(call)
 
+    def begin(self, call: ToolCallRecord) -> int | None:
+        return None
+
+    def complete(self, pending: int | None, call: ToolCallRecord) -> None:
+        self.calls.append(call)
+
 
 def scope(read_only: bool = False, toolsets: frozenset[str] | None = None) -> CallScope:
     return CallScope(

@@ -52,6 +52,8 @@ class _Statements:
     # Keyed by (tenant id is None, key id is None): `= ?` or `IS NULL` for each owner column.
     session: dict[tuple[bool, bool], str]
     insert_audit: str
+    insert_audit_returning_id: str
+    complete_audit: str
 
 
 @functools.cache
@@ -87,6 +89,15 @@ def _statements_for(p: str) -> _Statements:
         insert_audit=(
             f"INSERT INTO audit_event ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
             f"VALUES ({', '.join([p] * len(_AUDIT_COLUMNS))})"
+        ),
+        # RETURNING works on SQLite >= 3.35 and PostgreSQL alike (lastrowid does not).
+        insert_audit_returning_id=(
+            f"INSERT INTO audit_event ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
+            f"VALUES ({', '.join([p] * len(_AUDIT_COLUMNS))}) RETURNING id"
+        ),
+        complete_audit=(
+            f"UPDATE audit_event SET store = {p}, outcome = {p}, duration_ms = {p}, "  # noqa: S608
+            f"upstream_calls = {p} WHERE id = {p}"
         ),
     )
 
@@ -213,6 +224,7 @@ def session_row(session_hash: str, tenant_id: int | None, key_id: int | None) ->
 
 def insert_audit_event(
     *,
+    returning_id: bool = False,
     tenant_id: int | None,
     key_id: int | None,
     action: str,
@@ -222,11 +234,12 @@ def insert_audit_event(
     duration_ms: float,
     upstream_calls: int,
     request_id: str | None,
-) -> None:
+) -> int | None:
     """One AuditEvent row, committed before returning (as AuditEvent.create would: outside a
-    transaction peewee's connections autocommit)."""
-    database.execute_sql(
-        _statements().insert_audit,
+    transaction peewee's connections autocommit); its id when `returning_id`."""
+    statements = _statements()
+    cursor = database.execute_sql(
+        statements.insert_audit_returning_id if returning_id else statements.insert_audit,
         (
             _audit_time_value(utcnow()),
             tenant_id,
@@ -239,4 +252,19 @@ def insert_audit_event(
             upstream_calls,
             request_id,
         ),
+    )
+    if not returning_id:
+        return None
+    # fetchall, not fetchone: SQLite commits an autocommit statement only once it is reset,
+    # so a half-read RETURNING cursor would keep the write lock.
+    rows = cursor.fetchall()
+    return int(rows[0][0]) if rows else None
+
+
+def complete_audit_event(
+    event_id: int, *, store: str | None, outcome: str, duration_ms: float, upstream_calls: int
+) -> None:
+    """Fill in the outcome of a row written as pending before its call ran."""
+    database.execute_sql(
+        _statements().complete_audit, (store, outcome, duration_ms, upstream_calls, event_id)
     )

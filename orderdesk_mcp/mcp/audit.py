@@ -15,7 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orderdesk_mcp.db.lookups import insert_audit_event
+import peewee
+
+from orderdesk_mcp import metrics
+from orderdesk_mcp.db.lookups import complete_audit_event, insert_audit_event
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall
 
 logger = logging.getLogger(__name__)
@@ -106,16 +109,88 @@ class ToolCallRecord:
     method: str = "tools/call"
 
 
+PENDING = "pending"
+"""The outcome of a write's row from before the write is sent until its outcome is known; a
+row left pending means the call's outcome could not be recorded (check Order Desk)."""
+
+
+class AuditUnavailable(Exception):
+    """The audit row of a write could not be written, so the write was not sent."""
+
+
 class AuditSink(Protocol):
-    def record(self, call: ToolCallRecord) -> None: ...
+    def record(self, call: ToolCallRecord) -> None:
+        """Keep a finished call (reads): a failure is logged and counted, never raised."""
+        ...
+
+    def begin(self, call: ToolCallRecord) -> int | None:
+        """Keep a write as pending before it is sent; AuditUnavailable when that fails."""
+        ...
+
+    def complete(self, pending: int | None, call: ToolCallRecord) -> None:
+        """Fill in a pending write's outcome: a failure is logged and counted, never raised."""
+        ...
+
+
+# What a failing audit write looks like: a locked or full database, or a broken file.
+_STORAGE_ERRORS = (peewee.PeeweeException, OSError)
+
+
+def _unrecorded(call: ToolCallRecord, error: BaseException) -> None:
+    metrics.record_audit_failure("unrecorded")
+    logger.error(
+        "audit row for %s %s could not be written (%s): the call ran with outcome %s",
+        call.method,
+        call.tool,
+        type(error).__name__,
+        call.outcome,
+        extra={"request_id": call.request_id},
+    )
 
 
 class DatabaseAudit:
     """Writes one AuditEvent row per tool call (multi-tenant mode)."""
 
     def record(self, call: ToolCallRecord) -> None:
+        try:
+            self._insert(call, returning_id=False)
+        except _STORAGE_ERRORS as error:
+            _unrecorded(call, error)
+
+    def begin(self, call: ToolCallRecord) -> int | None:
+        try:
+            return self._insert(call, returning_id=True)
+        except _STORAGE_ERRORS as error:
+            metrics.record_audit_failure("write_refused")
+            logger.error(
+                "audit row for %s %s could not be written (%s): the write was not sent",
+                call.method,
+                call.tool,
+                type(error).__name__,
+                extra={"request_id": call.request_id},
+            )
+            raise AuditUnavailable(str(type(error).__name__)) from None
+
+    def complete(self, pending: int | None, call: ToolCallRecord) -> None:
+        if pending is None:
+            self.record(call)
+            return
+        try:
+            complete_audit_event(
+                pending,
+                store=call.store,
+                outcome=call.outcome,
+                duration_ms=round(call.duration_ms, 3),
+                upstream_calls=call.upstream_calls,
+            )
+        except _STORAGE_ERRORS as error:
+            _unrecorded(call, error)
+
+    @staticmethod
+    def _insert(call: ToolCallRecord, *, returning_id: bool) -> int | None:
         # Every tool call writes one, hence the prepared SQL of db/lookups.py.
-        insert_audit_event(
+        return insert_audit_event(
+            returning_id=returning_id,
             tenant_id=call.tenant_id,
             key_id=call.key_id,
             action=f"{call.method} {call.tool}",
@@ -130,6 +205,13 @@ class DatabaseAudit:
 
 class LogAudit:
     """Logs tool calls (local mode and stdio, which need no database)."""
+
+    def begin(self, call: ToolCallRecord) -> int | None:
+        # A log line cannot be made durable ahead of the write; the finished call is logged.
+        return None
+
+    def complete(self, pending: int | None, call: ToolCallRecord) -> None:
+        self.record(call)
 
     def record(self, call: ToolCallRecord) -> None:
         logger.info(

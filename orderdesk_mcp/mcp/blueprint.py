@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from orderdesk_mcp import metrics
 from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
+from orderdesk_mcp.mcp.admission import Admission, AdmissionLimits
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
 from orderdesk_mcp.mcp.limits import McpLimits, is_protocol_message
 from orderdesk_mcp.mcp.protocol import (
@@ -77,6 +78,7 @@ class McpState:
     limits: McpLimits
     allowed_hosts: frozenset[str]
     allowed_origins: frozenset[str]
+    admission: Admission
 
 
 class HttpFailure(Exception):
@@ -138,6 +140,13 @@ def init_app(app: Flask) -> None:
         allowed_hosts=LOOPBACK_HOSTS | {host.lower() for host in settings.public_hosts},
         allowed_origins=frozenset(
             origin.rstrip("/").lower() for origin in settings.allowed_origins
+        ),
+        admission=Admission(
+            AdmissionLimits.for_threads(
+                settings.threads,
+                per_tenant=settings.max_calls_per_tenant,
+                per_store=settings.max_calls_per_store,
+            )
         ),
     )
     app.register_blueprint(bp)
@@ -528,6 +537,7 @@ def _scope(
         key_id=caller.key_id,
         request_id=request_id,
         audit=mcp.access.audit,
+        admission=mcp.admission,
     )
 
 

@@ -12,12 +12,20 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from orderdesk_mcp import __version__, metrics
-from orderdesk_mcp.mcp import completion, prompts, resources
-from orderdesk_mcp.mcp.audit import AuditSink, ToolCallRecord, count_upstream_calls
+from orderdesk_mcp.mcp import completion, prompts, resources, results
+from orderdesk_mcp.mcp.admission import Admission, AdmittedResolver
+from orderdesk_mcp.mcp.audit import (
+    PENDING,
+    AuditSink,
+    AuditUnavailable,
+    ToolCallRecord,
+    count_upstream_calls,
+)
 from orderdesk_mcp.mcp.protocol import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
@@ -34,6 +42,7 @@ from orderdesk_mcp.mcp.protocol import (
     result_message,
 )
 from orderdesk_mcp.mcp.registry import (
+    Busy,
     StoreResolver,
     ToolDef,
     execute_tool,
@@ -83,6 +92,8 @@ class CallScope:
     key_id: int | None
     request_id: str
     audit: AuditSink
+    # Bounds on calls running at once (multi-tenant HTTP); None: no bound (local, stdio).
+    admission: Admission | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,28 @@ def page_at(kind: str, items: Sequence[Any], offset: int, page_size: int) -> dic
     if offset + page_size < len(items):
         result["nextCursor"] = encode_cursor(kind, offset + page_size)
     return result
+
+
+def _admitted_resolver(admission: ExitStack, scope: CallScope) -> StoreResolver:
+    """The resolver for one call that may reach Order Desk, admitted while `admission` is
+    open (its store slot is taken when it resolves a store); Busy when over a bound."""
+    if scope.admission is None:
+        return scope.resolver
+    try:
+        admitted = admission.enter_context(scope.admission.call(scope.tenant_id))
+    except Busy:
+        metrics.record_rate_limited("busy")
+        raise
+    return AdmittedResolver(scope.resolver, admitted)
+
+
+def _may_write(tool: ToolDef, arguments: dict[str, Any] | None) -> bool:
+    """Whether this call can change Order Desk (a write tool, and not a dry run)."""
+    return not tool.annotations.read_only and not (arguments or {}).get("dry_run")
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _text_param(params: dict[str, Any], name: str, method: str) -> str:
@@ -289,29 +322,67 @@ class Dispatcher:
         if arguments is not None and not isinstance(arguments, dict):
             raise invalid_params("tools/call: params.arguments must be a JSON object of arguments")
         started = time.perf_counter()
+
+        def call_record(outcome: str, store: str | None, upstream_calls: int) -> ToolCallRecord:
+            return ToolCallRecord(
+                tenant_id=scope.tenant_id,
+                key_id=scope.key_id,
+                tool=tool.name,
+                store=store,
+                arguments=arguments,
+                outcome=outcome,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                upstream_calls=upstream_calls,
+                request_id=scope.request_id,
+            )
+
+        with ExitStack() as admission:
+            resolver = scope.resolver
+            if tool.annotations.open_world:
+                try:
+                    resolver = _admitted_resolver(admission, scope)
+                except Busy as error:
+                    # Not audited: nothing was done, and a flood must not become DB writes.
+                    metrics.record_tool_call(tool.name, "busy", 0.0)
+                    return results.failure(str(error))
+            return self._run_tool(tool, arguments, scope, resolver, call_record, started)
+
+    def _run_tool(
+        self,
+        tool: ToolDef,
+        arguments: dict[str, Any] | None,
+        scope: CallScope,
+        resolver: StoreResolver,
+        call_record: Callable[[str, str | None, int], ToolCallRecord],
+        started: float,
+    ) -> dict[str, Any]:
+        pending: int | None = None
+        if _may_write(tool, arguments):
+            # The row exists before Order Desk sees the write: a landed write is never
+            # missing from the trail, and a retrying agent can find it there.
+            requested = arguments.get("store") if arguments else None
+            try:
+                pending = scope.audit.begin(call_record(PENDING, _text_or_none(requested), 0))
+            except AuditUnavailable:
+                metrics.record_tool_call(tool.name, "audit_unavailable", 0.0)
+                return results.failure(
+                    f"{tool.name} was not sent to Order Desk: this server could not record it "
+                    "in its audit trail (its database is busy or full). Nothing was changed; "
+                    "retry in a few seconds, and tell the operator if it keeps failing."
+                )
         outcome_label = "internal_error"
         store_alias: str | None = None
         with count_upstream_calls() as counter:
             try:
-                outcome = execute_tool(tool, arguments, scope.resolver)
+                outcome = execute_tool(tool, arguments, resolver)
                 outcome_label = outcome.outcome
                 store_alias = outcome.store.alias if outcome.store is not None else None
             finally:
-                seconds = time.perf_counter() - started
-                metrics.record_tool_call(tool.name, outcome_label, seconds)
-                scope.audit.record(
-                    ToolCallRecord(
-                        tenant_id=scope.tenant_id,
-                        key_id=scope.key_id,
-                        tool=tool.name,
-                        store=store_alias,
-                        arguments=arguments,
-                        outcome=outcome_label,
-                        duration_ms=seconds * 1000,
-                        upstream_calls=counter.calls,
-                        request_id=scope.request_id,
-                    )
-                )
+                metrics.record_tool_call(tool.name, outcome_label, time.perf_counter() - started)
+                # Never raises: a finished call keeps its real result even when its row
+                # cannot be completed (the row then stays pending, and that is counted).
+                finished = call_record(outcome_label, store_alias, counter.calls)
+                scope.audit.complete(pending, finished)
         return outcome.result
 
     def _resources_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
@@ -332,9 +403,13 @@ class Dispatcher:
             )
         started = time.perf_counter()
         outcome = "internal_error"
-        with count_upstream_calls() as counter:
+        with ExitStack() as admission, count_upstream_calls() as counter:
             try:
-                result = resources.read_resource(uri, scope.resolver, scope.toolsets)
+                resolver = _admitted_resolver(admission, scope)
+            except Busy as error:
+                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+            try:
+                result = resources.read_resource(uri, resolver, scope.toolsets)
                 outcome = "ok"
                 return result
             except resources.ResourceNotFound as error:
@@ -342,6 +417,9 @@ class Dispatcher:
                 raise JsonRpcError(RESOURCE_NOT_FOUND, str(error), {"uri": uri}) from None
             except resources.ResourceUnavailable as error:
                 outcome = "upstream_error"
+                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
+            except Busy as error:
+                outcome = "busy"
                 raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
             finally:
                 # Reads of orders and inventory are audited like the tools that do the same.

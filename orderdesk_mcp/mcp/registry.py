@@ -20,6 +20,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from orderdesk_mcp.mcp import results
 from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
 from orderdesk_mcp.mcp.tools._base import (
+    Busy,
     RecordChanged,
     StaticStoreResolver,
     StoreNotFound,
@@ -42,6 +43,7 @@ from orderdesk_mcp.orderdesk.errors import (
 
 __all__ = [
     "TOOLSETS",
+    "Busy",
     "CatalogueError",
     "StaticStoreResolver",
     "StoreNotFound",
@@ -233,6 +235,8 @@ def execute_tool(
         return _failed("invalid_arguments", str(error), store)
     except RecordChanged as error:
         return _failed("conflict", str(error), store)
+    except Busy as error:
+        return _failed("busy", str(error), store)
     except OrderDeskError as error:
         outcome, message = explain_upstream_error(tool, error, store)
         return _failed(outcome, message, store)

@@ -144,9 +144,11 @@ class UpstreamMachinery:
     def from_settings(
         cls, settings: Settings, observer: Observer | None = None
     ) -> UpstreamMachinery:
-        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds)."""
+        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds, and
+        how long a call may wait for the rate limit)."""
         return cls(
             settings.cache_path,
+            retry=RetryPolicy(max_rate_limit_wait=settings.upstream_wait_seconds),
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
             ttls=CacheTTLs(
