@@ -25,6 +25,7 @@ from orderdesk_mcp.sandbox.emulation_choices import (
     MOVE_HISTORY_SOURCE,
     PUT_ORDER_HONOURS_FOLDER_ID,
     PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS,
+    SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK,
     SHIPMENT_ORDER_ITEMS_MUST_NAME_LINES,
 )
 from orderdesk_mcp.sandbox.errors import ApiError, invalid, not_found
@@ -400,7 +401,7 @@ class StoreState:
             "order_id": order_id,
             "store_id": self.store_id,
             **fields,
-            "date_shipped": self.today_text(),
+            "date_shipped": self._date_shipped(body, where) or self.today_text(),
             "date_added": date_added or self.now_text(),
         }
         self.next_shipment_id += 1
@@ -413,9 +414,17 @@ class StoreState:
         shipment = self.get_shipment(order_id, shipment_id)
         fields = read_shipment(body, "")
         _refuse_unknown_lines(order, fields["order_items"], "")
-        shipment.update(fields)  # date_shipped is Order Desk's: kept as stored
+        shipment.update(fields)
+        shipment["date_shipped"] = self._date_shipped(body, "") or shipment["date_shipped"]
         self._touch(order)
         return shipment
+
+    @staticmethod
+    def _date_shipped(body: Any, where: str) -> str:
+        """The body's date_shipped, or "" when Order Desk sets it itself."""
+        if SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK or not isinstance(body, dict):
+            return ""
+        return read_text(body, "date_shipped", where)
 
     def delete_shipment(self, order_id: str, shipment_id: str) -> None:
         order = self.get_order(order_id)
