@@ -96,8 +96,10 @@ def test_shipments_round_trip_and_duplicate_refused(sandbox: RunningSandbox) -> 
     base = f"/orders/{order['id']}/shipments"
     shipment = {"tracking_number": "1Z999", "carrier_code": "UPS", "shipment_method": "Ground"}
     added = ok(call(sandbox, "POST", base, EMPTY, json=shipment))
+    # Documented reply: no shipment in it (SHIPMENT_CREATE_REPLY_INCLUDES_RECORD).
+    assert set(added) == {"status", "message", "execution_time"}
     assert added["message"] == "Shipment Added"
-    stored = added["shipment"]
+    stored = ok(call(sandbox, "GET", base, EMPTY))["shipments"][0]
     assert isinstance(stored["id"], str)
     assert stored["order_id"] == order["id"]
     assert stored["tracking_url"].endswith("1Z999")
@@ -114,6 +116,7 @@ def test_shipments_round_trip_and_duplicate_refused(sandbox: RunningSandbox) -> 
     got = ok(call(sandbox, "GET", one, EMPTY))["shipment"]
     assert got["tracking_number"] == "1Z000"
     assert got["cost"] == "7.1"
+    assert got["date_shipped"] == stored["date_shipped"]  # Order Desk's own, kept on PUT
     in_order = ok(call(sandbox, "GET", f"/orders/{order['id']}", EMPTY))["order"]
     assert in_order["order_shipments"][0]["id"] == stored["id"]
     deleted = ok(call(sandbox, "DELETE", one, EMPTY))
@@ -132,7 +135,8 @@ def test_batch_shipments_report_each_entry(sandbox: RunningSandbox) -> None:
     reply = ok(call(sandbox, "POST", "/batch-shipments", EMPTY, json=body))
     statuses = [result["status"] for result in reply["results"]]
     assert statuses == ["success", "error", "error", "error"]
-    assert reply["results"][0]["shipment_id"]
+    # Only what callers are seen reading; results pair with entries by position.
+    assert all(set(result) == {"status", "message"} for result in reply["results"])
     assert "not found" in reply["results"][1]["message"]
     assert reply["message"] == "1 Shipments Added"
     wrapped = {"shipments": body}
@@ -196,3 +200,40 @@ def test_inventory_filters_only_by_code_and_is_not_paged(sandbox: RunningSandbox
     same = ok(call(sandbox, "GET", "/inventory-items", DEMO, params=ignored))
     assert same["inventory_items"] == everything["inventory_items"]
     assert same["total_records"] == str(total)
+
+
+def test_shipment_date_shipped_and_partial_lines(sandbox: RunningSandbox) -> None:
+    order = create(sandbox)
+    base = f"/orders/{order['id']}/shipments"
+    line_id = order["order_items"][0]["id"]
+    body = {
+        "tracking_number": "P1",
+        "date_shipped": "2001-02-03",
+        "order_items": [{"id": int(line_id), "quantity": 1}, {"code": "SKU", "quantity": "2"}],
+    }
+    ok(call(sandbox, "POST", base, EMPTY, json=body))
+    stored = ok(call(sandbox, "GET", base, EMPTY))["shipments"][0]
+    assert stored["date_shipped"] != "2001-02-03"  # not writable: Order Desk sets it
+    assert stored["order_items"] == [{"id": line_id, "quantity": 1}, {"code": "SKU", "quantity": 2}]
+    for lines, says in (
+        ([{"id": "1", "quantity": 1}], "not a line of order"),
+        ([{"quantity": 1}], "id (the order line's id) or a code"),
+        ([{"code": "SKU", "quantity": 0}], "quantity must be 1 or more"),
+        ({"code": "SKU"}, "must be an array"),
+    ):
+        refused = {"tracking_number": "P2", "order_items": lines}
+        assert says in error(call(sandbox, "POST", base, EMPTY, json=refused), 400)
+
+
+def test_batch_shipments_short_results_fault(sandbox: RunningSandbox) -> None:
+    order = create(sandbox)
+    sandbox.set_faults(EMPTY, short_batch_results=1)
+    body = [
+        {"order_id": order["id"], "tracking_number": "S1"},
+        {"order_id": order["id"], "tracking_number": "S2"},
+    ]
+    reply = ok(call(sandbox, "POST", "/batch-shipments", EMPTY, json=body))
+    assert [result["status"] for result in reply["results"]] == ["success"]
+    assert reply["message"] == "2 Shipments Added"
+    again = [{"order_id": order["id"], "tracking_number": "S3"}]
+    assert len(ok(call(sandbox, "POST", "/batch-shipments", EMPTY, json=again))["results"]) == 1

@@ -437,7 +437,9 @@ def test_add_shipments_batch_reports_each_entry(resolver: StaticStoreResolver) -
     shipped = ok(resolver, "list_shipments", {"order_id": ids[1]})["shipments"]
     assert [shipment["tracking_number"] for shipment in shipped] == ["9400B"]
     again = ok(resolver, "add_shipments_batch", {"shipments": batch[:1]})
-    assert again["failed"] == 1
+    assert (again["succeeded"], again["failed"]) == (0, 1)
+    assert again["failures"][0]["position"] == 0
+    assert "Shipment Not Added" in again["failures"][0]["message"]
 
 
 # --- inventory ---------------------------------------------------------------------------

@@ -58,7 +58,8 @@ def _store_id(body: dict[str, Any]) -> str | None:
 
 @admin.post("/faults")
 def set_faults() -> Response:
-    """Body: optional store_id plus latency_ms, error_rate, force_429, rate_429, drop_rate."""
+    """Body: optional store_id plus latency_ms, error_rate, force_429, rate_429, drop_rate,
+    short_batch_results."""
     body = _optional_object_body()
     settings = fault_settings_from_json(body)
     state = sandbox_state()

@@ -17,8 +17,8 @@ from orderdesk_mcp.sandbox.api_context import (
 )
 from orderdesk_mcp.sandbox.emulation_choices import (
     BATCH_MAX_ENTRIES,
-    BATCH_SHIPMENT_RESULT_HAS_SHIPMENT_ID,
-    CREATE_REPLY_INCLUDES_RECORD,
+    BATCH_SHIPMENT_RESULT_FIELDS,
+    SHIPMENT_CREATE_REPLY_INCLUDES_RECORD,
 )
 from orderdesk_mcp.sandbox.errors import invalid
 from orderdesk_mcp.sandbox.fields import JsonObject
@@ -194,7 +194,7 @@ def add_shipment(order_id: str) -> Response:
     body = json_body()
     with store.lock:
         shipment = dict(store.add_shipment(order_id, body))
-    if CREATE_REPLY_INCLUDES_RECORD:
+    if SHIPMENT_CREATE_REPLY_INCLUDES_RECORD:
         return success(message="Shipment Added", shipment=shipment)
     return success(message="Shipment Added")
 
@@ -223,9 +223,9 @@ def batch_shipments() -> Response:
     if len(entries) > BATCH_MAX_ENTRIES:
         raise invalid(f"too many shipments in one batch: send at most {BATCH_MAX_ENTRIES}")
     with store.lock:
-        results = store.batch_shipments(entries)
-    if not BATCH_SHIPMENT_RESULT_HAS_SHIPMENT_ID:
-        for result in results:
-            result.pop("shipment_id", None)
-    added = sum(1 for result in results if result["status"] == "success")
+        outcomes = store.batch_shipments(entries)
+    added = sum(1 for outcome in outcomes if outcome["status"] == "success")
+    results = [{key: outcome[key] for key in BATCH_SHIPMENT_RESULT_FIELDS} for outcome in outcomes]
+    if results and store.faults.take_short_batch():
+        results.pop()  # injected: the last shipment was added but its result is missing
     return success(message=f"{added} Shipments Added", results=results)

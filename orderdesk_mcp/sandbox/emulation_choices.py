@@ -71,9 +71,6 @@ CREATE_REPLY_INCLUDES_RECORD: Final = True
 third-party clients read it. POST order-items keeps the documented bare message (no item id),
 as the doc sample shows. POST /inventory-items: see INVENTORY_CREATE_REPLY_INCLUDES_RECORD."""
 
-BATCH_SHIPMENT_RESULT_HAS_SHIPMENT_ID: Final = True
-"""Each successful /batch-shipments result carries `shipment_id` (a third-party client reads it)."""
-
 # --- Orders (reference §6, Uncertain 8, 9, 12) -----------------------------------------------
 
 DUPLICATE_ORDER_KEY: Final = ("source_id", "source_name")
@@ -122,6 +119,25 @@ line is meaningless and usually a client bug."""
 
 DUPLICATE_SHIPMENT_KEY: Final = ("tracking_number", "carrier_code")
 """A shipment with the tracking number and carrier of one on the order is "Shipment Not Added"."""
+
+SHIPMENT_CREATE_REPLY_INCLUDES_RECORD: Final = False
+"""POST /orders/{id}/shipments answers only status, message and execution_time, as the docs'
+sample and MindCloud's wrapper show (sparkweb/slate:source/includes/_shipments.md); a client
+finds the new shipment by listing the order's shipments."""
+
+BATCH_SHIPMENT_RESULT_FIELDS: Final = ("status", "message")
+"""Each /batch-shipments result holds only what callers are seen reading: status and message,
+in the order of the request (billymitchell/Orderdesk-Single-Order-Shipment:index.js). No
+order_id or shipment_id: the only source for them is a test mock."""
+
+SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK: Final = True
+"""date_shipped is not in the documented writable fields: a new shipment gets today's date
+whatever the body says, and a PUT keeps the stored one (research §2: assume not writable)."""
+
+SHIPMENT_ORDER_ITEMS_MUST_NAME_LINES: Final = True
+"""A shipment's `order_items` (partial shipments; undocumented, one integrator sends
+[{id|code, quantity}]) is stored as sent when each entry has an id or code and a quantity of 1
+or more; an `id` that is not a line of the order is refused (400)."""
 
 BATCH_BODY_MUST_BE_ARRAY: Final = True
 """Batch endpoints take a top-level JSON array (what every real caller sends); a wrapped

@@ -24,19 +24,27 @@ class Fault(enum.Enum):
 
 @dataclass(frozen=True)
 class FaultSettings:
-    """What to inject. Rates are shares in [0, 1]; `force_429` counts the next N requests."""
+    """What to inject. Rates are shares in [0, 1]; `force_429` counts the next N requests.
+
+    `short_batch_results` counts the next N /batch-shipments replies that leave out their last
+    result although that shipment was added: a reply shorter than the batch, which a client
+    must treat as "may or may not have landed".
+    """
 
     latency_ms: int = 0
     error_rate: float = 0.0
     force_429: int = 0
     rate_429: float = 0.0
     drop_rate: float = 0.0
+    short_batch_results: int = 0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.latency_ms > 600_000:
             raise ValueError("latency_ms must be between 0 and 600000")
         if self.force_429 < 0:
             raise ValueError("force_429 must be 0 or more")
+        if self.short_batch_results < 0:
+            raise ValueError("short_batch_results must be 0 or more")
         for name in ("error_rate", "rate_429", "drop_rate"):
             share = getattr(self, name)
             if not 0.0 <= share <= 1.0:
@@ -46,7 +54,7 @@ class FaultSettings:
         return asdict(self)
 
 
-_INT_FIELDS = ("latency_ms", "force_429")
+_INT_FIELDS = ("latency_ms", "force_429", "short_batch_results")
 _SHARE_FIELDS = ("error_rate", "rate_429", "drop_rate")
 
 
@@ -82,6 +90,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._settings = settings or FaultSettings()
         self._forced_left = self._settings.force_429
+        self._short_batches_left = self._settings.short_batch_results
 
     @property
     def settings(self) -> FaultSettings:
@@ -92,6 +101,7 @@ class FaultInjector:
                 force_429=self._forced_left,
                 rate_429=self._settings.rate_429,
                 drop_rate=self._settings.drop_rate,
+                short_batch_results=self._short_batches_left,
             )
 
     def configure(self, settings: FaultSettings) -> None:
@@ -99,6 +109,7 @@ class FaultInjector:
         with self._lock:
             self._settings = settings
             self._forced_left = settings.force_429
+            self._short_batches_left = settings.short_batch_results
             self._rng = random.Random(self._seed)  # noqa: S311  (repeatable faults)
 
     def latency_s(self) -> float:
@@ -119,3 +130,11 @@ class FaultInjector:
             if settings.error_rate and self._rng.random() < settings.error_rate:
                 return Fault.SERVER_ERROR
             return Fault.NONE
+
+    def take_short_batch(self) -> bool:
+        """True when this /batch-shipments reply should leave out its last result."""
+        with self._lock:
+            if self._short_batches_left <= 0:
+                return False
+            self._short_batches_left -= 1
+            return True

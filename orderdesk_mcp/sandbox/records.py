@@ -356,16 +356,41 @@ def guess_tracking_url(carrier_code: str, tracking_number: str) -> str:
     return template.format(tracking_number)
 
 
-def read_shipment(body: Any, where: str, today: str) -> JsonObject:
-    """Validate the writable fields of a shipment; `tracking_number` is required."""
+def read_shipped_items(source: Mapping[str, Any], where: str) -> str | list[JsonObject]:
+    """A shipment's `order_items` (partial shipments): "" when absent, else a list of
+    {id or code, quantity >= 1}. Undocumented; this is the shape integrators send."""
+    raw = source.get("order_items")
+    if raw is None or raw == "":
+        return ""
+    if not isinstance(raw, list):
+        raise invalid(f"{where}order_items must be an array of {{id or code, quantity}}")
+    shipped: list[JsonObject] = []
+    for index, entry in enumerate(raw):
+        at = f"{where}order_items[{index}]."
+        line = require_object(entry, at.rstrip("."))
+        quantity = read_int(line, "quantity", at, default=0)
+        if quantity < 1:
+            raise invalid(f"{at}quantity must be 1 or more")
+        item_id = read_text(line, "id", at).strip()
+        code = read_text(line, "code", at).strip()
+        if not (item_id or code):
+            raise invalid(f"{at}an id (the order line's id) or a code is required")
+        kept: JsonObject = {"id": item_id} if item_id else {}
+        if code:
+            kept["code"] = code
+        kept["quantity"] = quantity
+        shipped.append(kept)
+    return shipped
+
+
+def read_shipment(body: Any, where: str) -> JsonObject:
+    """Validate the fields of a shipment body; `tracking_number` is required. date_shipped is
+    not read: Order Desk sets it (SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK)."""
     source = require_object(body, where.rstrip(".") or "the shipment")
     tracking_number = read_text(source, "tracking_number", where).strip()
     if not tracking_number:
         raise invalid(f'{where}tracking_number is required (send "n/a" when there is none)')
     carrier_code = read_text(source, "carrier_code", where)
-    raw_items = source.get("order_items")
-    if raw_items is not None and not isinstance(raw_items, str | list):
-        raise invalid(f"{where}order_items must be a string or an array")
     return {
         "tracking_number": tracking_number,
         "carrier_code": carrier_code,
@@ -378,10 +403,9 @@ def read_shipment(body: Any, where: str, today: str) -> JsonObject:
         "label_format": read_text(source, "label_format", where),
         "label_image": read_text(source, "label_image", where),
         "print_status": read_text(source, "print_status", where) or "0",
-        "order_items": copy.deepcopy(raw_items) if raw_items is not None else "",
+        "order_items": read_shipped_items(source, where),
         "cart_shipment_id": read_text(source, "cart_shipment_id", where),
         "label_shipment_id": read_text(source, "label_shipment_id", where),
-        "date_shipped": read_text(source, "date_shipped", where) or today,
     }
 
 

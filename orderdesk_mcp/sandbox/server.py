@@ -115,9 +115,12 @@ class RunningSandbox:
         force_429: int = 0,
         rate_429: float = 0.0,
         drop_rate: float = 0.0,
+        short_batch_results: int = 0,
     ) -> None:
         """Replace the faults of one store (or every store when store_id is None)."""
-        settings = FaultSettings(latency_ms, error_rate, force_429, rate_429, drop_rate)
+        settings = FaultSettings(
+            latency_ms, error_rate, force_429, rate_429, drop_rate, short_batch_results
+        )
         self.state.set_faults(settings, store_id)
 
     def reset_stats(self) -> None:

@@ -25,6 +25,8 @@ from orderdesk_mcp.sandbox.emulation_choices import (
     MOVE_HISTORY_SOURCE,
     PUT_ORDER_HONOURS_FOLDER_ID,
     PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS,
+    SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK,
+    SHIPMENT_ORDER_ITEMS_MUST_NAME_LINES,
 )
 from orderdesk_mcp.sandbox.errors import ApiError, invalid, not_found
 from orderdesk_mcp.sandbox.faults import FaultInjector, FaultSettings
@@ -388,7 +390,8 @@ class StoreState:
         self, order_id: str, body: Any, where: str = "", date_added: str | None = None
     ) -> JsonObject:
         order = self.get_order(order_id)
-        fields = read_shipment(body, where, self.today_text())
+        fields = read_shipment(body, where)
+        _refuse_unknown_lines(order, fields["order_items"], where)
         key = tuple(fields[name] for name in DUPLICATE_SHIPMENT_KEY)
         for existing in order["order_shipments"]:
             if tuple(existing[name] for name in DUPLICATE_SHIPMENT_KEY) == key:
@@ -398,6 +401,7 @@ class StoreState:
             "order_id": order_id,
             "store_id": self.store_id,
             **fields,
+            "date_shipped": self._date_shipped(body, where) or self.today_text(),
             "date_added": date_added or self.now_text(),
         }
         self.next_shipment_id += 1
@@ -408,9 +412,19 @@ class StoreState:
     def replace_shipment(self, order_id: str, shipment_id: str, body: Any) -> JsonObject:
         order = self.get_order(order_id)
         shipment = self.get_shipment(order_id, shipment_id)
-        shipment.update(read_shipment(body, "", self.today_text()))
+        fields = read_shipment(body, "")
+        _refuse_unknown_lines(order, fields["order_items"], "")
+        shipment.update(fields)
+        shipment["date_shipped"] = self._date_shipped(body, "") or shipment["date_shipped"]
         self._touch(order)
         return shipment
+
+    @staticmethod
+    def _date_shipped(body: Any, where: str) -> str:
+        """The body's date_shipped, or "" when Order Desk sets it itself."""
+        if SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK or not isinstance(body, dict):
+            return ""
+        return read_text(body, "date_shipped", where)
 
     def delete_shipment(self, order_id: str, shipment_id: str) -> None:
         order = self.get_order(order_id)
@@ -516,6 +530,19 @@ class StoreState:
 
     def public_settings(self) -> JsonObject:
         return {k: copy.deepcopy(v) for k, v in self.settings.items() if k not in SECRET_SETTINGS}
+
+
+def _refuse_unknown_lines(order: Mapping[str, Any], shipped: Any, where: str) -> None:
+    """A partial shipment's line ids must be lines of its order."""
+    if not SHIPMENT_ORDER_ITEMS_MUST_NAME_LINES or not isinstance(shipped, list):
+        return
+    lines = {item["id"] for item in order["order_items"]}
+    for index, entry in enumerate(shipped):
+        if entry.get("id") and entry["id"] not in lines:
+            raise invalid(
+                f"{where}order_items[{index}].id {entry['id']} is not a line of order "
+                f"{order['id']} (its lines: {', '.join(sorted(lines))})"
+            )
 
 
 def _echo(raw: Any) -> Any:

@@ -9,7 +9,7 @@ stamp and the current values of the fields it wanted to change, so it can decide
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import RecordChanged, ToolInputError
@@ -121,3 +121,26 @@ def merge_or_preview(
     envelope = write(body)
     stored = record(envelope, record_name) or record(read(), record_name)
     return {"dry_run": False, record_name: stored, "message": message_of(envelope)}
+
+
+def refuse_unwritable(
+    changes: Mapping[str, Any],
+    writable: Sequence[str],
+    *,
+    where: str,
+    reasons: Mapping[str, str],
+) -> None:
+    """ToolInputError naming every key of `changes` that is not in `writable` (the fields
+    Order Desk documents as writable on this record), with its reason from `reasons` or
+    READ_ONLY_EVERYWHERE, and listing what may be changed."""
+    fallback = "not a field Order Desk documents as writable"
+    named = [
+        f"{key} ({reasons.get(key) or READ_ONLY_EVERYWHERE.get(key) or fallback})"
+        for key in changes
+        if key not in writable
+    ]
+    if named:
+        raise ToolInputError(
+            f"{where} cannot include {'; '.join(named)}. Fields you can change: "
+            f"{', '.join(writable)}. Nothing was written."
+        )

@@ -28,14 +28,38 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
-from orderdesk_mcp.mcp.tools._updates import merge_or_preview
+from orderdesk_mcp.mcp.tools._updates import (
+    EXPECTED_DATE_UPDATED_ARG,
+    merge_or_preview,
+    refuse_unwritable,
+)
 from orderdesk_mcp.orderdesk import OrderDeskClient
 
 ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 ITEM_ID = id_arg("The order line's id (from list_order_items or the order's order_items).")
-# Order Desk's own fields on a line; a write sends only what a merchant can set.
+# The order-line fields Order Desk documents (sparkweb/slate source/includes/_order_items.md,
+# Properties); `id` is marked read-only there.
+WRITABLE_ITEM_FIELDS = (
+    "name",
+    "code",
+    "price",
+    "quantity",
+    "weight",
+    "delivery_type",
+    "category_code",
+    "variation_list",
+    "metadata",
+)
+# Left out of the PUT body as well as refused.
 _READ_ONLY_ITEM_FIELDS = {
     "order_id": "a line belongs to its order: delete it and add it to the other order instead",
+    "store_id": "store_id is set by Order Desk",
+}
+_WHY_NOT_WRITABLE = {
+    **_READ_ONLY_ITEM_FIELDS,
+    # Not in the documented properties; apps set it. It is sent back unchanged on a write.
+    "fulfillment_method": "not among Order Desk's documented order-line fields; fulfilment "
+    "apps set it",
 }
 
 
@@ -44,8 +68,10 @@ _READ_ONLY_ITEM_FIELDS = {
     title="List an order's items",
     toolset="items",
     annotations=READ,
-    description="""List the line items of one order: id, name, code (SKU), price, quantity,
-    weight, variation_list and metadata. Paged like every list (limit, offset, next_offset).""",
+    description="""List the line items of one order: id (the line id the other item tools and
+    partial shipments take), name, code (SKU), price, quantity, weight, delivery_type,
+    category_code, fulfillment_method, variation_list and metadata. Paged like every list
+    (limit, offset, next_offset).""",
     input_schema=input_schema(
         {"order_id": ORDER_ID, "limit": LIMIT_ARG, "offset": OFFSET_ARG, "fields": FIELDS_ARG},
         ["order_id"],
@@ -63,7 +89,7 @@ def list_order_items(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     title="Get one order item",
     toolset="items",
     annotations=READ,
-    description="Read one line item of an order by its line id.",
+    description="Read one line item of an order by its line id (fields as in list_order_items).",
     input_schema=input_schema(
         {"order_id": ORDER_ID, "item_id": ITEM_ID, "fields": FIELDS_ARG}, ["order_id", "item_id"]
     ),
@@ -92,8 +118,11 @@ def _newest_matching(client: OrderDeskClient, order_id: str, item: dict[str, Any
     toolset="items",
     annotations=CREATE,
     description="""Add a line item to an order: name, code (SKU), price, quantity (default 1),
-    weight, delivery_type (ship, noship, download, future), variation_list (e.g.
-    {"Size": "L"}). Order Desk recalculates the order's totals. Returns the new line.""",
+    weight, delivery_type (ship, noship, download, future; default ship), category_code,
+    variation_list (e.g. {"Size": "L"}), metadata. Order Desk recalculates the order's totals
+    and bumps its date_updated. Order Desk answers only "Order Item Added", without the line
+    or its id, so the tool then lists the order's lines and returns the newest with the same
+    code and name (null if none is found: check list_order_items before adding it again).""",
     input_schema=input_schema(
         {
             "order_id": ORDER_ID,
@@ -110,8 +139,11 @@ def _newest_matching(client: OrderDeskClient, order_id: str, item: dict[str, Any
                         "type": "string",
                         "enum": ["ship", "noship", "download", "future"],
                     },
+                    "category_code": {"type": "string"},
                     "variation_list": {"type": "object"},
+                    "metadata": {"type": "object"},
                 },
+                "additionalProperties": False,
             },
         },
         ["order_id", "item"],
@@ -125,7 +157,13 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     order_id = id_text(args["order_id"])
     envelope = client.add_order_item(order_id, args["item"])
     added = record(envelope, "order_item") or _newest_matching(client, order_id, args["item"])
-    return {"order_item": added, "message": message_of(envelope)}
+    message = message_of(envelope)
+    if added is None:
+        message = (
+            f"{message} (Order Desk reported success, but no line like it is listed on order "
+            f"{order_id}: check list_order_items before adding it again)"
+        ).strip()
+    return {"order_item": added, "message": message}
 
 
 @tool(
@@ -133,11 +171,24 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     title="Update an order item",
     toolset="items",
     annotations=OVERWRITE,
-    description="""Change fields of one line item: `changes` (e.g. {"quantity": 2}) is merged into
-    the current line and the whole line is written back, since Order Desk blanks fields left out.
-    Order totals are recalculated. dry_run: true returns the merged line without writing.""",
+    description="""Change fields of one line item: `changes` (e.g. {"quantity": 2}) may set the
+    fields Order Desk documents for a line (name, code, price, quantity, weight,
+    delivery_type, category_code, variation_list, metadata); any other field (id, order_id,
+    fulfillment_method, ...) is refused and nothing is written. The current line is read,
+    merged with `changes` and sent back whole, so unchanged fields (fulfillment_method
+    included) go back as they were. Order Desk recalculates the order's totals.
+    expected_date_updated: the order's date_updated you saw (a line has none of its own); if
+    the order changed since, nothing is written and its current date_updated and the line's
+    current values are returned. Writing bumps the order's date_updated (1-second
+    resolution). dry_run: true returns the merged line without writing.""",
     input_schema=input_schema(
-        {"order_id": ORDER_ID, "item_id": ITEM_ID, "changes": CHANGES_ARG, "dry_run": DRY_RUN_ARG},
+        {
+            "order_id": ORDER_ID,
+            "item_id": ITEM_ID,
+            "changes": CHANGES_ARG,
+            "expected_date_updated": EXPECTED_DATE_UPDATED_ARG,
+            "dry_run": DRY_RUN_ARG,
+        },
         ["order_id", "item_id", "changes"],
     ),
     output_schema=dry_run_output({"order_item": NULLABLE_RECORD, "message": {"type": "string"}}),
@@ -145,12 +196,16 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
+    refuse_unwritable(
+        args["changes"], WRITABLE_ITEM_FIELDS, where="changes", reasons=_WHY_NOT_WRITABLE
+    )
     return merge_or_preview(
         args,
         record_name="order_item",
         read_only_fields=_READ_ONLY_ITEM_FIELDS,
         read=lambda: client.get_order_item(order_id, item_id, fresh=True),
         write=lambda body: client.update_order_item(order_id, item_id, body),
+        stamp=lambda _line: record(client.get_order(order_id, fresh=True), "order") or {},
     )
 
 
@@ -159,7 +214,8 @@ def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     title="Remove an item from an order",
     toolset="items",
     annotations=OVERWRITE,
-    description="""Remove one line item from an order; Order Desk recalculates the totals.
+    description="""Remove one line item from an order; Order Desk recalculates the totals and
+    bumps the order's date_updated.
     dry_run: true returns the line that would be removed without removing it.""",
     input_schema=input_schema(
         {"order_id": ORDER_ID, "item_id": ITEM_ID, "dry_run": DRY_RUN_ARG},
