@@ -229,7 +229,8 @@ def served(sandbox: RunningSandbox, endpoint: str = "GET /orders/{id}", store: s
 
 
 def an_order_id(client: OrderDeskClient) -> str:
-    order_id: str = client.list_orders(limit=1, offset=3)["orders"][0]["id"]
+    # A history page caches no orders, so the order's first read still reaches Order Desk.
+    order_id: str = client.list_orders(limit=1, get_order_history=True, offset=3)["orders"][0]["id"]
     return order_id
 
 

@@ -76,7 +76,8 @@ def test_tool_call_upstream_call_cache_hit_and_401_are_counted(
     base, tenant = served
 
     async def work(client: Client) -> str:
-        listed = await client.call_tool("list_orders", {"limit": 1})
+        # A history page caches no orders, so the first get_order reaches Order Desk.
+        listed = await client.call_tool("list_orders", {"limit": 1, "include_history": True})
         order_id = str(listed.structured_content["orders"][0]["id"])
         for _ in range(2):  # the second read of the same order comes from the cache
             result = await client.call_tool("get_order", {"order_id": order_id})

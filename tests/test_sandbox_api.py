@@ -236,12 +236,20 @@ def test_store_settings_and_folders(sandbox: RunningSandbox) -> None:
     assert set(other["folders"]).isdisjoint(store["folders"])
 
 
-def test_put_of_what_get_returned_changes_only_date_updated(sandbox: RunningSandbox) -> None:
+def test_put_of_what_get_returned_changes_only_date_updated_and_the_card(
+    sandbox: RunningSandbox,
+) -> None:
     for order_id in ("1000001", "1000150", "1000300"):
         before = ok(call(sandbox, "GET", f"/orders/{order_id}"))["order"]
         after = ok(call(sandbox, "PUT", f"/orders/{order_id}", json=before))["order"]
         changed = {key for key in before if before[key] != after[key]}
-        assert changed <= {"date_updated"}
+        # cc_number_masked is read-only: without cc_number the card is blanked
+        # (ORDER_CARD_READ_ONLY_MASK); sent as cc_number with its last four digits, it stays.
+        assert changed <= {"date_updated", "cc_number_masked"}
+        assert after["cc_number_masked"] == ""
+        card = {**before, "cc_number": before["cc_number_masked"][-4:]}
+        kept = ok(call(sandbox, "PUT", f"/orders/{order_id}", json=card))["order"]
+        assert kept["cc_number_masked"] == before["cc_number_masked"]
 
 
 def test_put_without_items_keeps_them_and_an_empty_list_is_refused(

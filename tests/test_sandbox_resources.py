@@ -37,10 +37,13 @@ def test_move_orders_by_name_and_id_writes_history(sandbox: RunningSandbox) -> N
     body = {"order_id_list": [int(order["id"]), "424242"], "destination_folder_name": "Prepared"}
     moved = ok(call(sandbox, "POST", "/move-orders", EMPTY, json=body))
     assert moved["message"] == "1 Orders Moved"
-    first, missing = moved["results"]
-    assert first["message"] == "Order Moved to Prepared Folder"
-    assert first["original_folder_id"] == ids["New"]
-    assert missing["status"] == "error"
+    # The documented shape: one entry per order moved, none for the unknown id.
+    [first] = moved["results"]
+    assert first == {
+        "order_id": int(order["id"]),
+        "message": "Order Moved to Prepared Folder",
+        "original_folder_id": ids["New"],
+    }
     got = ok(call(sandbox, "GET", f"/orders/{order['id']}", EMPTY))["order"]
     assert got["folder_id"] == ids["Prepared"]
     assert got["date_updated"] >= order["date_updated"]

@@ -36,7 +36,7 @@ DESIGN_TABLE = {
     "create_order": ("orders", False, False, False),
     "update_order": ("orders", False, True, True),
     "delete_order": ("orders", False, True, True),
-    "move_orders": ("orders", False, False, True),
+    "move_orders": ("orders", False, True, False),
     "add_order_note": ("orders", False, False, False),
     "list_order_items": ("items", True, False, True),
     "get_order_item": ("items", True, False, True),

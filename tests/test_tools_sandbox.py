@@ -182,7 +182,9 @@ def test_list_orders_filters_map_to_order_desk(resolver: StaticStoreResolver) ->
     by_cart = ok(resolver, "list_orders", {"source_id": wanted["source_id"]})
     assert [order["id"] for order in by_cart["orders"]] == [wanted["id"]]
     day = wanted["date_added"][:10]
-    on_day = ok(resolver, "list_orders", {"added_from": day, "added_to": day, "limit": 100})
+    # date_added is UTC; a bare date would be the store's local day (see the fidelity tests).
+    utc_day = {"added_from": f"{day}T00:00:00Z", "added_to": f"{day}T23:59:59Z"}
+    on_day = ok(resolver, "list_orders", {**utc_day, "limit": 100})
     assert on_day["orders"]
     assert all(order["date_added"].startswith(day) for order in on_day["orders"])
     oldest = ok(resolver, "list_orders", {"order": "asc", "order_by": "date_added", "limit": 2})
@@ -521,7 +523,8 @@ def test_rate_limited_says_how_long_to_wait(
 def test_unavailable_upstream_on_a_write_warns_it_may_have_happened(
     resolver: StaticStoreResolver, od_sandbox: RunningSandbox
 ) -> None:
-    order_id = first_order(resolver)["id"]
+    # Listed with history so the order is not cached from the page (get_order must go out).
+    order_id = first_order(resolver, include_history=True)["id"]
     od_sandbox.set_faults(MAIN.store_id, error_rate=1.0)
     read = failed(resolver, "get_order", {"order_id": order_id}, "upstream_unavailable")
     assert "nothing was changed" in read

@@ -90,6 +90,7 @@ DESTRUCTIVE_TOOLS = frozenset(
     {
         "update_order",
         "delete_order",
+        "move_orders",  # folder rules may e-mail customers or send orders to fulfilment
         "update_order_item",
         "delete_order_item",
         "update_shipment",

@@ -19,23 +19,26 @@ clears them there at once, a write of another process only when their few second
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from requests import PreparedRequest, Response
+from requests import PreparedRequest, Request, Response
+from requests.structures import CaseInsensitiveDict
 from requests_cache import CachedSession
 from requests_cache.backends.sqlite import SQLiteCache
 from requests_cache.models.response import CachedResponse
 from requests_cache.policy.expiration import DO_NOT_CACHE
+from urllib3 import HTTPResponse
 
 STORE_ID_HEADER = "ORDERDESK-STORE-ID"
 API_KEY_HEADER = "ORDERDESK-API-KEY"
@@ -150,6 +153,27 @@ class ResponseCache:
         if not isinstance(response, CachedResponse) or response.is_expired:
             return None
         return response
+
+    def store_reply(
+        self, key: str, url: str, body: bytes, ttl: int, headers: Mapping[str, str]
+    ) -> None:
+        """Cache ``body`` as a 200 JSON reply to a GET of ``url`` for ``ttl`` seconds, as if it
+        had been fetched with ``headers`` (the API key among them is redacted, as always)."""
+        request = Request("GET", url, headers=dict(headers)).prepare()
+        response = Response()
+        response.status_code = 200
+        response.reason = "OK"
+        response.url = url
+        response.encoding = "utf-8"
+        response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
+        response._content = body  # where requests keeps a body it has read
+        response.request = request
+        # requests-cache copies the urllib3 response's metadata; give it one already read.
+        response.raw = HTTPResponse(
+            body=b"", headers=response.headers, status=200, reason="OK", request_url=url
+        )
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
+        self.backend.save_response(response, cache_key=key, expires=expires)
 
     def delete_prefixes(self, prefixes: Iterable[str]) -> int:
         """Delete every entry whose key starts with one of ``prefixes``; return how many."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,10 +52,12 @@ from orderdesk_mcp.orderdesk.errors import (
 )
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
 from orderdesk_mcp.orderdesk.merge import deep_merge
+from orderdesk_mcp.orderdesk.order_body import merge_order_changes, order_put_body
 from orderdesk_mcp.orderdesk.ratelimit import parse_retry_after, parse_tokens_remaining
 from orderdesk_mcp.orderdesk.urls import request_url
 
 USER_AGENT = f"orderdesk-mcp/{__version__}"
+_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
 @dataclass
@@ -137,10 +141,15 @@ class OrderDeskClient:
     ) -> dict[str, Any]:
         """GET /orders. ``filters`` are Order Desk's query parameters (``ORDER_LIST_FILTERS``);
         ``folder_id`` may be a list, dates may be ``datetime``/``date``; None values are left
-        out. An unknown filter name raises InvalidRequest."""
+        out. An unknown filter name raises InvalidRequest. A page fetched from Order Desk
+        (without ``get_order_history``) also caches each order as its GET /orders/{id} reply,
+        so reading a listed order costs no request; writes make both stale as usual."""
         params = paging_params(limit, offset)
         params.update(order_filter_params(filters))
-        return self._get("/orders", "/orders", params=params, fresh=fresh)
+        # A page of full orders answers later GET /orders/{id} too; history pages hold
+        # records that differ from GET /orders/{id}, so they fill nothing.
+        fill = None if params.get("get_order_history") == "1" else self._remember_listed_orders
+        return self._get("/orders", "/orders", params=params, fresh=fresh, fill=fill)
 
     def get_order(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /orders/{id}."""
@@ -158,16 +167,27 @@ class OrderDeskClient:
         body = checked_mapping(order, "order")
         return self._write("PUT", "/orders/{id}", f"/orders/{oid}", body, self._order_stale(oid))
 
-    def patch_order(self, order_id: str | int, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Read the order fresh, ``deep_merge`` ``changes`` into it and PUT the result.
+    def patch_order(
+        self,
+        order_id: str | int,
+        changes: Mapping[str, Any],
+        *,
+        expected_date_updated: str | None = None,
+    ) -> dict[str, Any]:
+        """Read the order fresh, merge ``changes`` into it (``merge_order_changes``: order
+        lines by ``id``) and PUT the result, minus what Order Desk owns (``order_put_body``).
 
-        Right before the PUT the order is read again: if its ``date_updated`` moved, someone
-        else changed it and Conflict is raised instead of overwriting their change. Returns the
-        PUT reply.
+        With ``expected_date_updated``, a read order whose ``date_updated`` differs raises
+        Conflict (carrying the order as ``current``) and nothing is written. Order Desk has no
+        concurrency token, so a change landing between our read and our PUT is not caught.
+        Returns the PUT reply.
         """
         oid = checked_id(order_id, "order_id")
         patch = checked_mapping(changes, "changes")
-        return self._patch("/orders/{id}", f"/orders/{oid}", "order", patch, self.put_order, oid)
+        current = self._checked_record(
+            "/orders/{id}", f"/orders/{oid}", "order", oid, expected_date_updated
+        )
+        return self.put_order(oid, order_put_body(merge_order_changes(current, patch)))
 
     def delete_order(self, order_id: str | int) -> dict[str, Any]:
         """DELETE /orders/{id} (permanent)."""
@@ -383,19 +403,24 @@ class OrderDeskClient:
         return self._write("PUT", "/inventory-items/{id}", path, body, self._inventory_stale(iid))
 
     def patch_inventory_item(
-        self, item_id: str | int, changes: Mapping[str, Any]
+        self,
+        item_id: str | int,
+        changes: Mapping[str, Any],
+        *,
+        expected_date_updated: str | None = None,
     ) -> dict[str, Any]:
-        """Read, ``deep_merge`` and PUT an inventory item, conflict-checked like patch_order."""
+        """Read, ``deep_merge`` and PUT an inventory item; ``expected_date_updated`` as in
+        patch_order."""
         iid = checked_id(item_id, "item_id")
         patch = checked_mapping(changes, "changes")
-        return self._patch(
+        current = self._checked_record(
             "/inventory-items/{id}",
             f"/inventory-items/{iid}",
             "inventory_item",
-            patch,
-            self.put_inventory_item,
             iid,
+            expected_date_updated,
         )
+        return self.put_inventory_item(iid, deep_merge(current, patch))
 
     def delete_inventory_item(self, item_id: str | int) -> dict[str, Any]:
         """DELETE /inventory-items/{id}."""
@@ -433,28 +458,33 @@ class OrderDeskClient:
 
     # --- read-merge-write ------------------------------------------------------------------
 
-    def _patch(
+    def _checked_record(
         self,
         endpoint: str,
         path: str,
         record_key: str,
-        changes: dict[str, Any],
-        put: Callable[[str, Mapping[str, Any]], dict[str, Any]],
         record_id: str,
+        expected_date_updated: str | None,
     ) -> dict[str, Any]:
+        """The record read fresh; Conflict when ``expected_date_updated`` is given and differs.
+
+        Replaces a second read right before the PUT: two reads milliseconds apart protected
+        nothing, while the agent's own stamp catches every change since it looked.
+        """
         current = self._record(endpoint, path, record_key)
-        merged = deep_merge(current, changes)
-        again = self._record(endpoint, path, record_key)
-        before, now = current.get("date_updated"), again.get("date_updated")
-        if before != now:
+        if expected_date_updated is None:
+            return current
+        now = current.get("date_updated")
+        if now != expected_date_updated:
             raise Conflict(
-                f"{record_key.replace('_', ' ')} {record_id} was changed in Order Desk while we "
-                f"were updating it (date_updated {before!r} became {now!r}); nothing was "
-                "written: read it again and re-apply the change",
+                f"{record_key.replace('_', ' ')} {record_id} changed in Order Desk since it was "
+                f"read: date_updated is {now!r}, not {expected_date_updated!r}; nothing was "
+                "written",
+                current=current,
                 endpoint=endpoint,
                 method="PUT",
             )
-        return put(record_id, merged)
+        return current
 
     def _record(self, endpoint: str, path: str, record_key: str) -> dict[str, Any]:
         envelope = self._get(endpoint, path, fresh=True)
@@ -474,7 +504,10 @@ class OrderDeskClient:
         *,
         params: dict[str, str] | None = None,
         fresh: bool = False,
+        fill: Callable[[bytes, int], None] | None = None,
     ) -> dict[str, Any]:
+        """A cached GET. ``fill(body, generation)`` runs when a reply fetched from Order Desk
+        was cached and no write of this store happened during the fetch."""
         machinery = self.machinery
         url = request_url(self.base_url, path, params)
         key = machinery.cache.key_for(self.store_id, self._api_key, url)
@@ -512,6 +545,8 @@ class OrderDeskClient:
                     machinery.invalidate(self.store_id, (key,))
                 elif record.status == 200:  # what requests-cache stored (see is_cacheable_reply)
                     machinery.remember(self.store_id, generation, key, body, 200, ttl)
+                    if fill is not None:
+                        fill(body, generation)
             machinery.prune_if_due()
             return body
 
@@ -529,6 +564,33 @@ class OrderDeskClient:
             record.status = 200
         self._report(record)
         return self._decode(body, endpoint, "GET", record.status or 200)
+
+    def _remember_listed_orders(self, body: bytes, generation: int) -> None:
+        """Cache each order of a GET /orders page as the reply GET /orders/{id} would give."""
+        machinery = self.machinery
+        ttl = machinery.ttls.for_endpoint("/orders/{id}")
+        try:
+            orders = json.loads(body).get("orders")
+        except (ValueError, AttributeError, RecursionError):
+            return
+        if ttl <= 0 or not isinstance(orders, list):
+            return
+        keys: list[str] = []
+        for order in orders:
+            order_id = order.get("id") if isinstance(order, dict) else None
+            if isinstance(order_id, bool) or not isinstance(order_id, str | int):
+                continue
+            if not _DIGITS.fullmatch(str(order_id)):
+                continue
+            url = request_url(self.base_url, f"/orders/{order_id}", None)
+            key = machinery.cache.key_for(self.store_id, self._api_key, url)
+            reply = encode_json({"status": "success", "order": order}, "/orders/{id}", "GET")
+            machinery.cache.store_reply(key, url, reply, ttl, self._headers(with_body=False))
+            machinery.remember(self.store_id, generation, key, reply, 200, ttl)
+            keys.append(key)
+        if keys and machinery.generation(self.store_id) != generation:
+            # A write landed while we stored them: they may predate it (as in _get).
+            machinery.invalidate(self.store_id, tuple(keys))
 
     def _write(
         self,

@@ -15,6 +15,8 @@ Retry safety at a glance:
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class OrderDeskError(Exception):
     """Root of every error the client raises.
@@ -80,10 +82,24 @@ class InvalidRequest(OrderDeskError, ValueError):
 
 
 class Conflict(OrderDeskError):
-    """The record changed between our read and our write (or Order Desk answered 409).
+    """The record is not the version the caller expected (its ``date_updated`` differs from
+    ``expected_date_updated``), or Order Desk answered 409. Nothing was written.
 
-    Not retryable blindly: re-read the record and apply the change again.
+    ``current`` is the record as just read when we refused (None for a 409). Not retryable
+    blindly: decide again with the current record, then retry.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        current: dict[str, Any] | None = None,
+        status: int | None = None,
+        endpoint: str = "",
+        method: str = "",
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint, method=method)
+        self.current = current
 
 
 class UpstreamUnavailable(OrderDeskError):

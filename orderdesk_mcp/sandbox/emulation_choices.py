@@ -84,6 +84,18 @@ first_name, last_name or company on either the shipping or the customer address.
 PUT_ORDER_HONOURS_FOLDER_ID: Final = False
 """The order keeps its folder on PUT; moving is /move-orders' job (usefulapi's observation)."""
 
+ORDER_CARD_READ_ONLY_MASK: Final = True
+"""`cc_number` is the card's write field and `cc_number_masked` its read-only read-back form
+(Order Properties table; every sample reply). A body's `cc_number_masked` is ignored, so a PUT
+without `cc_number` blanks the stored card: the documented "parts left out will be updated as
+blank", applied to the one field whose read and write names differ. The harsher reading,
+chosen so that a client which echoes the read-back order loses the card here as it may there."""
+
+MOVE_RESULT_ONLY_FOR_MOVED_ORDERS: Final = True
+"""/move-orders results hold one documented entry {order_id (int), message,
+original_folder_id} per order moved and nothing else: an order id it cannot move (unknown)
+gets no entry. How Order Desk reports such an id is undocumented; no per-result status is."""
+
 PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS: Final = True
 """A PUT body with no `order_items` key keeps the stored items instead of deleting them all
 (an order without items would be invalid). An explicit list is a full replacement."""

@@ -13,6 +13,7 @@ from typing import Any
 from orderdesk_mcp.sandbox.emulation_choices import (
     ITEM_NEEDS_NAME_OR_CODE,
     NAME_FIELDS_ANY_ONE_SUFFICES,
+    ORDER_CARD_READ_ONLY_MASK,
 )
 from orderdesk_mcp.sandbox.errors import invalid
 from orderdesk_mcp.sandbox.fields import (
@@ -231,7 +232,7 @@ def read_order_fields(body: Mapping[str, Any], now_text: str) -> JsonObject:
     )
     card = "".join(ch for ch in read_text(body, "cc_number") if ch.isdigit())
     fields["cc_number_masked"] = f"xxxxxxxxxxxx{card[-4:]}" if card else ""
-    if not card and isinstance(body.get("cc_number_masked"), str):
+    if not card and not ORDER_CARD_READ_ONLY_MASK and isinstance(body.get("cc_number_masked"), str):
         fields["cc_number_masked"] = body["cc_number_masked"]
     fields["shipping"], fields["customer"] = _addresses(body)
     return_raw = body.get("return_address")

@@ -23,6 +23,7 @@ from orderdesk_mcp.sandbox.emulation_choices import (
     HISTORY_MAX_ENTRIES,
     HISTORY_NOTE_MAX_CHARS,
     MOVE_HISTORY_SOURCE,
+    MOVE_RESULT_ONLY_FOR_MOVED_ORDERS,
     PUT_ORDER_HONOURS_FOLDER_ID,
     PUT_ORDER_WITHOUT_ITEMS_KEEPS_ITEMS,
     SHIPMENT_DATE_SHIPPED_IS_SET_BY_ORDER_DESK,
@@ -293,9 +294,10 @@ class StoreState:
                 raise invalid("order_id_list must contain order ids (numbers or strings)")
             order = self.orders.get(str(raw).strip())
             if order is None:
-                results.append(
-                    {"order_id": raw, "status": "error", "message": f"Order {raw} not found"}
-                )
+                if not MOVE_RESULT_ONLY_FOR_MOVED_ORDERS:
+                    results.append(
+                        {"order_id": raw, "status": "error", "message": f"Order {raw} not found"}
+                    )
                 continue
             original = order["folder_id"]
             order["folder_id"] = destination
@@ -311,7 +313,7 @@ class StoreState:
             moved += 1
             results.append(
                 {
-                    "order_id": raw,
+                    "order_id": int(order["id"]),
                     "message": f"Order Moved to {self.folder_name(destination)} Folder",
                     "original_folder_id": original,
                 }

@@ -108,7 +108,9 @@ class ToolAnnotations:
 # The four shapes the catalogue uses; named so a tool's line says which one it is.
 READ = ToolAnnotations(read_only=True, destructive=False, idempotent=True, open_world=True)
 CREATE = ToolAnnotations(read_only=False, destructive=False, idempotent=False, open_world=True)
-MOVE = ToolAnnotations(read_only=False, destructive=False, idempotent=True, open_world=True)
+# Moving fires the destination folder's rules (e-mails, fulfilment) on every run: a repeat is
+# not harmless, so a move is destructive and not idempotent.
+MOVE = ToolAnnotations(read_only=False, destructive=True, idempotent=False, open_world=True)
 OVERWRITE = ToolAnnotations(read_only=False, destructive=True, idempotent=True, open_world=True)
 
 

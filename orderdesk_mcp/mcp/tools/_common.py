@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -293,29 +294,58 @@ def slice_page(key: str, items: list[dict[str, Any]], args: Mapping[str, Any]) -
 # [0-9], not \d: Python's \d also matches other scripts' digits, which Order Desk would refuse.
 DATE_ARG_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?([.][0-9]+)?(Z|[+-]00:?00)?)?$"
+    r"([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?([.][0-9]+)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
 _DATE = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[ T]([0-9]{2}:[0-9]{2})(:[0-9]{2})?(?:[.][0-9]+)?(?:Z|[+-]00:?00)?)?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?(?:[.][0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?"
 )
+_DATE_HELP = (
+    "use YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS], or ISO 8601 with Z or an offset "
+    "(2026-03-01T10:30:00Z, 2026-03-01T10:30:00-05:00)"
+)
+ORDER_DESK_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def date_arg(description: str) -> dict[str, Any]:
     return {"type": "string", "pattern": DATE_ARG_PATTERN, "description": description}
 
 
-def order_desk_time(value: str, *, end_of_day: bool) -> str:
-    """`YYYY-MM-DD[ HH:MM[:SS]]` (UTC) as Order Desk's `YYYY-MM-DD HH:MM:SS`.
+def order_desk_time(value: str, *, end_of_day: bool, zone: dt.tzinfo = dt.UTC) -> str:
+    """A date argument as Order Desk's UTC `YYYY-MM-DD HH:MM:SS`.
 
-    A bare date covers the whole day, so an end bound becomes 23:59:59.
+    A value with Z or an offset is that moment; a bare date or a time without an offset is
+    wall-clock time in `zone` (UTC unless given). A bare date covers the whole day, so an end
+    bound becomes 23:59:59 of it. Seconds' fractions are dropped.
     """
     match = _DATE.fullmatch(value.strip())
     if match is None:
-        raise ToolInputError(
-            f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)."
+        raise ToolInputError(f"{value[:40]!r} is not a date; {_DATE_HELP}.")
+    year, month, day, hour, minute, second, offset = match.groups()
+    if hour is None:
+        hour, minute, second = ("23", "59", "59") if end_of_day else ("00", "00", "00")
+    try:
+        moment = dt.datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
         )
-    day, hour_minute, seconds = match.groups()
-    if hour_minute is None:
-        return f"{day} 23:59:59" if end_of_day else f"{day} 00:00:00"
-    return f"{day} {hour_minute}{seconds or ':00'}"
+        if offset is None:
+            aware = moment.replace(tzinfo=zone)
+        elif offset in ("Z", "z"):
+            aware = moment.replace(tzinfo=dt.UTC)
+        else:
+            sign = -1 if offset[0] == "-" else 1
+            digits = offset[1:].replace(":", "")
+            delta = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            aware = moment.replace(tzinfo=dt.timezone(sign * delta))
+        return aware.astimezone(dt.UTC).strftime(ORDER_DESK_TIME_FORMAT)
+    except (ValueError, OverflowError) as exc:
+        raise ToolInputError(
+            f"{value[:40]!r} is not a real date and time ({exc}); {_DATE_HELP}."
+        ) from None
+
+
+def names_its_zone(value: str) -> bool:
+    """True when a date argument carries Z or an offset, so no store zone is needed for it."""
+    match = _DATE.fullmatch(value.strip())
+    return match is not None and match.group(7) is not None

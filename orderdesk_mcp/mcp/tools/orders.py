@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orderdesk_mcp.mcp.tools._base import (
     CREATE,
@@ -34,6 +36,7 @@ from orderdesk_mcp.mcp.tools._common import (
     input_schema,
     list_output,
     message_of,
+    names_its_zone,
     order_desk_time,
     output_schema,
     page,
@@ -44,11 +47,24 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
 )
 from orderdesk_mcp.mcp.tools._folders import FOLDER_ARG, folder_names, resolve_folder
-from orderdesk_mcp.orderdesk import deep_merge
+from orderdesk_mcp.mcp.tools._updates import (
+    EXPECTED_DATE_UPDATED_ARG,
+    refuse_fields,
+    require_unchanged,
+)
+from orderdesk_mcp.orderdesk import Conflict, OrderDeskClient
+from orderdesk_mcp.orderdesk.order_body import (
+    ORDER_PUT_LEFT_OUT,
+    ORDER_READ_ONLY_FIELDS,
+    BadOrderLines,
+    merge_order_changes,
+)
 
 ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 
-# friendly argument -> Order Desk query parameter
+# friendly argument -> Order Desk query parameter. Only the UTC parameters are sent: a zone-less
+# argument is converted from the store's zone here, because search_*_local has no modified_*
+# counterpart and whether Order Desk honours an offset in a parameter is undocumented.
 _DATE_FILTERS = {
     "added_from": ("search_start_date", False),
     "added_to": ("search_end_date", True),
@@ -60,8 +76,14 @@ _PLAIN_FILTERS = (
     "source_id",
     "source_name",
     "customer_id",
-    "shipping_last_name",
+    "customer_first_name",
     "customer_last_name",
+    "customer_company",
+    "customer_phone",
+    "shipping_first_name",
+    "shipping_last_name",
+    "shipping_company",
+    "shipping_phone",
 )
 
 
@@ -69,26 +91,70 @@ def _text(description: str) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "maxLength": 200, "description": description}
 
 
+_ZONE_RULE = (
+    "A bare date or a time without an offset is the store's local time (get_store: "
+    "settings.timezone); add Z or an offset (2026-03-01T09:00:00Z, ...-05:00) for another zone."
+)
 _DATE_ARGS = {
-    "added_from": date_arg("Orders added at or after this UTC time (YYYY-MM-DD[ HH:MM:SS])."),
-    "added_to": date_arg("Orders added at or before this UTC time; a bare date means its end."),
-    "modified_from": date_arg("Orders changed at or after this UTC time."),
-    "modified_to": date_arg("Orders changed at or before this UTC time."),
+    "added_from": date_arg(f"Orders added at or after this time. {_ZONE_RULE}"),
+    "added_to": date_arg(
+        "Orders added at or before this time; a bare date means the end of that day "
+        "(store's local time, as for added_from)."
+    ),
+    "modified_from": date_arg("Orders changed at or after this time (zones as added_from)."),
+    "modified_to": date_arg(
+        "Orders changed at or before this time; a bare date means the end of that day "
+        "(zones as added_from)."
+    ),
 }
+FOLDERS_ARG: dict[str, Any] = {
+    "anyOf": [
+        *FOLDER_ARG["anyOf"],
+        {"type": "array", "items": FOLDER_ARG, "minItems": 1, "maxItems": 20},
+    ],
+    "description": 'A folder id or exact folder name (e.g. "New"), or a list of them for '
+    "orders in any of those folders; get_store lists them.",
+}
+
+
+def store_zone(ctx: ToolContext) -> ZoneInfo:
+    """The store's time zone (GET /store settings.timezone, cached like the folders)."""
+    ref, client = ctx.orderdesk()
+    found = record(client.get_store(), "store") or {}
+    settings = found.get("settings")
+    name = settings.get("timezone") if isinstance(settings, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise ToolInputError(
+            f"Store {ref.describe()} has no time zone setting, so a date without an offset is "
+            "ambiguous; give it with Z or an offset (2026-03-01T00:00:00Z)."
+        )
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ToolInputError(
+            f"Store {ref.describe()} has the time zone {name[:60]!r}, which this server does "
+            "not know; give dates with Z or an offset (2026-03-01T00:00:00Z)."
+        ) from None
 
 
 def order_filters(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """Order Desk's GET /orders parameters for the friendly filter arguments."""
     ref, client = ctx.orderdesk()
     filters: dict[str, Any] = {}
-    if args.get("folder") is not None:
-        filters["folder_id"] = resolve_folder(client, ref, args["folder"])["id"]
+    folder = args.get("folder")
+    if folder is not None:
+        wanted = folder if isinstance(folder, list) else [folder]
+        ids = [resolve_folder(client, ref, one)["id"] for one in wanted]
+        filters["folder_id"] = list(dict.fromkeys(ids))
     for name in _PLAIN_FILTERS:
         if args.get(name) is not None:
             filters[name] = args[name]
-    for name, (param, end_of_day) in _DATE_FILTERS.items():
-        if args.get(name) is not None:
-            filters[param] = order_desk_time(args[name], end_of_day=end_of_day)
+    dates = {name: args[name] for name in _DATE_FILTERS if args.get(name) is not None}
+    # GET /store only when a date needs the store's zone.
+    zone = store_zone(ctx) if any(not names_its_zone(v) for v in dates.values()) else None
+    for name, value in dates.items():
+        param, end_of_day = _DATE_FILTERS[name]
+        filters[param] = order_desk_time(value, end_of_day=end_of_day, zone=zone or UTC)
     return filters
 
 
@@ -98,23 +164,34 @@ def order_filters(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     toolset="orders",
     annotations=READ,
     description="""Search a store's orders, newest first by default. Filters combine with AND:
-    folder (id or exact name), email, source_id (the cart's own order number: use it to find an
-    order a customer quotes), source_name (e.g. Shopify), customer_id, shipping_last_name,
-    customer_last_name, added_from/added_to and modified_from/modified_to (UTC).
+    folder (id or exact name, or a list of them: any of those folders), email, source_id (the
+    cart's own order number: use it to find an order a customer quotes), source_name (e.g.
+    Shopify), customer_id, customer_/shipping_ first_name, last_name, company and phone (billing
+    or shipping address), added_from/added_to and modified_from/modified_to. Dates: a bare date
+    or a time without an offset is the store's local time (get_store: settings.timezone); Z or
+    an offset names another zone; they are sent to Order Desk in UTC. How Order Desk matches
+    names and companies (exact or partial) is not documented.
     Pages: limit 1-100 (default 20) and offset; continue with next_offset until it is null.
     Full orders are large: pass `fields` (e.g. ["source_id","email","order_total","folder_id"])
-    when you do not need everything. include_history adds each order's history (slow).""",
+    when you do not need everything; a get_order of an order just listed costs no extra Order
+    Desk request. include_history adds each order's order_history (slow).""",
     input_schema=input_schema(
         {
             "limit": LIMIT_ARG,
             "offset": OFFSET_ARG,
-            "folder": FOLDER_ARG,
+            "folder": FOLDERS_ARG,
             "email": _text("Customer e-mail address (exact)."),
             "source_id": _text("The cart/marketplace order number (exact)."),
             "source_name": _text("Where the order came from, e.g. Shopify, Amazon, Order Desk."),
             "customer_id": _text("The customer's id in the source cart."),
+            "customer_first_name": _text("First name on the billing (customer) address."),
+            "customer_last_name": _text("Last name on the billing (customer) address."),
+            "customer_company": _text("Company on the billing (customer) address."),
+            "customer_phone": _text("Phone on the billing (customer) address."),
+            "shipping_first_name": _text("First name on the shipping address."),
             "shipping_last_name": _text("Last name on the shipping address."),
-            "customer_last_name": _text("Last name on the billing address."),
+            "shipping_company": _text("Company on the shipping address."),
+            "shipping_phone": _text("Phone on the shipping address."),
             **_DATE_ARGS,
             "order_by": {
                 "type": "string",
@@ -159,8 +236,10 @@ def list_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     toolset="orders",
     annotations=READ,
     description="""Read one order by Order Desk's internal id: customer and shipping addresses,
-    order_items, order_shipments, totals, folder_id, checkout_data and notes. To find the
-    internal id from the cart's order number, use list_orders(source_id=...).""",
+    order_items, order_shipments, totals, folder_id, date_updated, checkout_data and notes. To
+    find the internal id from the cart's order number, use list_orders(source_id=...). The
+    order's history is not part of this reply: get it with list_orders(source_id=<its
+    source_id>, include_history=true), or from add_order_note's reply.""",
     input_schema=input_schema({"order_id": ORDER_ID, "fields": FIELDS_ARG}, ["order_id"]),
     output_schema=record_output("order"),
 )
@@ -191,13 +270,14 @@ _BUCKET = {
     annotations=READ,
     description="""Count and total orders for a period without reading them one by one: numbers
     of orders and order_total sums by folder (with names), by source and by payment status.
-    Filters as in list_orders (added_from/added_to, modified_from/modified_to, folder,
-    source_name). Reads at most 1,000 orders; `complete` is false (and `note` says so) when there
+    Filters as in list_orders (added_from/added_to and modified_from/modified_to, in the store's
+    local time unless given with Z or an offset; folder; source_name). Reads at most 1,000
+    orders; `complete` is false (and `note` says so) when there
     were more, so narrow the date range to cover everything.""",
     input_schema=input_schema(
         {
             **_DATE_ARGS,
-            "folder": FOLDER_ARG,
+            "folder": FOLDERS_ARG,
             "source_name": _text("Only orders from this source, e.g. Shopify."),
         }
     ),
@@ -287,8 +367,10 @@ def _bucket(value: list[float]) -> dict[str, Any]:
     (address fields: first_name, last_name, company, address1, address2, city, state,
     postal_code, country, phone). Optional: email, source_id, source_name, shipping_method,
     shipping_total, tax_total, payment_status, folder_id, checkout_data. Totals are computed by
-    Order Desk. Order Desk refuses a duplicate (same source_id and source_name) and names the
-    existing order. Returns the stored order with its new id.""",
+    Order Desk. Order Desk documents no duplicate detection: an order identical to an existing
+    one may be refused or stored twice. So after an uncertain failure (no answer, "may or may
+    not have happened"), check with list_orders(source_id=...) before creating it again.
+    Returns the stored order with its new id.""",
     input_schema=input_schema(
         {
             "order": {
@@ -314,19 +396,13 @@ def create_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     return {"order": record(envelope, "order"), "message": message_of(envelope)}
 
 
-# Fields an update must not touch: they have their own tools or are Order Desk's own.
+# Fields `changes` may not name: Order Desk computes or owns them, or another tool writes them.
 _NOT_UPDATABLE = {
-    "id": "the order id cannot change",
+    **ORDER_READ_ONLY_FIELDS,
     "folder_id": "move orders with move_orders (it also runs the folder's rules)",
     "order_shipments": "change shipments with add_shipment/update_shipment/delete_shipment",
     "order_history": "add history with add_order_note",
 }
-
-
-def _check_order_changes(changes: dict[str, Any]) -> None:
-    refused = [f"{key}: {why}" for key, why in _NOT_UPDATABLE.items() if key in changes]
-    if refused:
-        raise ToolInputError("changes cannot include " + "; ".join(refused) + ".")
 
 
 @tool(
@@ -335,12 +411,25 @@ def _check_order_changes(changes: dict[str, Any]) -> None:
     toolset="orders",
     annotations=OVERWRITE,
     description="""Change fields of one order: `changes` is a partial order deep-merged into the
-    current one (e.g. {"shipping": {"address1": "1 Main St"}} changes only that line; null
-    clears a field; a list such as order_items replaces the whole list, and lines left out are
-    removed). Reads the order, merges and writes it back, refusing if it changed meanwhile.
-    Use move_orders to change folders. dry_run: true returns the merged order without writing.""",
+    current one (e.g. {"shipping": {"address1": "1 Main St"}} changes only that field; null
+    clears a field). order_items follow Order Desk's rule: an entry with an `id` changes that
+    line (only the fields you give, e.g. {"order_items": [{"id": "123", "quantity": 3}]}), an
+    entry without `id` adds a line, lines you do not name stay as they are; remove a line with
+    delete_order_item. Order Desk replaces the whole order on write, so the order is read, merged
+    and written back whole, without what Order Desk computes or owns (id, dates, totals,
+    email_count, shipments, history; the card goes back as cc_number with its last four digits,
+    folder_id unchanged). Not documented by Order Desk, so assumed: that it keeps a folder_id
+    sent back unchanged and the card sent as cc_number. Pass expected_date_updated (the
+    date_updated you read) to refuse if the order changed since; without it, a change made
+    meanwhile by someone else is overwritten. Use move_orders to change folders. dry_run: true
+    returns the merged order without writing.""",
     input_schema=input_schema(
-        {"order_id": ORDER_ID, "changes": CHANGES_ARG, "dry_run": DRY_RUN_ARG},
+        {
+            "order_id": ORDER_ID,
+            "changes": CHANGES_ARG,
+            "expected_date_updated": EXPECTED_DATE_UPDATED_ARG,
+            "dry_run": DRY_RUN_ARG,
+        },
         ["order_id", "changes"],
     ),
     output_schema=dry_run_output({"order": NULLABLE_RECORD, "message": {"type": "string"}}),
@@ -349,16 +438,39 @@ def update_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id = id_text(args["order_id"])
     changes: dict[str, Any] = args["changes"]
-    _check_order_changes(changes)
-    if args.get("dry_run"):
-        current = record(client.get_order(order_id, fresh=True), "order") or {}
-        merged = deep_merge(current, changes)
-        return {
-            "dry_run": True,
-            "would": {"action": "update", "order_id": order_id, "order": merged},
-        }
-    envelope = client.patch_order(order_id, changes)
-    return {"dry_run": False, "order": record(envelope, "order"), "message": message_of(envelope)}
+    refuse_fields(changes, _NOT_UPDATABLE, "changes")
+    expected = args.get("expected_date_updated")
+    try:
+        if args.get("dry_run"):
+            return _preview_update(client, order_id, changes, expected)
+        envelope = client.patch_order(order_id, changes, expected_date_updated=expected)
+    except BadOrderLines as error:
+        raise ToolInputError(f"changes.{error.message}. Nothing was written.") from None
+    except Conflict as error:
+        if expected is not None and error.current is not None:
+            require_unchanged(
+                expected, error.current, what="order", record=error.current, changes=changes
+            )
+        raise
+    stored = record(envelope, "order") or record(client.get_order(order_id, fresh=True), "order")
+    return {"dry_run": False, "order": stored, "message": message_of(envelope)}
+
+
+def _preview_update(
+    client: OrderDeskClient, order_id: str, changes: dict[str, Any], expected: str | None
+) -> dict[str, Any]:
+    current = record(client.get_order(order_id, fresh=True), "order") or {}
+    require_unchanged(expected, current, what="order", record=current, changes=changes)
+    merged = merge_order_changes(current, changes)
+    return {
+        "dry_run": True,
+        "would": {
+            "action": "update",
+            "order_id": order_id,
+            "order": merged,
+            "not_sent": sorted(key for key in merged if key in ORDER_PUT_LEFT_OUT),
+        },
+    }
 
 
 @tool(
@@ -392,7 +504,11 @@ def delete_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     annotations=MOVE,
     description="""Move one or more orders (Order Desk internal ids) into a folder, given by id or
     exact name (get_store lists the folders). Moving runs the destination folder's rules, which
-    can e-mail customers or send orders to fulfilment, and adds a history entry to each order.""",
+    can e-mail customers or send orders to fulfilment, on every call: moving again fires them
+    again, so do not repeat a move to be sure. Adds a history entry to each order. `moved` counts
+    only the orders Order Desk reported as moved; `not_moved` lists requested ids it reported
+    nothing for (unknown ids, for instance): they were not moved. dry_run: true resolves the
+    folder and returns what would be moved without writing (orders are not read one by one).""",
     input_schema=input_schema(
         {
             "order_ids": {
@@ -404,34 +520,67 @@ def delete_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
                 "description": "Internal order ids to move (1-100).",
             },
             "folder": FOLDER_ARG,
+            "dry_run": DRY_RUN_ARG,
         },
         ["order_ids", "folder"],
     ),
-    output_schema=output_schema(
+    output_schema=dry_run_output(
         {
             "folder": {
                 "type": "object",
                 "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
             },
             "moved": {"type": "integer"},
+            "moved_order_ids": {"type": "array", "items": {"type": "string"}},
+            "not_moved": {"type": "array", "items": {"type": "string"}},
             "message": {"type": "string"},
+            "note": {"type": "string"},
             "results": {"type": "array", "items": RECORD},
-        },
-        ["folder", "results"],
+        }
     ),
 )
 def move_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     ref, client = ctx.orderdesk()
     folder = resolve_folder(client, ref, args["folder"])
-    order_ids = [id_text(order_id) for order_id in args["order_ids"]]
+    order_ids = list(dict.fromkeys(id_text(order_id) for order_id in args["order_ids"]))
+    if args.get("dry_run"):
+        return {
+            "dry_run": True,
+            "would": {
+                "action": "move",
+                "folder": folder,
+                "order_ids": order_ids,
+                "note": f"Each order would be moved to {folder['name']} and that folder's rules "
+                "would run for it. The orders were not read: an unknown id would be reported "
+                "as not moved.",
+            },
+        }
     envelope = client.move_orders(order_ids, folder_id=folder["id"])
     results = records(envelope, "results")
-    return {
+    # The documented result entry is {order_id, message, original_folder_id}: one per order
+    # moved. No entry (or an undocumented error status) means not moved.
+    reported = {
+        id_text(entry["order_id"])
+        for entry in results
+        if isinstance(entry.get("order_id"), str | int) and entry.get("status") != "error"
+    }
+    moved = [order_id for order_id in order_ids if order_id in reported]
+    not_moved = [order_id for order_id in order_ids if order_id not in reported]
+    outcome: dict[str, Any] = {
+        "dry_run": False,
         "folder": folder,
-        "moved": len(results) if results else len(order_ids),
+        "moved": len(moved),
+        "moved_order_ids": moved,
+        "not_moved": not_moved,
         "message": message_of(envelope),
         "results": results,
     }
+    if not_moved:
+        outcome["note"] = (
+            f"Order Desk reported no move for {len(not_moved)} of {len(order_ids)} orders "
+            f"({', '.join(not_moved[:10])}): they were not moved. Check those ids with get_order."
+        )
+    return outcome
 
 
 @tool(
