@@ -67,8 +67,8 @@ conformance: $(STAMP)
 	PYTHON=$(BIN)/python scripts/conformance.sh
 
 ## bench: our server against the official SDK's server on loopback (about 3 minutes; never
-## part of `make test`), then upstream requests per workflow; prints tables and writes
-## docs/bench/latest.json and docs/bench/workflows.json.
+## part of `make test`), then upstream requests per workflow and cross-tenant latency under a
+## burst; prints tables and writes docs/bench/latest.json, workflows.json and fairness.json.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench.run
 

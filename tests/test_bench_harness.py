@@ -35,6 +35,7 @@ from scripts.bench.workflows import Sizes, batch_accepts_code, run_workflows, wr
         "scripts.bench.profile_get_order",
         "scripts.bench.sdk_session",
         "scripts.bench.workflows",
+        "scripts.bench.fairness",
     ],
 )
 def test_harness_modules_import(module: str) -> None:

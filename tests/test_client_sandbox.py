@@ -175,7 +175,7 @@ def test_shipments_round_trip(demo: OrderDeskClient) -> None:
 def test_inventory_round_trip_and_quirks(demo: OrderDeskClient) -> None:
     listing = demo.list_inventory_items()
     assert isinstance(listing["total_records"], str)
-    # Not paged: Order Desk returns every item (docs/ORDERDESK-inventory.md).
+    # Not paged: Order Desk returns every item (docs/ORDERDESK.md ("Inventory items")).
     assert len(listing["inventory_items"]) == int(listing["total_records"])
     first = listing["inventory_items"][0]
     assert isinstance(first["id"], int)

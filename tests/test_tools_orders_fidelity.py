@@ -2,7 +2,7 @@
 
 Each test runs the tools through execute_tool, a real OrderDeskClient and the real sandbox
 over HTTP; the sandbox's choices are in sandbox/emulation_choices.py, the evidence in
-docs/ORDERDESK-orders.md.
+docs/ORDERDESK.md ("Orders").
 """
 
 from __future__ import annotations

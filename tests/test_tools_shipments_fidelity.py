@@ -2,7 +2,7 @@
 
 Every test runs the tool through execute_tool, a real OrderDeskClient and the real sandbox
 over HTTP; the sandbox answers as the research notes say Order Desk answers
-(docs/ORDERDESK-shipments.md).
+(docs/ORDERDESK.md ("Shipments and order lines")).
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ from orderdesk_mcp.orderdesk.ratelimit import parse_retry_after, parse_tokens_re
 from orderdesk_mcp.orderdesk.urls import request_url
 
 USER_AGENT = f"orderdesk-mcp/{__version__}"
+_INVENTORY_OWN_FIELDS = frozenset({"id", "date_added", "date_updated"})
 _DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
@@ -373,7 +374,7 @@ class OrderDeskClient:
     ) -> dict[str, Any]:
         """GET /inventory-items: every item of the store, or those whose SKU is ``code`` (one
         SKU or several, sent as a comma list). ``code`` is the only filter Order Desk is known
-        to honour, and the reply is not paged (docs/ORDERDESK-inventory.md). Note
+        to honour, and the reply is not paged (docs/ORDERDESK.md ("Inventory items")). Note
         ``total_records`` is a numeric *string* here and may not count a ``code`` filter: count
         the items instead."""
         params: dict[str, str] = {}
@@ -420,7 +421,10 @@ class OrderDeskClient:
             iid,
             expected_date_updated,
         )
-        return self.put_inventory_item(iid, deep_merge(current, patch))
+        merged = deep_merge(current, patch)
+        # Order Desk sets these itself; the id is in the URL.
+        body = {key: value for key, value in merged.items() if key not in _INVENTORY_OWN_FIELDS}
+        return self.put_inventory_item(iid, body)
 
     def delete_inventory_item(self, item_id: str | int) -> dict[str, Any]:
         """DELETE /inventory-items/{id}."""

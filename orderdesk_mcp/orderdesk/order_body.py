@@ -1,6 +1,6 @@
 """What an order PUT body may hold, and how a partial change merges into an order.
 
-Order Desk knowledge (docs/ORDERDESK-orders.md): PUT /orders/{id} replaces the whole order
+Order Desk knowledge (docs/ORDERDESK.md ("Orders")): PUT /orders/{id} replaces the whole order
 ("any parts left out will be updated as blank"), so a read-merge-PUT sends the order back,
 minus what Order Desk computes or keeps itself. Order lines follow their own documented rule:
 a line with an `id` updates that line, a line without one is added.

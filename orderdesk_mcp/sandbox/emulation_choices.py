@@ -22,7 +22,8 @@ Fixed choices (structural, not switches):
   every matching item in one reply: the docs list no parameters ("all the store's inventory
   items"); `code` is in a copy of the current docs and in a production client's comma list.
   `search`, `limit` and `offset` appear only in a generated spec, so they are ignored like any
-  unknown parameter. Evidence: docs/ORDERDESK-inventory.md. (api_inventory.list_inventory_items)
+  unknown parameter. Evidence: docs/ORDERDESK.md ("Inventory items").
+  (api_inventory.list_inventory_items)
 """
 
 from __future__ import annotations
@@ -65,11 +66,6 @@ REJECTED_REQUESTS_COST_A_TOKEN: Final = False
 
 TOO_MANY_REQUESTS_MESSAGE: Final = "Too Many Requests"
 """Body message of a 429 (the real body is undocumented)."""
-
-CREATE_REPLY_INCLUDES_RECORD: Final = True
-"""POST /orders/{id}/shipments replies with `shipment` beside the documented message;
-third-party clients read it. POST order-items keeps the documented bare message (no item id),
-as the doc sample shows. POST /inventory-items: see INVENTORY_CREATE_REPLY_INCLUDES_RECORD."""
 
 # --- Orders (reference §6, Uncertain 8, 9, 12) -----------------------------------------------
 
@@ -165,4 +161,4 @@ INVENTORY_LIST_TOTAL_RECORDS_IS_STRING: Final = True
 INVENTORY_CREATE_REPLY_INCLUDES_RECORD: Final = False
 """POST /inventory-items replies with status, message ("Inventory Item Added") and
 execution_time only, as the documented sample shows: no record, no id. Clients find the new
-item by its code (docs/ORDERDESK-inventory.md)."""
+item by its code (docs/ORDERDESK.md ("Inventory items"))."""

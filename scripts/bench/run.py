@@ -8,7 +8,8 @@ and the reference server (official `mcp` SDK, MCPServer, stateless JSON response
 from memory with the JSON our `get_order`/`list_orders` returned). Each throughput scenario
 runs ours, reference, ours, reference and adds the two rounds up. Everything stops at the end;
 every run is bounded in time and request count. Then the upstream requests per workflow
-(scripts/bench/workflows.py, docs/bench/workflows.json).
+(scripts/bench/workflows.py, docs/bench/workflows.json) and the cross-tenant latency under a
+burst (scripts/bench/fairness.py, docs/bench/fairness.json).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts.bench.fairness import DEFAULT_OUT as FAIRNESS_OUT
+from scripts.bench.fairness import print_table as print_fairness
+from scripts.bench.fairness import run as run_fairness
 from scripts.bench.loadgen import LoadResult, McpConnection, run_load
 from scripts.bench.processes import (
     ROOT,
@@ -450,6 +454,8 @@ def main() -> None:
     counts = run_workflows()
     print_workflows(counts)
     write_results(counts, WORKFLOWS_OUT)
+    print("\ncross-tenant latency under a burst:", flush=True)
+    print_fairness(run_fairness(FAIRNESS_OUT))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ STORE_ARG: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
     "maxLength": 100,
-    "description": "Store alias or Order Desk store id (see list_stores); omit for the default.",
+    "description": "Store alias or id (see list_stores); omit for the default store.",
 }
 LIMIT_ARG: dict[str, Any] = {
     "type": "integer",
@@ -39,8 +39,8 @@ FIELDS_ARG: dict[str, Any] = {
     "minItems": 1,
     "maxItems": 50,
     "uniqueItems": True,
-    "description": "Return only these fields of each record (dotted paths for nested ones, "
-    "e.g. shipping.city); id is always kept. Use it to keep results small.",
+    "description": "Only these fields of each record (dotted paths, e.g. shipping.city; id "
+    "is always kept): keeps results small.",
 }
 DRY_RUN_ARG: dict[str, Any] = {
     "type": "boolean",
@@ -90,7 +90,7 @@ RECORD: dict[str, Any] = {"type": "object"}
 NULLABLE_RECORD: dict[str, Any] = one_of_types("object", "null")
 TRUNCATED: dict[str, Any] = {
     "type": "object",
-    "description": "Only when the result was cut to fit: what was cut, how to get the rest.",
+    "description": "Set when the result was cut: what was cut, how to get the rest.",
 }
 
 
@@ -305,7 +305,6 @@ _DATE_HELP = (
     "use YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS], or ISO 8601 with Z or an offset "
     "(2026-03-01T10:30:00Z, 2026-03-01T10:30:00-05:00)"
 )
-ORDER_DESK_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def date_arg(description: str) -> dict[str, Any]:
@@ -338,7 +337,12 @@ def order_desk_time(value: str, *, end_of_day: bool, zone: dt.tzinfo = dt.UTC) -
             digits = offset[1:].replace(":", "")
             delta = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
             aware = moment.replace(tzinfo=dt.timezone(sign * delta))
-        return aware.astimezone(dt.UTC).strftime(ORDER_DESK_TIME_FORMAT)
+        utc = aware.astimezone(dt.UTC)
+        # Not strftime: glibc writes year 1 as "1", not "0001".
+        return (
+            f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} "
+            f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+        )
     except (ValueError, OverflowError) as exc:
         raise ToolInputError(
             f"{value[:40]!r} is not a real date and time ({exc}); {_DATE_HELP}."

@@ -20,9 +20,8 @@ EXPECTED_DATE_UPDATED_ARG: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
     "maxLength": 40,
-    "description": "The exact date_updated you saw when you read the record (for order lines "
-    "and shipments: their order's date_updated). If Order Desk's current value differs, "
-    "nothing is written and the current date_updated and values are returned instead.",
+    "description": "The date_updated you read (for lines and shipments: their order's). If it "
+    "changed since, nothing is written and the current values come back.",
 }
 
 # Read-only on every record: Order Desk sets them, and an `id` in a batch body would write

@@ -1,6 +1,6 @@
 """Inventory tools: SKUs, stock and prices.
 
-What Order Desk does here, with the evidence, is in docs/ORDERDESK-inventory.md: GET
+What Order Desk does here, with the evidence, is in docs/ORDERDESK.md ("Inventory items"): GET
 /inventory-items filters only by `code` and is not paged; a PUT replaces the whole item; PUT
 /batch-inventory-items takes an array of whole items and answers with one status and message;
 POST /inventory-items answers without the new item.
@@ -410,9 +410,8 @@ def _require_all_unchanged(
     annotations=OVERWRITE,
     description="""Change up to 50 inventory items in one write, e.g. a stock count. Each
     entry is {"code": SKU or "item_id": id, "changes": {...}, "expected_date_updated"?}:
-    exactly one of code and item_id. All items are read afresh first (entries by code in one
-    GET per ~2,000-character URL, entries by item_id one GET each for up to 3, else one read
-    of the whole list), each is deep-merged with its changes, and all are sent as whole
+    exactly one of code and item_id. All items are read afresh first (a couple of requests
+    in all, not one per item), each is deep-merged with its changes, and all are sent as whole
     records in one PUT /batch-inventory-items (Order Desk replaces each record). Nothing is
     written if any entry names an unknown item, a code several items share, an item another
     entry names, or id/date_added/date_updated in changes, or if any expected_date_updated

@@ -172,8 +172,8 @@ def order_filters(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     an offset names another zone; they are sent to Order Desk in UTC. How Order Desk matches
     names and companies (exact or partial) is not documented.
     Pages: limit 1-100 (default 20) and offset; continue with next_offset until it is null.
-    Full orders are large: pass `fields` (e.g. ["source_id","email","order_total","folder_id"])
-    when you do not need everything; a get_order of an order just listed costs no extra Order
+    Full orders are large: pass `fields` (e.g. ["source_id","order_total"]) when you do not
+    need everything; a get_order of an order just listed costs no extra Order
     Desk request. include_history adds each order's order_history (slow).""",
     input_schema=input_schema(
         {
