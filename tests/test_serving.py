@@ -181,6 +181,7 @@ def test_a_call_longer_than_the_drain_is_named_in_the_log(
         assert started.wait(5)
         graceful.stop()
         assert _wait_for(lambda: "cut-call-1" in caplog.text), caplog.text
+        writer.join(15)  # the cut closes the connection while the call still runs
     finally:
         release.set()
         writer.join(20)
