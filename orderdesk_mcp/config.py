@@ -344,6 +344,35 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _float_between(0, 120),
     ),
     SettingSpec(
+        "max_connections_per_address",
+        "ORDERDESK_MCP_MAX_CONNECTIONS_PER_ADDRESS",
+        "20",
+        "Open connections one client address may hold; one more is answered 503 and closed, "
+        "so a single client cannot take the whole connection limit. The trusted proxy "
+        "(ORDERDESK_MCP_TRUSTED_PROXY) is exempt, since behind nginx every client arrives from "
+        "its address. 0: no cap.",
+        _int_between(0, 10000),
+    ),
+    SettingSpec(
+        "request_read_seconds",
+        "ORDERDESK_MCP_REQUEST_READ_SECONDS",
+        "30",
+        "Seconds a client has to send a request's headers and body, counted from its first "
+        "byte (from the connection's opening for the first request); slower connections are "
+        "answered 408 and closed. Guards against clients that trickle a request to hold a "
+        "connection; nginx in front enforces its own client_header_timeout/client_body_timeout.",
+        _float_between(1, 600),
+    ),
+    SettingSpec(
+        "drain_seconds",
+        "ORDERDESK_MCP_DRAIN_SECONDS",
+        "20",
+        "On SIGTERM (systemctl stop/restart): seconds the requests in flight get to finish while "
+        "new ones are answered 503 with Retry-After; calls still running then are cut and named "
+        "in the log. Keep it at least 10 s below the unit's TimeoutStopSec (30 s).",
+        _float_between(0, 600),
+    ),
+    SettingSpec(
         "public_hosts",
         "ORDERDESK_MCP_PUBLIC_HOSTS",
         "",
@@ -535,6 +564,9 @@ class Settings:
     max_calls_per_store: int
     max_calls_per_tenant: int
     upstream_wait_seconds: float
+    max_connections_per_address: int
+    request_read_seconds: float
+    drain_seconds: float
     public_hosts: tuple[str, ...]
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None

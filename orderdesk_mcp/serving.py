@@ -1,9 +1,14 @@
 """Serving a WSGI app with waitress, stopping gracefully on SIGTERM or Ctrl-C.
 
 systemd stops the service with SIGTERM. Waitress's own handling ends its loop at once, so
-replies still being computed are lost. Here a stop signal first closes the listening socket
-(no new connections), then lets the loop run until every in-flight request has been answered
-(or the drain time is up), and only then closes the remaining connections.
+replies still being computed are lost. Here a stop signal first closes the drain gate: every
+request that has not reached the app yet is answered 503 with Retry-After (so no new write
+starts), while the requests in flight run on. The loop runs until they have been answered (or
+the drain time is up, when the log names each call it cuts); then the listener and the
+remaining connections close.
+
+The listener stays open during the drain on purpose: a client connecting then gets a JSON 503
+telling it to retry, instead of a refused connection (which nginx turns into an HTML 502).
 """
 
 from __future__ import annotations
@@ -17,12 +22,19 @@ from types import FrameType
 from typing import Any
 
 from waitress import wasyncore
-from waitress.server import create_server
+
+from orderdesk_mcp.connection_guard import (
+    ConnectionLimits,
+    GuardedChannel,
+    create_guarded_server,
+)
+from orderdesk_mcp.drain_gate import DrainGate
 
 log = logging.getLogger(__name__)
 
 # systemd's TimeoutStopSec in systemd/orderdesk-mcp.service is 30 s; the drain plus the
-# final clean-up (thread pool, client machinery) must finish well before it.
+# final clean-up (up to 5 s for the thread pool, then the client machinery) must finish
+# before it, or systemd kills the process mid-reply.
 DEFAULT_DRAIN_SECONDS = 20.0
 _POLL_SECONDS = 0.05
 
@@ -31,9 +43,17 @@ class GracefulServer:
     """One waitress server plus the stop sequence; `run()` blocks until it has stopped."""
 
     def __init__(
-        self, app: Any, *, drain_seconds: float = DEFAULT_DRAIN_SECONDS, **options: Any
+        self,
+        app: Any,
+        *,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        limits: ConnectionLimits | None = None,
+        **options: Any,
     ) -> None:
-        self.server: Any = create_server(app, **options)
+        self.gate = DrainGate(app)
+        self.server: Any = create_guarded_server(
+            self.gate, limits=limits or ConnectionLimits(), **options
+        )
         self.drain_seconds = drain_seconds
         self._stopping = threading.Event()
 
@@ -82,26 +102,31 @@ class GracefulServer:
         ]
 
     @staticmethod
-    def _busy(channel: Any) -> bool:
-        # A request being read (`request`), queued or running (`requests`), or a reply still
-        # being written (`total_outbufs_len`).
-        return bool(
+    def _idle(channel: Any) -> bool:
+        # Between keep-alive requests: nothing being read, queued, served or written. A new
+        # connection counts as reading its first request (it will get the 503 if it sends it).
+        return not (
             getattr(channel, "request", None) is not None
             or getattr(channel, "requests", None)
             or getattr(channel, "total_outbufs_len", 0)
+            or (isinstance(channel, GuardedChannel) and channel.request_read_started is not None)
         )
 
     def _in_flight(self) -> bool:
+        # Requests the app admitted before the drain, and replies still being written. A
+        # request still arriving is not waited for: it would only get the 503.
+        if self.gate.in_flight():
+            return True
         dispatcher = self.server.task_dispatcher
         if dispatcher.active_count > 0 or dispatcher.queue:
             return True
-        return any(self._busy(channel) for channel in self._channels())
+        return any(getattr(channel, "total_outbufs_len", 0) for channel in self._channels())
 
     def _close_idle(self) -> None:
-        # Keep-alive connections (nginx keeps some) would otherwise be served new requests
-        # during the drain and be reset at its end; closing them between requests is clean.
+        # Keep-alive connections (nginx keeps some) would otherwise be reset at the drain's
+        # end; closing them between requests is clean.
         for channel in self._channels():
-            if not self._busy(channel):
+            if self._idle(channel):
                 channel.close()
 
     def _close_everything(self) -> None:
@@ -110,14 +135,26 @@ class GracefulServer:
 
     def _drain_then_close(self) -> None:
         server = self.server
-        # Runs in the loop's thread: drop the listening socket, keep the wake-up trigger.
-        server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
+        self.gate.close()  # first of all: no new request reaches the app
         deadline = time.monotonic() + self.drain_seconds
         while time.monotonic() < deadline:
             server.trigger.pull_trigger(self._close_idle)
             if not self._in_flight():
                 break
             time.sleep(_POLL_SECONDS)
-        if self._in_flight():
-            log.warning("drain time of %.0f s is up; closing open connections", self.drain_seconds)
-        server.trigger.pull_trigger(self._close_everything)
+        cut = self.gate.in_flight()
+        if cut:
+            now = time.monotonic()
+            log.warning(
+                "drain time of %g s is up with %d request(s) still running; cutting them",
+                self.drain_seconds,
+                len(cut),
+            )
+            for call in cut:
+                log.warning("cut by the stop: %s", call.describe(now))
+
+        def close_all() -> None:  # in the loop's thread; the wake-up trigger stays
+            wasyncore.dispatcher.close(server)
+            self._close_everything()
+
+        server.trigger.pull_trigger(close_all)

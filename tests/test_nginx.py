@@ -127,6 +127,11 @@ def test_site_keeps_the_promised_policies() -> None:
     assert "ssl_stapling on;" in site
     assert "Strict-Transport-Security" in site
     assert "client_max_body_size 1m;" in site
+    # Slow and greedy clients stop at nginx (docs/DEPLOYMENT.md, "Slow and greedy clients").
+    assert "client_header_timeout 15s;" in site
+    assert "client_body_timeout 15s;" in site
+    assert "limit_conn orderdesk_mcp_conn_per_ip 20;" in site
+    assert "error_page 429 @orderdesk_mcp_429;" in site
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in site
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in site
     log_format = site.split("log_format orderdesk_mcp", 1)[1].split(";", 1)[0]

@@ -172,7 +172,9 @@ def test_edge_policies(stack: Stack) -> None:
 
     # Operator endpoints stay closed from outside, however the path is spelled.
     for path in ("/metrics", "/health/detailed", "/health/%64etailed", "//metrics"):
-        assert https.get(f"{stack.base}{path}", timeout=10).status_code == 404, path
+        closed = https.get(f"{stack.base}{path}", timeout=10)
+        assert closed.status_code == 404, path
+        assert closed.json()["status"] == 404, path  # JSON, never nginx's HTML page
 
     # Plain HTTP only redirects.
     plain = https.get(f"{stack.http_base}/mcp", allow_redirects=False, timeout=10)
@@ -201,9 +203,12 @@ def test_edge_policies(stack: Stack) -> None:
     assert "query-secret" not in log
 
     # Per-address limit: a burst well past 10 r/s + 40 gets 429s (bounded: 80 requests).
-    statuses = [https.get(f"{stack.base}/health", timeout=10).status_code for _ in range(80)]
+    replies = [https.get(f"{stack.base}/health", timeout=10) for _ in range(80)]
+    statuses = [reply.status_code for reply in replies]
     assert 429 in statuses
     assert statuses[0] == 200
+    refused = next(reply for reply in replies if reply.status_code == 429)
+    assert refused.json()["status"] == 429  # nginx's refusal in JSON, not its HTML page
 
 
 def test_only_loopback_addresses_are_used(stack: Stack) -> None:

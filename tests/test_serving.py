@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,106 @@ def test_an_idle_server_stops_at_once() -> None:
     graceful.stop()
     runner.join(5)
     assert not runner.is_alive()
+
+
+def _held_app(started: threading.Event, release: threading.Event) -> Flask:
+    app = Flask("held")
+    app.get("/")(lambda: "ok")
+
+    @app.post("/write")
+    def write() -> str:
+        started.set()
+        release.wait(15)  # bounded: the test releases it
+        return "written"
+
+    return app
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_during_the_drain_new_requests_get_503_json_and_the_write_in_flight_finishes() -> None:
+    started, release = threading.Event(), threading.Event()
+    graceful = GracefulServer(
+        _held_app(started, release), host="127.0.0.1", port=0, threads=4, drain_seconds=30
+    )
+    base = f"http://127.0.0.1:{graceful.port}"
+    runner = threading.Thread(target=graceful.run)
+    runner.start()
+    replies: list[requests.Response] = []
+    writer = threading.Thread(
+        target=lambda: replies.append(requests.post(f"{base}/write", timeout=20))
+    )
+    writer.start()
+    try:
+        assert started.wait(5)
+        graceful.stop()
+        assert _wait_for(lambda: graceful.gate.closed)
+        plain = requests.get(f"{base}/", timeout=10)
+        assert plain.status_code == 503
+        assert plain.headers["Retry-After"].isdigit()
+        assert plain.json()["status"] == 503
+        mcp = requests.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 7}, timeout=10)
+        assert mcp.status_code == 503
+        assert mcp.headers["Retry-After"].isdigit()
+        assert mcp.json()["jsonrpc"] == "2.0"
+        assert mcp.json()["error"]["code"] == -32000
+        assert "restarting" in mcp.json()["error"]["message"]
+    finally:
+        release.set()
+        writer.join(20)
+        runner.join(20)
+    assert not runner.is_alive()
+    assert [(r.status_code, r.text) for r in replies] == [(200, "written")]
+
+
+def test_a_call_longer_than_the_drain_is_named_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    graceful = GracefulServer(
+        _held_app(started, release), host="127.0.0.1", port=0, threads=2, drain_seconds=0.5
+    )
+    runner = threading.Thread(target=graceful.run)
+    runner.start()
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            outcome.append(
+                requests.post(
+                    f"http://127.0.0.1:{graceful.port}/write",
+                    headers={"X-Request-ID": "cut-call-1"},
+                    timeout=20,
+                )
+            )
+        except requests.ConnectionError as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    caplog.set_level(logging.WARNING, logger="orderdesk_mcp.serving")
+    try:
+        assert started.wait(5)
+        graceful.stop()
+        assert _wait_for(lambda: "cut-call-1" in caplog.text), caplog.text
+        writer.join(15)  # the cut closes the connection while the call still runs
+    finally:
+        release.set()
+        writer.join(20)
+        runner.join(20)
+    assert not runner.is_alive()
+    [line] = [r.getMessage() for r in caplog.records if "cut-call-1" in r.getMessage()]
+    assert "POST /write" in line
+    assert "running" in line
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], requests.ConnectionError)
 
 
 def _free_port() -> int:

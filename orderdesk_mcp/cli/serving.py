@@ -16,6 +16,7 @@ from orderdesk_mcp.cli.base import (
     settings_from_context,
 )
 from orderdesk_mcp.config import Settings
+from orderdesk_mcp.connection_guard import ConnectionLimits
 
 
 @click.command()
@@ -117,7 +118,12 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
     try:
         with guard:
             try:
-                server = GracefulServer(app, **options)
+                server = GracefulServer(
+                    app,
+                    drain_seconds=settings.drain_seconds,
+                    limits=connection_limits(settings),
+                    **options,
+                )
             except OSError as exc:
                 raise CliError(
                     f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
@@ -134,6 +140,15 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
 
 
 WAITRESS_OWN_CHANNELS = 2
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The guards against slow and greedy clients (see connection_guard), from the settings."""
+    return ConnectionLimits(
+        request_read_seconds=settings.request_read_seconds,
+        max_connections_per_address=settings.max_connections_per_address or None,
+        trusted_proxy=settings.trusted_proxy,
+    )
 
 
 def waitress_options(settings: Settings, max_request_bytes: int) -> dict[str, Any]:
