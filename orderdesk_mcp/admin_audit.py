@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 from orderdesk_mcp.db.models import AuditEvent, Tenant
-from orderdesk_mcp.mcp.audit import arguments_text
+from orderdesk_mcp.mcp.audit import ADMIN_PREFIX, arguments_text
 
-ADMIN_PREFIX = "admin:"
+__all__ = ["ADMIN_PREFIX", "operator_name", "record_admin_action"]
 
 
 def operator_name() -> str:

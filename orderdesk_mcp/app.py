@@ -10,6 +10,7 @@ from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db import connection
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.mcp import blueprint as mcp_blueprint
+from orderdesk_mcp.mcp.access import tenant_access
 from orderdesk_mcp.mcp.audit import note_upstream_call
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
 from orderdesk_mcp.services import Services
@@ -49,4 +50,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     metrics.init_app(app)
     health.init_app(app)
     mcp_blueprint.init_app(app)
+    # The blueprint's own TenantAccess predates ORDERDESK_MCP_MAX_SESSIONS_PER_KEY; this one
+    # carries every setting. (mcp/blueprint.py can build it with tenant_access() instead.)
+    mcp_blueprint.use_access(app, tenant_access(app.extensions[SERVICES_KEY]))
     return app

@@ -445,6 +445,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _int_between(60, 30 * 86400),
     ),
     SettingSpec(
+        "max_sessions_per_key",
+        "ORDERDESK_MCP_MAX_SESSIONS_PER_KEY",
+        "20",
+        "Live MCP sessions one API key may hold. A new session beyond it ends that key's least "
+        "recently used one (its client gets 404 and initializes again). A client keeps one "
+        "session per connection, so 20 covers several apps, windows and reconnects per key "
+        "while a client that initializes in a loop keeps at most 20 rows; raise it for agents "
+        "that run many parallel workers on one key.",
+        _int_between(1, 10000),
+    ),
+    SettingSpec(
         "admin_token",
         "ORDERDESK_MCP_ADMIN_TOKEN",
         "",
@@ -452,6 +463,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "those are loopback-only.",
         _parse_secret,
         secret=True,
+    ),
+    SettingSpec(
+        "audit_retention_days",
+        "ORDERDESK_MCP_AUDIT_RETENTION_DAYS",
+        "90",
+        "Days tool-call audit rows are kept; `orderdesk-mcp audit prune` (run after each "
+        "backup by scripts/backup.sh and orderdesk-mcp-backup.service) deletes older ones. "
+        "Operator actions (admin:* rows: tenants, keys, stores, key rotation, restores) are "
+        "never pruned. 0 keeps everything.",
+        _int_between(0, 36500),
     ),
     SettingSpec(
         "log_level",
@@ -575,7 +596,9 @@ class Settings:
     rate_limit_storage: str
     cache_url: str | None
     session_ttl: int
+    max_sessions_per_key: int
     admin_token: Secret | None
+    audit_retention_days: int
     log_level: str
     log_format: str
     orderdesk_api_base_url: str

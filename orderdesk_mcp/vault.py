@@ -6,12 +6,15 @@
 - Each tenant's key is derived from the master key with BLAKE2b (keyed, per-tenant salt).
 - Store API keys are sealed with XChaCha20-Poly1305; the associated data names the tenant and
   the store row, so a ciphertext copied to another row or tenant does not open.
+- A canary (a constant sealed under a key derived with a fixed salt) lets start-up tell a
+  wrong master key before any tool call needs a store key (see vault_canary.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import os
 import stat
 from dataclasses import dataclass
@@ -30,6 +33,11 @@ KDF_SALT_BYTES = nacl.hash.BLAKE2B_SALTBYTES
 _KDF_PERSON = b"odmcp-tenant-v1"[: nacl.hash.BLAKE2B_PERSONALBYTES]
 _SEAL_VERSION = b"\x01"
 _NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+# The canary's key derivation salt and associated data: fixed, and unlike any tenant's
+# (tenant salts are random), so a canary never opens as a store key or the other way round.
+_CANARY_SALT = b"odmcp-canary-v1!"[:KDF_SALT_BYTES]
+_CANARY_ASSOCIATED_DATA = b"orderdesk-mcp:master-key-canary:v1"
+_CANARY_PLAINTEXT = b"orderdesk-mcp master key canary v1"
 
 
 class VaultError(Exception):
@@ -189,3 +197,28 @@ class Vault:
                 "or the data was altered or copied from another store"
             ) from None
         return bytes(plaintext).decode("utf-8")
+
+    def seal_canary(self) -> bytes:
+        """The canary sealed under this master key (a fresh nonce each time)."""
+        nonce = nacl.utils.random(_NONCE_BYTES)
+        ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+            _CANARY_PLAINTEXT, _CANARY_ASSOCIATED_DATA, nonce, self.tenant_key(_CANARY_SALT)
+        )
+        return _SEAL_VERSION + nonce + ciphertext
+
+    def opens_canary(self, sealed: bytes) -> bool:
+        """True when `sealed` is a canary sealed under this master key."""
+        sealed = bytes(sealed)
+        if len(sealed) < 1 + _NONCE_BYTES + 16 or sealed[:1] != _SEAL_VERSION:
+            return False
+        try:
+            plaintext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                sealed[1 + _NONCE_BYTES :],
+                _CANARY_ASSOCIATED_DATA,
+                sealed[1 : 1 + _NONCE_BYTES],
+                self.tenant_key(_CANARY_SALT),
+            )
+        except nacl.exceptions.CryptoError:
+            return False
+        # The AEAD tag already proves the key; the constant-time compare is belt and braces.
+        return hmac.compare_digest(bytes(plaintext), _CANARY_PLAINTEXT)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Take one orderdesk-mcp backup; made for cron. Silent on success (one line to syslog),
-# so cron mails only failures: then the command's output goes to stdout and the exit code
-# is the command's.
+# Take one orderdesk-mcp backup, then prune the audit trail to its retention
+# (ORDERDESK_MCP_AUDIT_RETENTION_DAYS, default 90); made for cron. Silent on success (one
+# line per step to syslog), so cron mails only failures: then the failing command's output
+# goes to stdout and the exit code is the command's. The prune runs only after a good backup,
+# so the rows it deletes are still in that backup.
 #
 #   # /etc/cron.d/orderdesk-mcp-backup (run as the service user, daily at 03:17)
 #   17 3 * * * orderdesk-mcp /opt/orderdesk-mcp/src/scripts/backup.sh
@@ -18,13 +20,13 @@ env_file="${ODMCP_ENV_FILE:-/etc/orderdesk-mcp/orderdesk-mcp.env}"
 keep="${ODMCP_BACKUP_KEEP:-14}"
 tag="orderdesk-mcp-backup"
 
-args=()
+common=()
 if [[ -r "$env_file" ]]; then
-    args+=(--env-file "$env_file")
+    common+=(--env-file "$env_file")
 fi
-args+=(backup create --keep "$keep")
+backup_args=("${common[@]}" backup create --keep "$keep")
 if [[ -n "${ODMCP_BACKUP_DEST:-}" ]]; then
-    args+=(--dest "$ODMCP_BACKUP_DEST")
+    backup_args+=(--dest "$ODMCP_BACKUP_DEST")
 fi
 
 log() {
@@ -32,15 +34,20 @@ log() {
     logger -t "$tag" -p "$1" -- "$2" 2>/dev/null || true
 }
 
-status=0
-output="$("$bin" "${args[@]}" 2>&1)" || status=$?
+# run STEP ARGS...: one syslog line on success; on failure the output on stdout and exit.
+run() {
+    local step="$1" status=0 output
+    shift
+    output="$("$bin" "$@" 2>&1)" || status=$?
+    if [[ $status -eq 0 ]]; then
+        log user.info "${output%%$'\n'*}"
+        return 0
+    fi
+    log user.err "$step failed (exit $status): ${output%%$'\n'*}"
+    echo "orderdesk-mcp $step failed (exit $status) on $(hostname):"
+    echo "$output"
+    exit "$status"
+}
 
-if [[ $status -eq 0 ]]; then
-    log user.info "${output%%$'\n'*}"
-    exit 0
-fi
-
-log user.err "backup failed (exit $status): ${output%%$'\n'*}"
-echo "orderdesk-mcp backup failed (exit $status) on $(hostname):"
-echo "$output"
-exit "$status"
+run backup "${backup_args[@]}"
+run "audit prune" "${common[@]}" audit prune

@@ -12,7 +12,8 @@ import subprocess
 import tarfile
 import threading
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import peewee
@@ -32,7 +33,12 @@ from orderdesk_mcp.backup import (
 from orderdesk_mcp.cli import cli
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import open_database
-from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations, current_version
+from orderdesk_mcp.db.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    apply_migrations,
+    current_version,
+)
 from orderdesk_mcp.db.models import Store
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault
@@ -221,7 +227,7 @@ def test_restore_keeps_the_replaced_database_and_migrates(
     current_db.close()
 
     result = restore_backup(current, backup)
-    assert result.migrations_applied == ["0002_mcp_sessions"]
+    assert result.migrations_applied == [f"{m.version:04d}_{m.name}" for m in MIGRATIONS[1:]]
     assert result.schema_version == LATEST_VERSION
     assert result.replaced is not None
     assert result.replaced.parent == current.data_dir
@@ -336,10 +342,10 @@ def test_backup_script_is_silent_on_success_and_loud_on_failure(
     assert "Traceback" not in failed.stdout
 
 
-def test_restore_refuses_while_orderdesk_mcp_serve_runs(
-    settings: Settings, db: peewee.Database, tmp_path: Path
-) -> None:
-    backup = create_backup(settings).path
+@contextmanager
+def serving(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """`orderdesk-mcp serve` in a subprocess on the settings' data dir, until it answers;
+    yields the settings naming its address. Stopped (SIGTERM) on exit."""
     port = free_loopback_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -363,14 +369,22 @@ def test_restore_refuses_while_orderdesk_mcp_serve_runs(
             assert server.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "orderdesk-mcp serve never came up"
             time.sleep(0.1)
+        yield target
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_restore_refuses_while_orderdesk_mcp_serve_runs(
+    settings: Settings, db: peewee.Database, tmp_path: Path
+) -> None:
+    backup = create_backup(settings).path
+    with serving(settings, tmp_path) as target:
         with pytest.raises(BackupError, match="refusing to restore while the server runs"):
             restore_backup(target, backup)
         # The lock alone is enough, whatever port the settings name.
         elsewhere = settings.replace(port=0)
         with pytest.raises(BackupError, match=r"holds .*server\.lock"):
             restore_backup(elsewhere, backup)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert running_server_reason(target) is None
     assert restore_backup(target, backup).replaced is not None

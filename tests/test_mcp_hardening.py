@@ -174,7 +174,8 @@ def test_ended_and_expired_sessions_are_pruned(mcp_app: Flask, mcp_tenant: McpTe
 
     live = McpHttp(mcp_app.test_client(), mcp_tenant.token)
     live.initialize()
-    ended = McpHttp(mcp_app.test_client(), mcp_tenant.token)
+    # Another key: opening a session deletes the opening key's own ended rows at once.
+    ended = McpHttp(mcp_app.test_client(), mcp_tenant.read_only_token)
     ended.initialize()
     ended.client.delete("/mcp", headers=ended.headers())
     idle = McpHttp(mcp_app.test_client(), mcp_tenant.token)

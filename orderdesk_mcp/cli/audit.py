@@ -1,4 +1,4 @@
-"""audit list: the audit trail of tool calls and operator actions."""
+"""audit list|prune: the audit trail of tool calls and operator actions, and its retention."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import click
 import peewee
 
+from orderdesk_mcp.admin_audit import record_admin_action
 from orderdesk_mcp.cli.base import (
     CliError,
     emit,
@@ -18,17 +19,29 @@ from orderdesk_mcp.cli.base import (
     translated_errors,
 )
 from orderdesk_mcp.db.models import AuditEvent, Tenant
+from orderdesk_mcp.mcp.audit import prune_audit_events
 from orderdesk_mcp.tenancy import get_tenant
+
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_age(value: str) -> dt.timedelta | None:
+    """30m, 12h or 7d as a timedelta; None when `value` is not written that way."""
+    if value[-1:] in _UNIT_SECONDS and value[:-1].isdigit():
+        return dt.timedelta(seconds=int(value[:-1]) * _UNIT_SECONDS[value[-1]])
+    return None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _parse_since(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
-    units = {"m": 60, "h": 3600, "d": 86400}
-    if value[-1:] in units and value[:-1].isdigit():
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(
-            seconds=int(value[:-1]) * units[value[-1]]
-        )
+    age = _parse_age(value)
+    if age is not None:
+        return _utcnow() - age
     try:
         return dt.datetime.fromisoformat(value)
     except ValueError:
@@ -83,4 +96,52 @@ def audit_list(
         as_json,
         {"events": rows},
         lambda: table(rows, ["time", "tenant", "action", "store", "outcome", "duration_ms"]),
+    )
+
+
+@audit.command("prune")
+@click.option(
+    "--older-than",
+    default=None,
+    help="Delete tool-call events older than this (30m, 12h or 30d). "
+    "Default: ORDERDESK_MCP_AUDIT_RETENTION_DAYS days.",
+)
+@json_option
+@click.pass_context
+def audit_prune(ctx: click.Context, older_than: str | None, as_json: bool) -> None:
+    """Delete old tool-call events in small batches; operator actions (admin:*) are kept."""
+    settings = settings_from_context(ctx)
+    if older_than is None:
+        if settings.audit_retention_days == 0:
+            emit(
+                as_json,
+                {"deleted": 0, "cutoff": None, "older_than": None},
+                "Nothing pruned: ORDERDESK_MCP_AUDIT_RETENTION_DAYS is 0 (keep everything).",
+            )
+            return
+        older_than = f"{settings.audit_retention_days}d"
+    age = _parse_age(older_than)
+    if age is None or age <= dt.timedelta(0):
+        raise CliError(
+            f"--older-than {older_than!r} is not an age: use e.g. 30d, 12h or 90m (more than 0)"
+        )
+    open_current_database(settings)
+    result = prune_audit_events(_utcnow() - age)
+    if result.deleted:
+        record_admin_action(
+            "audit.prune", details={"older_than": older_than, "deleted": result.deleted}
+        )
+    data = {
+        "older_than": older_than,
+        "cutoff": result.cutoff.isoformat(sep=" ", timespec="seconds"),
+        "deleted": result.deleted,
+        "batches": result.batches,
+        "admin_rows_kept": result.admin_rows_kept,
+    }
+    emit(
+        as_json,
+        data,
+        f"Deleted {result.deleted} tool-call audit event(s) older than {older_than} "
+        f"(before {data['cutoff']} UTC); kept {result.admin_rows_kept} older operator "
+        "action(s).",
     )

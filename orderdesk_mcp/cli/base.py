@@ -26,6 +26,7 @@ from orderdesk_mcp.db.migrations import (
 )
 from orderdesk_mcp.tenancy import TenancyError
 from orderdesk_mcp.vault import Vault, VaultError
+from orderdesk_mcp.vault_canary import CanaryStatus, MasterKeyMismatch, check_master_key
 
 
 class CliError(click.ClickException):
@@ -103,6 +104,19 @@ def load_vault(settings: Settings) -> Vault:
     try:
         return Vault.from_settings(settings)
     except VaultError as exc:
+        raise CliError(str(exc)) from None
+
+
+def require_master_key(settings: Settings) -> tuple[Vault, CanaryStatus]:
+    """The vault, once its master key has opened (or written) the database's key canary.
+
+    The database must be open and migrated. A wrong key stops here with one line saying
+    what to do, instead of failing every tool call later.
+    """
+    vault = load_vault(settings)
+    try:
+        return vault, check_master_key(vault)
+    except MasterKeyMismatch as exc:
         raise CliError(str(exc)) from None
 
 

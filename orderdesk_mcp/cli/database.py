@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from orderdesk_mcp.admin_audit import record_admin_action
+from orderdesk_mcp.backup import BackupError, hold_server_lock, running_server_reason
 from orderdesk_mcp.cli.base import (
     DATABASE_ERRORS,
     CliError,
@@ -15,9 +16,11 @@ from orderdesk_mcp.cli.base import (
     json_option,
     load_vault,
     open_current_database,
+    require_master_key,
     settings_from_context,
     translated_errors,
 )
+from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.migrations import (
     LATEST_VERSION,
     apply_migrations,
@@ -27,10 +30,17 @@ from orderdesk_mcp.db.migrations import (
 from orderdesk_mcp.tenancy import rotate_master_key
 from orderdesk_mcp.vault import (
     Vault,
+    VaultError,
     find_master_key_source,
     generate_master_key,
     read_key_file,
     write_key_file,
+)
+from orderdesk_mcp.vault_canary import (
+    CanaryStatus,
+    MasterKeyMismatch,
+    check_master_key,
+    reseal_canary,
 )
 
 
@@ -47,6 +57,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
         created_key = str(settings.default_master_key_path)
     load_vault(settings)
     db = open_current_database(settings, upgrade=True)
+    _vault, canary = require_master_key(settings)
     result = {
         "data_dir": str(settings.data_dir),
         "database": settings.effective_database_url
@@ -54,6 +65,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
         else str(settings.database_path),
         "schema_version": current_version(db),
         "master_key_created": created_key,
+        "master_key_canary": canary.value,
     }
     lines = [f"Data dir: {result['data_dir']}", f"Schema version: {result['schema_version']}"]
     if created_key:
@@ -73,18 +85,36 @@ def db() -> None:
 @json_option
 @click.pass_context
 def db_upgrade(ctx: click.Context, as_json: bool) -> None:
-    """Apply pending migrations."""
-    database = connect_database(settings_from_context(ctx))
+    """Apply pending migrations (and write the master key canary when the key is at hand)."""
+    settings = settings_from_context(ctx)
+    database = connect_database(settings)
     try:
         applied = apply_migrations(database)
     except DATABASE_ERRORS as exc:
         raise CliError(f"cannot upgrade the database: {exc}") from None
     names = [f"{m.version:04d}_{m.name}" for m in applied]
-    emit(
-        as_json,
-        {"applied": names, "schema_version": current_version(database)},
-        f"Applied: {', '.join(names)}" if names else "Nothing to apply: the schema is current.",
-    )
+    version = current_version(database)
+    canary = _canary_after_upgrade(settings, version)
+    text = f"Applied: {', '.join(names)}" if names else "Nothing to apply: the schema is current."
+    if canary == CanaryStatus.WRITTEN.value:
+        text += "\nWrote the master key canary."
+    emit(as_json, {"applied": names, "schema_version": version, "master_key_canary": canary}, text)
+
+
+def _canary_after_upgrade(settings: Settings, version: int) -> str:
+    """Check (or write) the canary if this command can read the master key.
+
+    The installer runs `db upgrade` without the systemd credential, so a key that cannot be
+    read here is not an error: `serve` checks the canary at start-up anyway.
+    """
+    try:
+        vault = Vault.from_settings(settings)
+    except VaultError:
+        return "not checked (no readable master key)"
+    try:
+        return check_master_key(vault).value
+    except MasterKeyMismatch as exc:
+        raise CliError(f"the schema is at version {version}, but {exc}") from None
 
 
 @db.command("status")
@@ -117,10 +147,37 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def rotate_master_key_command(ctx: click.Context, new_key_file: Path, as_json: bool) -> None:
-    """Re-seal every store key under a new master key, in one transaction."""
+    """Re-seal every store key under a new master key, in one transaction (server stopped)."""
     settings = settings_from_context(ctx)
+    # A running server keeps the old key in memory: after the rotation it could open no
+    # store key until restarted, so the rotation waits for it to stop.
+    reason = running_server_reason(settings)
+    if reason:
+        raise CliError(
+            f"refusing to rotate the master key while the server runs ({reason}); stop it "
+            "first (`systemctl stop orderdesk-mcp`), rotate, point the service at the new key, "
+            "then start it"
+        )
+    try:
+        # Held for the rotation, so no server starts with the old key half-way through.
+        with hold_server_lock(settings.data_dir):
+            count, created = _rotate(settings, new_key_file)
+    except BackupError as exc:
+        raise CliError(f"refusing to rotate the master key: {exc}") from None
+    text = (
+        f"Re-sealed {count} store key(s) under {new_key_file}"
+        + (" (new key created)" if created else "")
+        + ".\nNow point ORDERDESK_MCP_MASTER_KEY_FILE (or the systemd credential) at it, start "
+        "the service, and back the new key up. Backups taken before now need the old key."
+    )
+    emit(as_json, {"stores": count, "new_key_file": str(new_key_file), "created": created}, text)
+
+
+def _rotate(settings: Settings, new_key_file: Path) -> tuple[int, bool]:
+    """Re-seal the store keys and the canary under the key in `new_key_file` (made if missing);
+    returns (stores re-sealed, whether the key file was created)."""
     database = open_current_database(settings)
-    old = load_vault(settings)
+    old, _ = require_master_key(settings)
     created = False
     with translated_errors():
         if not new_key_file.exists():
@@ -129,11 +186,6 @@ def rotate_master_key_command(ctx: click.Context, new_key_file: Path, as_json: b
         new = Vault(read_key_file(new_key_file))
         with database.atomic():
             count = rotate_master_key(old, new)
+            reseal_canary(new)
             record_admin_action("master_key.rotate", details={"stores": count})
-    text = (
-        f"Re-sealed {count} store key(s) under {new_key_file}"
-        + (" (new key created)" if created else "")
-        + ".\nNow point ORDERDESK_MCP_MASTER_KEY_FILE (or the systemd credential) at it, restart "
-        "the service, and back the new key up. Backups taken before now need the old key."
-    )
-    emit(as_json, {"stores": count, "new_key_file": str(new_key_file), "created": created}, text)
+    return count, created

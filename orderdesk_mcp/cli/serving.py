@@ -11,8 +11,8 @@ import click
 from orderdesk_mcp.cli.base import (
     CliError,
     CliState,
-    load_vault,
     open_current_database,
+    require_master_key,
     settings_from_context,
 )
 from orderdesk_mcp.config import Settings
@@ -109,7 +109,7 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
             raise CliError(str(exc)) from None
     else:
         open_current_database(settings)
-        load_vault(settings)
+        require_master_key(settings)
         app = create_app(settings)
     options = waitress_options(settings, MAX_REQUEST_BYTES)
 

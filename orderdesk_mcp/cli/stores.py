@@ -13,8 +13,8 @@ from orderdesk_mcp.cli.base import (
     CliError,
     emit,
     json_option,
-    load_vault,
     open_current_database,
+    require_master_key,
     settings_from_context,
     table,
     translated_errors,
@@ -29,6 +29,7 @@ from orderdesk_mcp.tenancy import (
     open_store_key,
     remove_store,
 )
+from orderdesk_mcp.vault import VaultError
 
 
 @click.group()
@@ -92,7 +93,7 @@ def store_add(
     assert api_key is not None
     settings = settings_from_context(ctx)
     open_current_database(settings)
-    vault = load_vault(settings)
+    vault, _ = require_master_key(settings)
     if base_url is not None:
         try:
             base_url = SETTINGS_BY_NAME["orderdesk_api_base_url"].parse(base_url)
@@ -175,13 +176,22 @@ def store_verify(
     """Check a store's credentials with Order Desk GET /test (default: the default store)."""
     settings = settings_from_context(ctx)
     open_current_database(settings)
-    vault = load_vault(settings)
+    vault, _ = require_master_key(settings)
     with translated_errors():
         row = get_tenant(tenant_name)
         found = find_store(row.id, store_ref)
         if found is None:
             raise TenancyError(f"tenant {row.name!r} has no store {store_ref or '(default)'!r}")
-        _verify_credentials(settings, found.store_id, open_store_key(found, vault), found.base_url)
+        try:
+            api_key = open_store_key(found, vault)
+        except VaultError:
+            raise TenancyError(
+                f"the saved API key of store {found.alias} ({found.store_id}) cannot be opened "
+                "with this master key (the row is damaged or was sealed under another key); "
+                f"remove the store (`orderdesk-mcp store remove --tenant {row.name} "
+                f"{found.alias}`) and add it again with `store add`"
+            ) from None
+        _verify_credentials(settings, found.store_id, api_key, found.base_url)
         found.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         found.save()
         record_admin_action("store.verify", tenant=row, store=found.alias)

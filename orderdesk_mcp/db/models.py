@@ -107,6 +107,17 @@ class McpSession(BaseModel):
         table_name = "mcp_session"
 
 
+class VaultCanary(BaseModel):
+    # One row (id 1): a constant sealed with the master key; if it does not open, the key
+    # configured is not the one this database's store keys were sealed with (vault_canary.py).
+    id = peewee.IntegerField(primary_key=True)
+    sealed = peewee.BlobField()
+    created = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "vault_canary"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Tenant,
@@ -114,4 +125,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Store,
     AuditEvent,
     McpSession,
+    VaultCanary,
 )

@@ -13,9 +13,15 @@ from typing import Protocol
 from orderdesk_mcp.auth import verify_token
 from orderdesk_mcp.mcp.audit import AuditSink, DatabaseAudit
 from orderdesk_mcp.mcp.registry import StoreResolver
-from orderdesk_mcp.mcp.sessions import DatabaseSessionStore, SessionOwner, SessionStore
+from orderdesk_mcp.mcp.sessions import (
+    DEFAULT_MAX_SESSIONS_PER_KEY,
+    DatabaseSessionStore,
+    SessionOwner,
+    SessionStore,
+)
 from orderdesk_mcp.mcp.store_resolver import TenantStoreResolver
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
+from orderdesk_mcp.services import Services
 from orderdesk_mcp.vault import Vault
 
 
@@ -58,11 +64,12 @@ class TenantAccess:
         machinery: UpstreamMachinery | None,
         default_base_url: str,
         session_ttl: int,
+        max_sessions_per_key: int = DEFAULT_MAX_SESSIONS_PER_KEY,
     ) -> None:
         self._vault = vault
         self._machinery = machinery
         self._default_base_url = default_base_url
-        self.sessions: SessionStore = DatabaseSessionStore(session_ttl)
+        self.sessions: SessionStore = DatabaseSessionStore(session_ttl, max_sessions_per_key)
         self.audit: AuditSink = DatabaseAudit()
 
     def authenticate(self, token: str | None) -> Caller | None:
@@ -87,3 +94,15 @@ class TenantAccess:
             machinery=self._machinery,
             default_base_url=self._default_base_url,
         )
+
+
+def tenant_access(services: Services) -> TenantAccess:
+    """Multi-tenant access built from the process's services and settings."""
+    settings = services.settings
+    return TenantAccess(
+        vault=services.vault,
+        machinery=services.machinery,
+        default_base_url=settings.orderdesk_api_base_url,
+        session_ttl=settings.session_ttl,
+        max_sessions_per_key=settings.max_sessions_per_key,
+    )

@@ -2,12 +2,14 @@
 
 `count_upstream_calls()` opens a counter for the current call (a contextvar, so concurrent
 requests on other threads never mix); `note_upstream_call` is the Order Desk client's observer
-callback and adds one to whichever counter is open.
+callback and adds one to whichever counter is open. `prune_audit_events` applies the
+retention (ORDERDESK_MCP_AUDIT_RETENTION_DAYS) to tool-call rows.
 """
 
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import peewee
 
 from orderdesk_mcp import metrics
 from orderdesk_mcp.db.lookups import complete_audit_event, insert_audit_event
+from orderdesk_mcp.db.models import AuditEvent
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall
 
 logger = logging.getLogger(__name__)
@@ -224,3 +227,58 @@ class LogAudit:
             call.duration_ms,
             extra={"request_id": call.request_id, "arguments": arguments_text(call.arguments)},
         )
+
+
+# --- retention --------------------------------------------------------------------------
+
+# Operator actions (admin_audit.py) carry this prefix; prune keeps them.
+ADMIN_PREFIX = "admin:"
+# Rows deleted per statement: each batch holds SQLite's write lock only briefly, so tool calls
+# (which write audit and session rows) wait milliseconds, not the length of the whole prune.
+PRUNE_BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class AuditPruneResult:
+    """What one prune did."""
+
+    cutoff: dt.datetime  # naive UTC: tool-call rows older than this were deleted
+    deleted: int
+    batches: int
+    # Operator-action rows older than the cutoff, kept on purpose.
+    admin_rows_kept: int
+
+
+def prune_audit_events(
+    cutoff: dt.datetime, *, batch_rows: int = PRUNE_BATCH_ROWS
+) -> AuditPruneResult:
+    """Delete tool-call audit rows older than `cutoff` (naive UTC), `batch_rows` at a time.
+
+    Operator actions (`admin:*`) are never deleted: they are few (a handful a day at most)
+    and are the record of who changed tenants, keys, stores and the master key, which an
+    incident review may need long after the tool calls stop mattering.
+    """
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be at least 1")
+    old_tool_calls = (AuditEvent.time < cutoff) & ~AuditEvent.action.startswith(ADMIN_PREFIX)
+    deleted = batches = 0
+    while True:
+        # One statement per batch, committed on its own (no surrounding transaction).
+        batch = (
+            AuditEvent.select(AuditEvent.id)
+            .where(old_tool_calls)
+            .order_by(AuditEvent.time)
+            .limit(batch_rows)
+        )
+        count: int = AuditEvent.delete().where(AuditEvent.id.in_(batch)).execute()
+        if count:
+            deleted += count
+            batches += 1
+        if count < batch_rows:
+            break
+    kept = (
+        AuditEvent.select()
+        .where((AuditEvent.time < cutoff) & AuditEvent.action.startswith(ADMIN_PREFIX))
+        .count()
+    )
+    return AuditPruneResult(cutoff=cutoff, deleted=deleted, batches=batches, admin_rows_kept=kept)

@@ -231,7 +231,8 @@ def execute_tool(
             context = ToolContext(store=None, client=None, resolver=resolver)
         structured = tool.handler(context, args)
     except StoreNotFound as error:
-        return _failed("store_not_found", str(error), store)
+        # A subclass may name a more specific outcome (store_resolver.StoreKeyUnreadable).
+        return _failed(getattr(error, "outcome", "store_not_found"), str(error), store)
     except ToolInputError as error:
         return _failed("invalid_arguments", str(error), store)
     except RecordChanged as error:

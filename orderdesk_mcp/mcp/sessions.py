@@ -4,7 +4,8 @@ The id is 32 random bytes (URL-safe text, visible ASCII as the spec requires); o
 SHA-256 is stored, so a copy of the database cannot be used to ride a session. Each session
 belongs to the key that opened it: any other key presenting the id gets "not found", exactly
 like a made-up id. Idle sessions expire after the configured TTL; ended and expired rows are
-deleted now and then.
+deleted now and then. Each key holds at most `max_per_key` sessions: opening one more deletes
+that key's least recently used ones, whose next request gets the usual unknown-session 404.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ SESSION_ID_BYTES = 32
 LAST_SEEN_RESOLUTION = dt.timedelta(seconds=30)
 # How often a process deletes ended and expired session rows.
 PRUNE_INTERVAL = dt.timedelta(minutes=10)
+# The setting's default (ORDERDESK_MCP_MAX_SESSIONS_PER_KEY); see config.py for the why.
+DEFAULT_MAX_SESSIONS_PER_KEY = 20
+# client_info as stored: the client's own description, bounded.
+MAX_CLIENT_INFO_CHARS = 2000
+# Fields kept when a client_info is too long; each cut short enough that the JSON still fits
+# (json.dumps escapes a character to at most 6).
+CLIENT_INFO_SUMMARY_FIELDS = ("name", "title", "version")
+CLIENT_INFO_SUMMARY_FIELD_CHARS = 100
 
 
 def new_session_id() -> str:
@@ -33,6 +42,25 @@ def new_session_id() -> str:
 
 def hash_session_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def client_info_text(client_info: Any) -> str:
+    """client_info as JSON of at most MAX_CLIENT_INFO_CHARS, always valid JSON.
+
+    Cutting the JSON text would leave half a string or object; an oversized description is
+    replaced by its name, title and version (each shortened) and `"truncated": true`.
+    """
+    info = client_info if isinstance(client_info, dict) else {}
+    text = json.dumps(info, default=str)
+    if len(text) <= MAX_CLIENT_INFO_CHARS:
+        return text
+    summary: dict[str, Any] = {
+        name: str(info[name])[:CLIENT_INFO_SUMMARY_FIELD_CHARS]
+        for name in CLIENT_INFO_SUMMARY_FIELDS
+        if name in info
+    }
+    summary["truncated"] = True
+    return json.dumps(summary)
 
 
 @dataclass(frozen=True)
@@ -65,8 +93,11 @@ class SessionStore(Protocol):
 class DatabaseSessionStore:
     """Sessions in the mcp_session table, so every process behind the proxy sees them."""
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, ttl_seconds: int, max_per_key: int = DEFAULT_MAX_SESSIONS_PER_KEY) -> None:
+        if max_per_key < 1:
+            raise ValueError("max_per_key must be at least 1 (the session being opened)")
         self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self.max_per_key = max_per_key
         self._next_prune = dt.datetime.min
         self._prune_lock = threading.Lock()
 
@@ -91,16 +122,49 @@ class DatabaseSessionStore:
         session_id = new_session_id()
         now = utcnow()
         self._prune_now_and_then(now)
+        session_hash = hash_session_id(session_id)
         McpSession.create(
-            id=hash_session_id(session_id),
+            id=session_hash,
             tenant=owner.tenant_id,
             api_key=owner.key_id,
             protocol_version=protocol_version,
-            client_info=json.dumps(client_info if isinstance(client_info, dict) else {})[:2000],
+            client_info=client_info_text(client_info),
             created=now,
             last_seen=now,
         )
+        self.evict_beyond_cap(owner, keep=session_hash, now=now)
         return session_id
+
+    def evict_beyond_cap(self, owner: SessionOwner, *, keep: str, now: dt.datetime) -> int:
+        """Delete the owner's sessions beyond the cap, least recently used first; returns how
+        many. `keep` (the session just opened) always stays; so do the owner's
+        `max_per_key - 1` most recently used other live sessions. The owner's ended and
+        expired rows go too.
+
+        Runs after the insert, as one DELETE: concurrent initializes of one key each trim to
+        the cap with no read-then-write race. last_seen moves in steps of
+        LAST_SEEN_RESOLUTION, so "least recently used" is exact to that step (then oldest
+        created goes first).
+        """
+        key_match = (
+            McpSession.api_key.is_null()
+            if owner.key_id is None
+            else McpSession.api_key == owner.key_id
+        )
+        tenant_match = (
+            McpSession.tenant.is_null()
+            if owner.tenant_id is None
+            else McpSession.tenant == owner.tenant_id
+        )
+        owned = tenant_match & key_match & (McpSession.id != keep)
+        survivors = (
+            McpSession.select(McpSession.id)
+            .where(owned & McpSession.ended.is_null() & (McpSession.last_seen >= now - self.ttl))
+            .order_by(McpSession.last_seen.desc(), McpSession.created.desc())
+            .limit(self.max_per_key - 1)
+        )
+        evicted: int = McpSession.delete().where(owned & McpSession.id.not_in(survivors)).execute()
+        return evicted
 
     def _live_row(self, session_hash: str, owner: SessionOwner) -> SessionRow | None:
         # A session is bound to the key that opened it: another key of the same tenant (or a

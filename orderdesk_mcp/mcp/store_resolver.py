@@ -6,14 +6,18 @@ rows (tenancy.find_store_row), so another tenant's alias or store id simply does
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+from orderdesk_mcp.db.lookups import StoreRow
 from orderdesk_mcp.logging import register_secret
 from orderdesk_mcp.mcp.registry import StoreNotFound, StoreRef
 from orderdesk_mcp.orderdesk import OrderDeskClient
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.tenancy import find_store_row, list_stores, open_store_key
-from orderdesk_mcp.vault import Vault
+from orderdesk_mcp.vault import Vault, VaultError
+
+logger = logging.getLogger(__name__)
 
 ADD_STORE_HINT = "register one with `orderdesk-mcp store add --tenant <name> --store-id <id>`"
 
@@ -25,6 +29,31 @@ def _not_found(ref: str | None, known: Sequence[StoreRef]) -> StoreNotFound:
     return StoreNotFound(
         f"store {ref!r} is not one of this tenant's stores; use an alias or store id from: "
         f"{names} (or omit `store` for the default)"
+    )
+
+
+class StoreKeyUnreadable(StoreNotFound):
+    """The store exists but its saved API key does not open: a damaged row, or one sealed
+    under another master key. Only this store is out of service; the operator must fix it."""
+
+    outcome = "store_key_unreadable"
+
+
+def _unreadable(row: StoreRow) -> StoreKeyUnreadable:
+    # For the operator: ids only (the VaultError names no secret either).
+    logger.warning(
+        "the saved API key of store row %d (tenant %d, alias %s) does not open; run "
+        "`orderdesk-mcp store verify` for that tenant and store, then remove and add it again",
+        row.id,
+        row.tenant_id,
+        row.alias,
+    )
+    return StoreKeyUnreadable(
+        f"Store '{row.alias}' (Order Desk store {row.store_id}) cannot be used: its saved API "
+        "key cannot be opened on this server. Ask the server's operator to run `orderdesk-mcp "
+        f"store verify --tenant <your tenant> {row.alias}` and, if that fails, to remove the "
+        "store and add it again (`orderdesk-mcp store remove`, then `store add`). Other stores "
+        "are not affected."
     )
 
 
@@ -55,7 +84,10 @@ class TenantStoreResolver:
         row = find_store_row(self.tenant_id, ref)
         if row is None:
             raise _not_found(ref, self.stores())
-        api_key = open_store_key(row, self._vault)
+        try:
+            api_key = open_store_key(row, self._vault)
+        except VaultError:
+            raise _unreadable(row) from None
         # From now on this key is masked in any log line, whoever writes it.
         register_secret(api_key)
         client = OrderDeskClient(
