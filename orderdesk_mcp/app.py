@@ -12,10 +12,12 @@ from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.mcp import blueprint as mcp_blueprint
 from orderdesk_mcp.mcp.audit import note_upstream_call
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
-from orderdesk_mcp.services import Services
+from orderdesk_mcp.services import SERVICES_KEY, Services, get_services
 from orderdesk_mcp.vault import Vault
 
-SERVICES_KEY = "orderdesk_mcp"
+# get_services lives beside Services; re-exported for the callers that build the app here.
+__all__ = ["build_services", "create_app", "get_services", "observe_upstream_call"]
+
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
@@ -32,11 +34,6 @@ def build_services(settings: Settings) -> Services:
         vault=Vault.from_settings(settings),
         machinery=UpstreamMachinery.from_settings(settings, observer=observe_upstream_call),
     )
-
-
-def get_services(app: Flask) -> Services:
-    services: Services = app.extensions[SERVICES_KEY]
-    return services
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Flask:

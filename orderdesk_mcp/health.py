@@ -24,8 +24,9 @@ from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup, list_backups
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
-from orderdesk_mcp.metrics import bearer_matches, get_metrics, is_loopback, json_error
-from orderdesk_mcp.services import Services
+from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
+from orderdesk_mcp.metrics import get_metrics
+from orderdesk_mcp.services import Services, get_services
 
 SERVICE_NAME = "orderdesk-mcp"
 logger = logging.getLogger(__name__)
@@ -44,8 +45,6 @@ class CheckResult:
 
 
 def _services() -> Services:
-    from orderdesk_mcp.app import get_services
-
     return get_services(current_app)
 
 

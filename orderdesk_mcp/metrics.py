@@ -14,8 +14,6 @@ outside a Flask app context (stdio mode).
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import ipaddress
 import logging
 import platform
 import re
@@ -25,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
+from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -40,6 +38,8 @@ from prometheus_client.registry import Collector
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
+from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
+from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
     from orderdesk_mcp.orderdesk.machinery import UpstreamCall
@@ -300,33 +300,6 @@ class Metrics:
 # --- /metrics and the request hooks ------------------------------------------------------
 
 
-def is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def bearer_matches(header: str | None, token: Secret | None) -> bool:
-    """True when `header` is `Bearer <token>`; compared in constant time."""
-    if token is None or not header:
-        return False
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(presented.strip().encode(), token.reveal().encode())
-
-
-def json_error(status: int, message: str, *, bearer_challenge: bool = False) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    if bearer_challenge:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="orderdesk-mcp admin"'
-    return response
-
-
 def metrics_denial(access: str, admin_token: Secret | None) -> Response | None:
     """None when this request may read /metrics, else the response that says why not."""
     if access == "open":
@@ -351,8 +324,6 @@ def metrics_denial(access: str, admin_token: Secret | None) -> Response | None:
 
 def init_app(app: Flask) -> Metrics:
     """Give `app` its own Metrics, the HTTP request hooks and the /metrics route."""
-    from orderdesk_mcp.app import get_services
-
     metrics = Metrics()
     app.extensions[EXTENSION_KEY] = metrics
     services = get_services(app)

@@ -46,6 +46,7 @@ from orderdesk_mcp.mcp.protocol import (
 )
 from orderdesk_mcp.mcp.registry import TOOLSETS
 from orderdesk_mcp.mcp.sessions import SessionState
+from orderdesk_mcp.services import get_services
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ def empty_reply(status: int, headers: dict[str, str] | None = None) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register /mcp with tenant-key access; local mode swaps the access with `use_access`."""
-    from orderdesk_mcp.app import get_services
-
     services = get_services(app)
     settings = services.settings
     access = TenantAccess(
