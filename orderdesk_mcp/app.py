@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from orderdesk_mcp import errors, health, metrics
+from orderdesk_mcp import body_limit, errors, health, metrics
 from orderdesk_mcp import logging as request_logging
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db import connection
@@ -18,7 +18,9 @@ from orderdesk_mcp.vault import Vault
 # get_services lives beside Services; re-exported for the callers that build the app here.
 __all__ = ["build_services", "create_app", "get_services", "observe_upstream_call"]
 
-MAX_REQUEST_BYTES = 1024 * 1024
+# What `serve` and `demo` give waitress as max_request_body_size: above the app's own limit,
+# so that an oversized body gets the app's JSON 413 (see body_limit.py).
+MAX_REQUEST_BYTES = body_limit.SERVER_MAX_BODY_BYTES
 
 
 def observe_upstream_call(call: UpstreamCall) -> None:
@@ -38,12 +40,12 @@ def build_services(settings: Settings) -> Services:
 
 def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app = Flask("orderdesk_mcp")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions[SERVICES_KEY] = services or build_services(settings)
     request_logging.init_app(app)
     errors.init_app(app)
     connection.init_app(app)
     metrics.init_app(app)
+    body_limit.init_app(app)  # after metrics: a refused body is timed and counted too
     health.init_app(app)
     mcp_blueprint.init_app(app)
     return app

@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from orderdesk_mcp import metrics
+from orderdesk_mcp.body_limit import MAX_BODY_BYTES
 from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
 from orderdesk_mcp.mcp.limits import McpLimits
@@ -53,7 +54,6 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("mcp", __name__)
 
 ENDPOINT = "/mcp"
-MAX_BODY_BYTES = 1024 * 1024
 STATE_KEY = "orderdesk_mcp.mcp"
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
