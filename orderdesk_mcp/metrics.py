@@ -3,8 +3,9 @@
 Each app gets its own `Metrics` (its own CollectorRegistry), so several apps in one process
 (tests) never share counts. Labels are templates and fixed vocabularies: the route rule
 (`/mcp`, never a path with ids), the endpoint template (`/orders/{id}`), a tool name, an
-outcome. Any label fed from outside input passes through `BoundedLabel`, which caps the
-number of distinct values, so a client sending random method names cannot grow the series.
+outcome, an MCP method the protocol defines (any other method name counts as `other`). Any
+other label fed from outside input passes through `BoundedLabel`, which caps the number of
+distinct values, so a client sending random names cannot grow the series.
 
 Other parts report through the small functions at the bottom (`record_tool_call`,
 `observe_upstream`, ...), which find the current app's Metrics, or a process-wide one
@@ -39,6 +40,7 @@ from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
+from orderdesk_mcp.mcp.method_names import MCP_METHODS
 from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
@@ -226,7 +228,6 @@ class Metrics:
         )
 
         self._routes = BoundedLabel(64)
-        self._mcp_methods = BoundedLabel(64)
         self._tools = BoundedLabel(128)
         self._outcomes = BoundedLabel(32)
         self._endpoints = BoundedLabel(128)
@@ -255,7 +256,8 @@ class Metrics:
         self._http_latency(label_route, label_method).observe(seconds)
 
     def record_mcp_request(self, method: str) -> None:
-        self._mcp_requests(self._mcp_methods(method)).inc()
+        # A fixed vocabulary, not a BoundedLabel: first-come slots would go to junk names.
+        self._mcp_requests(method if method in MCP_METHODS else OTHER).inc()
 
     def record_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
         label_tool = self._tools(tool)

@@ -26,6 +26,7 @@ from orderdesk_mcp import metrics
 from orderdesk_mcp.body_limit import MAX_BODY_BYTES
 from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
+from orderdesk_mcp.mcp.echo import echo
 from orderdesk_mcp.mcp.limits import McpLimits
 from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
@@ -266,7 +267,7 @@ def _check_host(mcp: McpState) -> None:
     raise HttpFailure(
         403,
         SERVER_ERROR,
-        f"Host {host!r} is not served here (DNS-rebinding protection); an operator can add it "
+        f"Host {echo(host)} is not served here (DNS-rebinding protection); an operator can add it "
         "to ORDERDESK_MCP_PUBLIC_HOSTS",
     )
 
@@ -288,7 +289,7 @@ def _check_origin(mcp: McpState) -> None:
     raise HttpFailure(
         403,
         SERVER_ERROR,
-        f"Origin {origin!r} is not allowed; an operator can add it to "
+        f"Origin {echo(origin)} is not allowed; an operator can add it to "
         "ORDERDESK_MCP_ALLOWED_ORIGINS",
     )
 
@@ -359,7 +360,7 @@ def _effective_toolsets(caller: Caller) -> frozenset[str] | None:
         raise HttpFailure(
             400,
             INVALID_REQUEST,
-            f"{TOOLSETS_HEADER} names unknown toolset {unknown[0]!r}; choose from "
+            f"{TOOLSETS_HEADER} names unknown toolset {echo(unknown[0])}; choose from "
             + ", ".join(TOOLSETS),
         )
     return requested if caller.toolsets is None else requested & caller.toolsets
@@ -389,7 +390,7 @@ def _read_json_body() -> Any:
         raise HttpFailure(
             415,
             INVALID_REQUEST,
-            f"Content-Type must be application/json (got {content_type or 'none'!r})",
+            f"Content-Type must be application/json (got {echo(content_type or 'none')})",
         )
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise HttpFailure(

@@ -18,6 +18,7 @@ from typing import Any
 from orderdesk_mcp import __version__, metrics
 from orderdesk_mcp.mcp import completion, prompts, resources
 from orderdesk_mcp.mcp.audit import AuditSink, ToolCallRecord, count_upstream_calls
+from orderdesk_mcp.mcp.echo import bound_message, clip, echo
 from orderdesk_mcp.mcp.protocol import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
@@ -203,6 +204,8 @@ class Dispatcher:
                 raise self._unknown_method(request.method)
             return result_message(request.id, method(request.params, scope))
         except JsonRpcError as error:
+            # However a message was built, it never repeats a whole oversized input.
+            error.message = bound_message(error.message)
             return error_message(request.id, error)
         except Exception:
             # A bug of ours: the client gets a reference, the log gets the traceback.
@@ -224,7 +227,7 @@ class Dispatcher:
         metrics.record_mcp_request(notification.method)
         if notification.method == "notifications/cancelled":
             # Calls run to completion within one HTTP request, so there is nothing to stop.
-            logger.debug("client cancelled request %s", notification.params.get("requestId"))
+            logger.debug("client cancelled request %s", clip(notification.params.get("requestId")))
 
     @staticmethod
     def _unknown_method(method: str) -> JsonRpcError:
@@ -240,7 +243,7 @@ class Dispatcher:
                 "(protocol versions " + ", ".join(SUPPORTED_PROTOCOL_VERSIONS) + ")",
                 {"supportedVersions": list(SUPPORTED_PROTOCOL_VERSIONS)},
             )
-        return JsonRpcError(METHOD_NOT_FOUND, f"method not found: {method}")
+        return JsonRpcError(METHOD_NOT_FOUND, f"method not found: {echo(method)}")
 
     # --- methods --------------------------------------------------------------------------
 
@@ -270,7 +273,9 @@ class Dispatcher:
     def _visible_tool(self, name: str, scope: CallScope) -> ToolDef:
         tool = find_tool(name)
         if tool is None:
-            raise invalid_params(f"unknown tool: {name}; tools/list shows the available tools")
+            raise invalid_params(
+                f"unknown tool: {echo(name)}; tools/list shows the available tools"
+            )
         if scope.read_only and not tool.annotations.read_only:
             raise invalid_params(
                 f"tool {name} changes data and this API key is read-only; use a key with "
