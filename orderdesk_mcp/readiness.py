@@ -18,6 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import pending_migrations
@@ -50,7 +51,9 @@ def take_write_lock(path: Path, timeout: float) -> None:
     BEGIN IMMEDIATE takes the same lock a writer needs, so it proves writes would get through
     without writing anything. Its own connection bounds the wait to `timeout`.
     """
-    with closing(sqlite3.connect(path, timeout=timeout, isolation_level=None)) as conn:
+    # mode=rw: a file that has gone missing is an error, not silently created empty.
+    uri = f"file:{quote(str(path))}?mode=rw"
+    with closing(sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)) as conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ROLLBACK")
 

@@ -229,3 +229,14 @@ def test_ready_depends_on_the_free_space_threshold(
     assert "ORDERDESK_MCP_READY_MIN_FREE_MB=1000000000" in body["checks"]["disk_space"]["error"]
     outside = _app(huge, db, vault).test_client().get("/health/ready", environ_base=OUTSIDE)
     assert outside.get_json()["checks"]["disk_space"] == {"ok": False}
+
+
+def test_not_ready_when_the_database_file_was_deleted_under_the_server(
+    app: Flask, settings: Settings
+) -> None:
+    assert _ready(app)[0] == 200
+    settings.database_path.unlink()  # this process still holds the old file open
+    status, body = _ready(app)
+    assert status == 503
+    assert body["failing"] == ["database"]
+    assert not settings.database_path.exists()  # the check did not create an empty one
