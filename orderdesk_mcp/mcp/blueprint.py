@@ -5,6 +5,8 @@ method finishes within its request). The checks run in a fixed order, each faili
 JSON-RPC-shaped body that says what to do: Host and Origin (DNS rebinding), credentials in
 the query string, authentication (with a per-address failure limit), the per-key rate limit,
 content type and size, the session, the protocol version header, then the message itself.
+(A declared Content-Length over the limit is refused before all of them, app-wide, by
+body_limit.py; the 413 is JSON-RPC shaped here too.)
 
 Who may call and what they reach is an `AccessPolicy`: tenant API keys by default, the
 implicit local user in local mode (`use_access`). The methods live in the dispatcher.
