@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from flask import Flask
 
-from orderdesk_mcp import errors, health, metrics
+from orderdesk_mcp import body_limit, errors, health, metrics
 from orderdesk_mcp import logging as request_logging
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db import connection
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.mcp import blueprint as mcp_blueprint
-from orderdesk_mcp.mcp.access import tenant_access
 from orderdesk_mcp.mcp.audit import note_upstream_call
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
-from orderdesk_mcp.services import Services
+from orderdesk_mcp.services import SERVICES_KEY, Services, get_services
 from orderdesk_mcp.vault import Vault
 
-SERVICES_KEY = "orderdesk_mcp"
-MAX_REQUEST_BYTES = 1024 * 1024
+# get_services lives beside Services; re-exported for the callers that build the app here.
+__all__ = ["build_services", "create_app", "get_services", "observe_upstream_call"]
+
+# What `serve` and `demo` give waitress as max_request_body_size: above the app's own limit,
+# so that an oversized body gets the app's JSON 413 (see body_limit.py).
+MAX_REQUEST_BYTES = body_limit.SERVER_MAX_BODY_BYTES
 
 
 def observe_upstream_call(call: UpstreamCall) -> None:
@@ -35,22 +38,14 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def get_services(app: Flask) -> Services:
-    services: Services = app.extensions[SERVICES_KEY]
-    return services
-
-
 def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app = Flask("orderdesk_mcp")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions[SERVICES_KEY] = services or build_services(settings)
     request_logging.init_app(app)
     errors.init_app(app)
     connection.init_app(app)
     metrics.init_app(app)
+    body_limit.init_app(app)  # after metrics: a refused body is timed and counted too
     health.init_app(app)
     mcp_blueprint.init_app(app)
-    # The blueprint's own TenantAccess predates ORDERDESK_MCP_MAX_SESSIONS_PER_KEY; this one
-    # carries every setting. (mcp/blueprint.py can build it with tenant_access() instead.)
-    mcp_blueprint.use_access(app, tenant_access(app.extensions[SERVICES_KEY]))
     return app

@@ -550,6 +550,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _choice("loopback", "token", "open"),
     ),
     SettingSpec(
+        "ready_min_free_mb",
+        "ORDERDESK_MCP_READY_MIN_FREE_MB",
+        "100",
+        "/health/ready reports not ready (check disk_space) when the disk of the data dir, "
+        "the database or the cache has fewer free megabytes (MiB) than this: SQLite needs room "
+        "for its journal and backups need room too. 0 turns the check off.",
+        _int_between(0, 1_000_000_000),
+    ),
+    SettingSpec(
         "local_store_id",
         "ORDERDESK_STORE_ID",
         "",
@@ -609,6 +618,7 @@ class Settings:
     cache_ttl_inventory: int
     cache_memory_seconds: int
     metrics_access: str
+    ready_min_free_mb: int
     local_store_id: str | None
     local_api_key: Secret | None
     credentials_directory: Path | None = field(default=None)

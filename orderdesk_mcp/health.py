@@ -1,20 +1,15 @@
 """Health endpoints: /health, /health/live, /health/ready, /health/detailed.
 
 None of them calls Order Desk: a slow or failing upstream must not make the server look dead
-(systemd, load balancers and monitors act on these answers). Readiness checks only what this
-process needs to serve: the database answers a real query at the newest schema, the cache
-database takes a write lock, and the master key is loaded.
+(systemd, load balancers and monitors act on these answers). Readiness runs the checks of
+readiness.py: what this process needs to serve, each tried for real and bounded in time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,86 +18,16 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup, list_backups
 from orderdesk_mcp.db.connection import sqlite_path_from_url
-from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
-from orderdesk_mcp.metrics import bearer_matches, get_metrics, is_loopback, json_error
-from orderdesk_mcp.services import Services
+from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version
+from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
+from orderdesk_mcp.metrics import get_metrics
+from orderdesk_mcp.readiness import READINESS_CHECKS
+from orderdesk_mcp.services import Services, get_services
 
 SERVICE_NAME = "orderdesk-mcp"
 logger = logging.getLogger(__name__)
-_CACHE_LOCK_TIMEOUT = 0.5
 
 bp = Blueprint("health", __name__, url_prefix="/health")
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    ok: bool
-    error: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": True} if self.ok else {"ok": False, "error": self.error}
-
-
-def _services() -> Services:
-    from orderdesk_mcp.app import get_services
-
-    return get_services(current_app)
-
-
-def check_database(services: Services) -> CheckResult:
-    try:
-        pending = pending_migrations(services.database)
-    except Exception as exc:  # any driver error means "not ready", with its reason
-        return CheckResult(False, f"the database does not answer: {exc}")
-    if pending:
-        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
-        return CheckResult(False, f"pending migrations {names}; run `orderdesk-mcp db upgrade`")
-    return CheckResult(True)
-
-
-def check_cache_writable(cache_path: Path) -> CheckResult:
-    if not cache_path.exists():
-        directory = cache_path.parent
-        if directory.is_dir() and _directory_writable(directory):
-            return CheckResult(True)
-        return CheckResult(False, f"the cache directory {directory} is missing or not writable")
-    try:
-        with closing(sqlite3.connect(cache_path, timeout=_CACHE_LOCK_TIMEOUT)) as conn:
-            # Taking the write lock proves writability without writing anything.
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
-            return CheckResult(True)  # another thread is writing it right now
-        return CheckResult(False, f"the cache database {cache_path} is not writable: {exc}")
-    except sqlite3.DatabaseError as exc:
-        return CheckResult(False, f"the cache database {cache_path} is unusable: {exc}")
-    return CheckResult(True)
-
-
-def _directory_writable(directory: Path) -> bool:
-    probe = directory / f".health-probe-{time.monotonic_ns()}"
-    try:
-        probe.touch(exist_ok=False)
-    except OSError:
-        return False
-    probe.unlink(missing_ok=True)
-    return True
-
-
-def check_master_key(services: Services) -> CheckResult:
-    if services.vault is None:
-        return CheckResult(
-            False, "no master key loaded; see ORDERDESK_MCP_MASTER_KEY_FILE in docs/SETTINGS.md"
-        )
-    return CheckResult(True)
-
-
-READINESS_CHECKS: dict[str, Callable[[Services], CheckResult]] = {
-    "database": check_database,
-    "cache": lambda services: check_cache_writable(services.settings.cache_path),
-    "master_key": check_master_key,
-}
 
 
 @bp.get("")
@@ -120,7 +45,7 @@ def live() -> Response:
 @bp.get("/ready")
 def ready() -> tuple[Response, int]:
     """Readiness: 200 when every check passes, else 503 naming each failing check."""
-    services = _services()
+    services = get_services(current_app)
     results = {name: check(services) for name, check in READINESS_CHECKS.items()}
     ok = all(result.ok for result in results.values())
     # The reasons name paths and driver errors: for this machine and the admin token only;
@@ -218,7 +143,7 @@ def _detailed(services: Services) -> dict[str, Any]:
 @bp.get("/detailed")
 def detailed() -> Response:
     """Operator detail; needs the admin token (or, when none is set, a loopback client)."""
-    services = _services()
+    services = get_services(current_app)
     token = services.settings.admin_token
     if token is None:
         if not is_loopback(request.remote_addr):

@@ -3,8 +3,9 @@
 Each app gets its own `Metrics` (its own CollectorRegistry), so several apps in one process
 (tests) never share counts. Labels are templates and fixed vocabularies: the route rule
 (`/mcp`, never a path with ids), the endpoint template (`/orders/{id}`), a tool name, an
-outcome. Any label fed from outside input passes through `BoundedLabel`, which caps the
-number of distinct values, so a client sending random method names cannot grow the series.
+outcome, an MCP method the protocol defines (any other method name counts as `other`). Any
+other label fed from outside input passes through `BoundedLabel`, which caps the number of
+distinct values, so a client sending random names cannot grow the series.
 
 Other parts report through the small functions at the bottom (`record_tool_call`,
 `observe_upstream`, ...), which find the current app's Metrics, or a process-wide one
@@ -14,8 +15,6 @@ outside a Flask app context (stdio mode).
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import ipaddress
 import logging
 import platform
 import re
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
+from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -40,6 +39,9 @@ from prometheus_client.registry import Collector
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
+from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
+from orderdesk_mcp.mcp.method_names import MCP_METHODS
+from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
     from orderdesk_mcp.orderdesk.machinery import UpstreamCall
@@ -234,7 +236,6 @@ class Metrics:
         )
 
         self._routes = BoundedLabel(64)
-        self._mcp_methods = BoundedLabel(64)
         self._tools = BoundedLabel(128)
         self._outcomes = BoundedLabel(32)
         self._endpoints = BoundedLabel(128)
@@ -263,7 +264,8 @@ class Metrics:
         self._http_latency(label_route, label_method).observe(seconds)
 
     def record_mcp_request(self, method: str) -> None:
-        self._mcp_requests(self._mcp_methods(method)).inc()
+        # A fixed vocabulary, not a BoundedLabel: first-come slots would go to junk names.
+        self._mcp_requests(method if method in MCP_METHODS else OTHER).inc()
 
     def record_tool_call(self, tool: str, outcome: str, seconds: float) -> None:
         label_tool = self._tools(tool)
@@ -311,33 +313,6 @@ class Metrics:
 # --- /metrics and the request hooks ------------------------------------------------------
 
 
-def is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def bearer_matches(header: str | None, token: Secret | None) -> bool:
-    """True when `header` is `Bearer <token>`; compared in constant time."""
-    if token is None or not header:
-        return False
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(presented.strip().encode(), token.reveal().encode())
-
-
-def json_error(status: int, message: str, *, bearer_challenge: bool = False) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    if bearer_challenge:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="orderdesk-mcp admin"'
-    return response
-
-
 def metrics_denial(access: str, admin_token: Secret | None) -> Response | None:
     """None when this request may read /metrics, else the response that says why not."""
     if access == "open":
@@ -362,8 +337,6 @@ def metrics_denial(access: str, admin_token: Secret | None) -> Response | None:
 
 def init_app(app: Flask) -> Metrics:
     """Give `app` its own Metrics, the HTTP request hooks and the /metrics route."""
-    from orderdesk_mcp.app import get_services
-
     metrics = Metrics()
     app.extensions[EXTENSION_KEY] = metrics
     services = get_services(app)

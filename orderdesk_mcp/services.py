@@ -6,10 +6,14 @@ import time
 from dataclasses import dataclass, field
 
 import peewee
+from flask import Flask
 
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.vault import Vault
+
+# Where create_app keeps the Services in app.extensions.
+SERVICES_KEY = "orderdesk_mcp"
 
 
 @dataclass
@@ -28,3 +32,9 @@ class Services:
             self.machinery.close()
         if not self.database.is_closed():
             self.database.close()
+
+
+def get_services(app: Flask) -> Services:
+    """The Services `create_app` gave `app` (blueprints look them up here, not in app.py)."""
+    services: Services = app.extensions[SERVICES_KEY]
+    return services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.metrics import get_metrics
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall
 from orderdesk_mcp.services import Services
-from orderdesk_mcp.tenancy import create_tenant
-from orderdesk_mcp.vault import Vault
+from orderdesk_mcp.tenancy import add_store, create_tenant, rotate_master_key
+from orderdesk_mcp.vault import Vault, generate_master_key
 from tests.conftest import ServedApp
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
@@ -60,6 +61,7 @@ def test_ready_when_everything_is_in_place(app: Flask) -> None:
         "database": {"ok": True},
         "cache": {"ok": True},
         "master_key": {"ok": True},
+        "disk_space": {"ok": True},
     }
 
 
@@ -170,3 +172,71 @@ def test_ready_shows_failure_reasons_only_to_this_machine_or_the_admin(
     assert body["checks"]["database"] == {"ok": False}
     assert str(settings.data_dir) not in outside.get_data(as_text=True)
     database.close()
+
+
+def test_not_ready_while_another_connection_holds_the_database_write_lock(
+    app: Flask, settings: Settings
+) -> None:
+    holder = sqlite3.connect(settings.database_path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        status, body = _ready(app)
+        assert status == 503
+        assert body["failing"] == ["database"]
+        assert "write-locked" in body["checks"]["database"]["error"]
+        holder.execute("ROLLBACK")
+        status, body = _ready(app)
+        assert status == 200, body
+    finally:
+        holder.close()
+
+
+def _tenant_with_store(vault: Vault) -> None:
+    tenant = create_tenant("acme", Vault.new_tenant_salt())
+    add_store(tenant, store_id="100001", api_key="sk_secret_store_key_1", vault=vault)
+
+
+def test_not_ready_with_a_master_key_that_does_not_open_the_stores(
+    settings: Settings, db: peewee.Database, vault: Vault
+) -> None:
+    _tenant_with_store(vault)
+    assert _ready(_app(settings, db, vault))[0] == 200
+    status, body = _ready(_app(settings, db, Vault(generate_master_key())))
+    assert status == 503
+    assert body["failing"] == ["master_key"]
+    assert "does not open" in body["checks"]["master_key"]["error"]
+    assert "sk_secret_store_key_1" not in str(body)
+
+
+def test_not_ready_after_a_key_rotation_under_the_running_server(app: Flask, vault: Vault) -> None:
+    _tenant_with_store(vault)
+    assert _ready(app)[0] == 200
+    rotate_master_key(vault, Vault(generate_master_key()))
+    status, body = _ready(app)
+    assert status == 503
+    assert body["failing"] == ["master_key"]
+    assert "restart" in body["checks"]["master_key"]["error"]
+
+
+def test_ready_depends_on_the_free_space_threshold(
+    settings: Settings, db: peewee.Database, vault: Vault
+) -> None:
+    assert _ready(_app(settings.replace(ready_min_free_mb=1), db, vault))[0] == 200
+    huge = settings.replace(ready_min_free_mb=1_000_000_000)  # a petabyte
+    status, body = _ready(_app(huge, db, vault))
+    assert status == 503
+    assert body["failing"] == ["disk_space"]
+    assert "ORDERDESK_MCP_READY_MIN_FREE_MB=1000000000" in body["checks"]["disk_space"]["error"]
+    outside = _app(huge, db, vault).test_client().get("/health/ready", environ_base=OUTSIDE)
+    assert outside.get_json()["checks"]["disk_space"] == {"ok": False}
+
+
+def test_not_ready_when_the_database_file_was_deleted_under_the_server(
+    app: Flask, settings: Settings
+) -> None:
+    assert _ready(app)[0] == 200
+    settings.database_path.unlink()  # this process still holds the old file open
+    status, body = _ready(app)
+    assert status == 503
+    assert body["failing"] == ["database"]
+    assert not settings.database_path.exists()  # the check did not create an empty one

@@ -6,7 +6,9 @@ JSON-RPC-shaped body that says what to do: Host and Origin (DNS rebinding), cred
 the query string, authentication (with a per-address failure limit), content type and size,
 the per-key rate limit (the call budget or the protocol bucket, by the message's method; see
 mcp/limits.py), the session, the protocol version header, then the message itself. A DELETE
-that ends a live session is never refused for rate.
+that ends a live session is never refused for rate. (A declared Content-Length over the
+limit is refused before all of them, app-wide, by body_limit.py; the 413 is JSON-RPC shaped
+here too.)
 
 Who may call and what they reach is an `AccessPolicy`: tenant API keys by default, the
 implicit local user in local mode (`use_access`). The methods live in the dispatcher.
@@ -25,9 +27,11 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from orderdesk_mcp import metrics
-from orderdesk_mcp.mcp.access import AccessPolicy, Caller, TenantAccess
+from orderdesk_mcp.body_limit import MAX_BODY_BYTES
+from orderdesk_mcp.mcp.access import AccessPolicy, Caller, tenant_access
 from orderdesk_mcp.mcp.admission import Admission, AdmissionLimits
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
+from orderdesk_mcp.mcp.echo import echo
 from orderdesk_mcp.mcp.limits import McpLimits, is_protocol_message
 from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
@@ -49,13 +53,13 @@ from orderdesk_mcp.mcp.protocol import (
 )
 from orderdesk_mcp.mcp.registry import TOOLSETS
 from orderdesk_mcp.mcp.sessions import SessionState
+from orderdesk_mcp.services import get_services
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("mcp", __name__)
 
 ENDPOINT = "/mcp"
-MAX_BODY_BYTES = 1024 * 1024
 STATE_KEY = "orderdesk_mcp.mcp"
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -123,18 +127,10 @@ def empty_reply(status: int, headers: dict[str, str] | None = None) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register /mcp with tenant-key access; local mode swaps the access with `use_access`."""
-    from orderdesk_mcp.app import get_services
-
     services = get_services(app)
     settings = services.settings
-    access = TenantAccess(
-        vault=services.vault,
-        machinery=services.machinery,
-        default_base_url=settings.orderdesk_api_base_url,
-        session_ttl=settings.session_ttl,
-    )
     app.extensions[STATE_KEY] = McpState(
-        access=access,
+        access=tenant_access(services),
         dispatcher=Dispatcher(),
         limits=McpLimits(app, settings),
         allowed_hosts=LOOPBACK_HOSTS | {host.lower() for host in settings.public_hosts},
@@ -289,7 +285,7 @@ def _check_host(mcp: McpState) -> None:
     raise HttpFailure(
         403,
         SERVER_ERROR,
-        f"Host {host!r} is not served here (DNS-rebinding protection); an operator can add it "
+        f"Host {echo(host)} is not served here (DNS-rebinding protection); an operator can add it "
         "to ORDERDESK_MCP_PUBLIC_HOSTS",
     )
 
@@ -311,7 +307,7 @@ def _check_origin(mcp: McpState) -> None:
     raise HttpFailure(
         403,
         SERVER_ERROR,
-        f"Origin {origin!r} is not allowed; an operator can add it to "
+        f"Origin {echo(origin)} is not allowed; an operator can add it to "
         "ORDERDESK_MCP_ALLOWED_ORIGINS",
     )
 
@@ -386,7 +382,7 @@ def _effective_toolsets(caller: Caller) -> frozenset[str] | None:
         raise HttpFailure(
             400,
             INVALID_REQUEST,
-            f"{TOOLSETS_HEADER} names unknown toolset {unknown[0]!r}; choose from "
+            f"{TOOLSETS_HEADER} names unknown toolset {echo(unknown[0])}; choose from "
             + ", ".join(TOOLSETS),
         )
     return requested if caller.toolsets is None else requested & caller.toolsets
@@ -419,7 +415,7 @@ def _read_json_body() -> Any:
         raise HttpFailure(
             415,
             INVALID_REQUEST,
-            f"Content-Type must be application/json (got {content_type or 'none'!r})",
+            f"Content-Type must be application/json (got {echo(content_type or 'none')})",
         )
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise HttpFailure(

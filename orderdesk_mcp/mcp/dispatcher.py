@@ -26,6 +26,7 @@ from orderdesk_mcp.mcp.audit import (
     ToolCallRecord,
     count_upstream_calls,
 )
+from orderdesk_mcp.mcp.echo import bound_message, clip, echo
 from orderdesk_mcp.mcp.protocol import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
@@ -236,6 +237,8 @@ class Dispatcher:
                 raise self._unknown_method(request.method)
             return result_message(request.id, method(request.params, scope))
         except JsonRpcError as error:
+            # However a message was built, it never repeats a whole oversized input.
+            error.message = bound_message(error.message)
             return error_message(request.id, error)
         except Exception:
             # A bug of ours: the client gets a reference, the log gets the traceback.
@@ -257,7 +260,7 @@ class Dispatcher:
         metrics.record_mcp_request(notification.method)
         if notification.method == "notifications/cancelled":
             # Calls run to completion within one HTTP request, so there is nothing to stop.
-            logger.debug("client cancelled request %s", notification.params.get("requestId"))
+            logger.debug("client cancelled request %s", clip(notification.params.get("requestId")))
 
     @staticmethod
     def _unknown_method(method: str) -> JsonRpcError:
@@ -273,7 +276,7 @@ class Dispatcher:
                 "(protocol versions " + ", ".join(SUPPORTED_PROTOCOL_VERSIONS) + ")",
                 {"supportedVersions": list(SUPPORTED_PROTOCOL_VERSIONS)},
             )
-        return JsonRpcError(METHOD_NOT_FOUND, f"method not found: {method}")
+        return JsonRpcError(METHOD_NOT_FOUND, f"method not found: {echo(method)}")
 
     # --- methods --------------------------------------------------------------------------
 
@@ -303,7 +306,9 @@ class Dispatcher:
     def _visible_tool(self, name: str, scope: CallScope) -> ToolDef:
         tool = find_tool(name)
         if tool is None:
-            raise invalid_params(f"unknown tool: {name}; tools/list shows the available tools")
+            raise invalid_params(
+                f"unknown tool: {echo(name)}; tools/list shows the available tools"
+            )
         if scope.read_only and not tool.annotations.read_only:
             raise invalid_params(
                 f"tool {name} changes data and this API key is read-only; use a key with "

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orderdesk_mcp.mcp.echo import echo, echo_names
+
 
 class PromptNotFound(LookupError):
     """No prompt by that name (JSON-RPC -32602); the message lists the prompts there are."""
@@ -155,13 +157,13 @@ def get_prompt(name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]
     prompt = _BY_NAME.get(name)
     if prompt is None:
         known = ", ".join(_BY_NAME)
-        raise PromptNotFound(f"No prompt named {name!r}; the prompts are: {known}.")
+        raise PromptNotFound(f"No prompt named {echo(name)}; the prompts are: {known}.")
     given = dict(arguments or {})
     known_names = {argument.name for argument in prompt.arguments}
     unknown = sorted(set(given) - known_names)
     if unknown:
         raise InvalidPromptArguments(
-            f"{name} has no argument(s) {', '.join(unknown)}; its arguments are: "
+            f"{name} has no argument(s) {echo_names(unknown)}; its arguments are: "
             f"{', '.join(argument.name for argument in prompt.arguments)}."
         )
     text_arguments: dict[str, str] = {}

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from orderdesk_mcp.mcp import results
+from orderdesk_mcp.mcp.echo import bound_message, echo_names
 from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
 from orderdesk_mcp.mcp.tools._base import (
     Busy,
@@ -246,7 +247,8 @@ def execute_tool(
 
 
 def _failed(outcome: str, message: str, store: StoreRef | None = None) -> ToolOutcome:
-    return ToolOutcome(result=results.failure(message), outcome=outcome, store=store)
+    # Handlers' messages may name client input; none may repeat an oversized one whole.
+    return ToolOutcome(result=results.failure(bound_message(message)), outcome=outcome, store=store)
 
 
 # --- argument validation messages -------------------------------------------------------
@@ -292,7 +294,7 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
             if isinstance(value, dict)
             else []
         )
-        unknown = ", ".join(repr(name) for name in extra)
+        unknown = echo_names(extra)
         return f"{field}: unknown argument(s) {unknown}; the arguments are: {allowed}."
     if kind == "required":
         missing = str(error.message).split("'")[1] if "'" in str(error.message) else "?"

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from orderdesk_mcp.mcp import results
+from orderdesk_mcp.mcp.echo import clip, echo
 from orderdesk_mcp.mcp.tools._base import StoreNotFound, StoreResolver
 from orderdesk_mcp.mcp.tools._common import record
 from orderdesk_mcp.mcp.tools.store import store_summary
@@ -88,15 +89,16 @@ def read_resource(
 ) -> dict[str, Any]:
     """The resources/read result for `uri`. Raises ResourceNotFound or ResourceUnavailable."""
     store, kind, record_id = _parse(uri)
+    shown = clip(uri)  # what the messages below repeat of the URI
     if not _enabled(kind, toolsets):
         raise ResourceNotFound(
-            f"{uri}: reading it needs the {RESOURCE_TOOLSETS[kind]!r} toolset, which this API "
+            f"{shown}: reading it needs the {RESOURCE_TOOLSETS[kind]!r} toolset, which this API "
             "key or the X-MCP-Toolsets header does not enable"
         )
     try:
         ref, client = resolver.resolve(store)
     except StoreNotFound as error:
-        raise ResourceNotFound(f"{uri}: {error}") from None
+        raise ResourceNotFound(f"{shown}: {error}") from None
     try:
         if kind == "store":
             content: dict[str, Any] = {"store": store_summary(client), "alias": ref.alias}
@@ -107,11 +109,11 @@ def read_resource(
             content = {"inventory_item": found}
     except NotFound:
         raise ResourceNotFound(
-            f"{uri}: no such record in store {ref.describe()}. Ids are Order Desk's internal "
+            f"{shown}: no such record in store {ref.describe()}. Ids are Order Desk's internal "
             "ids; find an order by its cart number with the list_orders tool (source_id)."
         ) from None
     except OrderDeskError as error:
-        raise ResourceUnavailable(_explain(uri, error)) from None
+        raise ResourceUnavailable(_explain(shown, error)) from None
     text = results.to_json(results.bound(content))
     return {"contents": [{"uri": uri, "mimeType": MIME_TYPE, "text": text}]}
 
@@ -119,7 +121,7 @@ def read_resource(
 def _parse(uri: str) -> tuple[str, str, str]:
     """(store, kind, record id) of a resource URI; ResourceNotFound when it is not one of ours."""
     usage = (
-        f"{uri!r} is not an Order Desk resource; use orderdesk://STORE/store, "
+        f"{echo(uri)} is not an Order Desk resource; use orderdesk://STORE/store, "
         "orderdesk://STORE/orders/ORDER_ID or orderdesk://STORE/inventory/ITEM_ID"
     )
     try:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from orderdesk_mcp.db.lookups import StoreRow
 from orderdesk_mcp.logging import register_secret
+from orderdesk_mcp.mcp.echo import echo
 from orderdesk_mcp.mcp.registry import StoreNotFound, StoreRef
 from orderdesk_mcp.orderdesk import OrderDeskClient
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
@@ -27,7 +28,7 @@ def _not_found(ref: str | None, known: Sequence[StoreRef]) -> StoreNotFound:
         return StoreNotFound(f"no Order Desk store is registered for this tenant; {ADD_STORE_HINT}")
     names = ", ".join(ref_.describe() for ref_ in known)
     return StoreNotFound(
-        f"store {ref!r} is not one of this tenant's stores; use an alias or store id from: "
+        f"store {echo(ref)} is not one of this tenant's stores; use an alias or store id from: "
         f"{names} (or omit `store` for the default)"
     )
 

@@ -1,0 +1,174 @@
+"""The readiness checks behind /health/ready: can this process do its work right now?
+
+Each check tries the thing the service needs rather than trusting that it was set up once:
+the database takes a write transaction, the disk has room, the reply cache takes a write
+lock, and the master key opens a sealed store key. Every check is bounded (about a second at
+most) and none calls Order Desk. A failing check returns one sentence saying what is wrong
+and what to do; it never carries a secret (the reasons are shown to loopback and the admin
+token only, but they also go to the log).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.migrations import pending_migrations
+from orderdesk_mcp.services import Services
+from orderdesk_mcp.vault import VaultError
+
+# A request waits up to 5 s for the database lock (db/connection.py); readiness says
+# "not ready" sooner, while a held lock would already be making requests slow.
+DATABASE_LOCK_TIMEOUT = 1.0
+_CACHE_LOCK_TIMEOUT = 0.5
+_MEBIBYTE = 1024 * 1024
+_NEWEST_STORE_SQL = (
+    "SELECT s.id, s.sealed_api_key, t.id, t.kdf_salt FROM store AS s "
+    "JOIN tenant AS t ON t.id = s.tenant_id ORDER BY s.id DESC LIMIT 1"
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": True} if self.ok else {"ok": False, "error": self.error}
+
+
+def take_write_lock(path: Path, timeout: float) -> None:
+    """Begin and roll back a write transaction on a SQLite file; raises sqlite3 errors.
+
+    BEGIN IMMEDIATE takes the same lock a writer needs, so it proves writes would get through
+    without writing anything. Its own connection bounds the wait to `timeout`.
+    """
+    # mode=rw: a file that has gone missing is an error, not silently created empty.
+    uri = f"file:{quote(str(path))}?mode=rw"
+    with closing(sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+
+
+def check_database(services: Services) -> CheckResult:
+    try:
+        pending = pending_migrations(services.database)
+    except Exception as exc:  # any driver error means "not ready", with its reason
+        return CheckResult(False, f"the database does not answer: {exc}")
+    if pending:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+        return CheckResult(False, f"pending migrations {names}; run `orderdesk-mcp db upgrade`")
+    path = sqlite_path_from_url(services.settings.effective_database_url)
+    if path is None:
+        return CheckResult(True)  # another database server: the query above reached it
+    try:
+        take_write_lock(path, DATABASE_LOCK_TIMEOUT)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return CheckResult(
+                False,
+                f"the database {path} stayed write-locked for {DATABASE_LOCK_TIMEOUT:g} s: "
+                "another process holds a write transaction open (a stuck admin command or "
+                "a copy tool?); find it with `fuser` and stop it",
+            )
+        return CheckResult(False, f"the database {path} does not take writes: {exc}")
+    except sqlite3.DatabaseError as exc:
+        return CheckResult(False, f"the database {path} is unusable: {exc}")
+    return CheckResult(True)
+
+
+def check_cache_writable(cache_path: Path) -> CheckResult:
+    if not cache_path.exists():
+        directory = cache_path.parent
+        if directory.is_dir() and _directory_writable(directory):
+            return CheckResult(True)
+        return CheckResult(False, f"the cache directory {directory} is missing or not writable")
+    try:
+        take_write_lock(cache_path, _CACHE_LOCK_TIMEOUT)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            return CheckResult(True)  # another thread is writing it right now
+        return CheckResult(False, f"the cache database {cache_path} is not writable: {exc}")
+    except sqlite3.DatabaseError as exc:
+        return CheckResult(False, f"the cache database {cache_path} is unusable: {exc}")
+    return CheckResult(True)
+
+
+def _directory_writable(directory: Path) -> bool:
+    probe = directory / f".health-probe-{time.monotonic_ns()}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError:
+        return False
+    probe.unlink(missing_ok=True)
+    return True
+
+
+def check_master_key(services: Services) -> CheckResult:
+    """The loaded key opens the newest sealed store key (no stores: nothing to open yet).
+
+    A key that loads but is the wrong one (a different file, or a rotation while this
+    process kept the old key) would otherwise fail only on the first tool call.
+    """
+    if services.vault is None:
+        return CheckResult(
+            False, "no master key loaded; see ORDERDESK_MCP_MASTER_KEY_FILE in docs/SETTINGS.md"
+        )
+    try:
+        row = services.database.execute_sql(_NEWEST_STORE_SQL).fetchone()  # type: ignore[no-untyped-call]
+    except Exception:
+        # The database check names that failure; this check judges only the key.
+        return CheckResult(True)
+    if row is None:
+        return CheckResult(True)
+    store_row_id, sealed, tenant_id, salt = row
+    try:
+        services.vault.open(
+            bytes(sealed), tenant_salt=bytes(salt), tenant_id=tenant_id, store_row_id=store_row_id
+        )
+    except VaultError:
+        return CheckResult(
+            False,
+            f"the master key does not open the sealed API key of store row {store_row_id}: "
+            "this process runs with another key than the one that sealed it (was the key "
+            "rotated or replaced while it ran?); restart the service with the current key",
+        )
+    return CheckResult(True)
+
+
+def check_disk_space(services: Services) -> CheckResult:
+    settings = services.settings
+    minimum = settings.ready_min_free_mb
+    directories = [settings.data_dir, settings.cache_path.parent]
+    database_path = sqlite_path_from_url(settings.effective_database_url)
+    if database_path is not None:
+        directories.append(database_path.parent)
+    for directory in dict.fromkeys(directories):  # in order, each once
+        try:
+            free_mb = shutil.disk_usage(directory).free // _MEBIBYTE
+        except OSError as exc:
+            return CheckResult(False, f"cannot read the free space of {directory}: {exc.strerror}")
+        if free_mb < minimum:
+            return CheckResult(
+                False,
+                f"only {free_mb} MB free on the disk of {directory}, under "
+                f"ORDERDESK_MCP_READY_MIN_FREE_MB={minimum}; free space (old backups, "
+                "journal logs) or grow the disk",
+            )
+    return CheckResult(True)
+
+
+READINESS_CHECKS: dict[str, Callable[[Services], CheckResult]] = {
+    "database": check_database,
+    "cache": lambda services: check_cache_writable(services.settings.cache_path),
+    "master_key": check_master_key,
+    "disk_space": check_disk_space,
+}
