@@ -160,7 +160,9 @@ def waitress_options(settings: Settings, max_request_bytes: int) -> dict[str, An
         # waitress counts its own listening socket and wake-up pipe against the limit.
         "connection_limit": settings.connection_limit + WAITRESS_OWN_CHANNELS,
         "ident": "orderdesk-mcp",
-        # Waitress buffers a body before Flask sees it; cap it at the app's own limit.
+        # Waitress buffers a body before Flask sees it. This ceiling sits above the app's
+        # own 1 MiB limit (body_limit.py), so the app answers first, in JSON; only bodies
+        # past the ceiling get waitress's plain-text 413 (nginx refuses them before that).
         "max_request_body_size": max_request_bytes,
     }
     if settings.trusted_proxy:
