@@ -87,7 +87,7 @@ class GracefulServer:
         name = signal.Signals(signum).name
         if self._stopping.is_set():
             log.warning("second %s: closing connections now", name)
-            self.server.trigger.pull_trigger(self._close_everything)
+            self._wake_loop(self._close_everything)
             return
         log.info("stop requested (%s); finishing requests in flight", name)
         self.stop()
@@ -138,7 +138,8 @@ class GracefulServer:
         self.gate.close()  # first of all: no new request reaches the app
         deadline = time.monotonic() + self.drain_seconds
         while time.monotonic() < deadline:
-            server.trigger.pull_trigger(self._close_idle)
+            if not self._wake_loop(self._close_idle):
+                return
             if not self._in_flight():
                 break
             time.sleep(_POLL_SECONDS)
@@ -157,4 +158,16 @@ class GracefulServer:
             wasyncore.dispatcher.close(server)
             self._close_everything()
 
-        server.trigger.pull_trigger(close_all)
+        self._wake_loop(close_all)
+
+    def _wake_loop(self, thunk: Callable[[], None]) -> bool:
+        """Run `thunk` in the loop's thread; False when the loop has already ended (its
+        wake-up pipe closed), so there is nothing left to drain or close."""
+        trigger = self.server.trigger
+        if getattr(trigger, "_closed", False):
+            return False
+        try:
+            trigger.pull_trigger(thunk)
+        except OSError:  # closed between the check and the write
+            return False
+        return True
