@@ -80,7 +80,10 @@ def run(out: Path) -> dict[str, Any]:
             noisy, calm = add_tenants(
                 data_dir, [("noisy", [BURST_STORE]), ("calm", [QUIET_STORE])], base_url
             )
-            server, mcp_url, _startup = start_our_server(data_dir, work, SERVER_ENV)
+            # All 100 burst connections come from 127.0.0.1, as they would from nginx (the
+            # trusted proxy, exempt from the per-address cap): turn that cap off here.
+            env = {**SERVER_ENV, "ORDERDESK_MCP_MAX_CONNECTIONS_PER_ADDRESS": "0"}
+            server, mcp_url, _startup = start_our_server(data_dir, work, env)
             health_url = mcp_url.removesuffix("/mcp") + "/health"
             quiet = McpConnection(mcp_url, calm.token, timeout=120)
             quiet.initialize()
@@ -92,9 +95,15 @@ def run(out: Path) -> dict[str, Any]:
             outcomes: list[bool] = []
             lock = threading.Lock()
 
+            # One session for the whole burst (sessions per key are capped), one connection
+            # per call.
+            opener = McpConnection(mcp_url, noisy.token, timeout=120)
+            opener.initialize()
+
             def one(order_id: str) -> None:
                 connection = McpConnection(mcp_url, noisy.token, timeout=120)
-                connection.initialize()
+                connection.session_id = opener.session_id
+                connection.protocol_version = opener.protocol_version
                 result = connection.request(
                     "tools/call", {"name": "get_order", "arguments": {"order_id": order_id}}
                 )
