@@ -58,6 +58,8 @@ from orderdesk_mcp.orderdesk.urls import request_url
 
 USER_AGENT = f"orderdesk-mcp/{__version__}"
 _INVENTORY_OWN_FIELDS = frozenset({"id", "date_added", "date_updated"})
+# The id argument of each part of an order, as named in endpoint templates and errors.
+_PART_ID_NAMES = {"order-items": "item_id", "shipments": "shipment_id"}
 _DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
@@ -246,118 +248,88 @@ class OrderDeskClient:
         stale = [p for oid in ids for p in self._order_stale(oid)]
         return self._write("POST", "/move-orders", "/move-orders", body, tuple(stale))
 
-    # --- order items -----------------------------------------------------------------------
+    # --- order items and shipments: the parts of one order --------------------------------
 
     def list_order_items(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /orders/{id}/order-items."""
-        oid = checked_id(order_id, "order_id")
-        return self._get("/orders/{id}/order-items", f"/orders/{oid}/order-items", fresh=fresh)
+        return self._read_part("order-items", order_id, None, fresh)
 
     def get_order_item(
         self, order_id: str | int, item_id: str | int, fresh: bool = False
     ) -> dict[str, Any]:
         """GET /orders/{id}/order-items/{item_id}."""
-        oid = checked_id(order_id, "order_id")
-        iid = checked_id(item_id, "item_id")
-        return self._get(
-            "/orders/{id}/order-items/{item_id}", f"/orders/{oid}/order-items/{iid}", fresh=fresh
-        )
+        return self._read_part("order-items", order_id, item_id, fresh)
 
     def add_order_item(self, order_id: str | int, item: Mapping[str, Any]) -> dict[str, Any]:
         """POST /orders/{id}/order-items (the order's totals are recomputed)."""
-        oid = checked_id(order_id, "order_id")
-        body = checked_mapping(item, "item")
-        return self._write(
-            "POST",
-            "/orders/{id}/order-items",
-            f"/orders/{oid}/order-items",
-            body,
-            self._order_stale(oid),
-        )
+        return self._write_part("POST", "order-items", order_id, None, (item, "item"))
 
     def update_order_item(
         self, order_id: str | int, item_id: str | int, item: Mapping[str, Any]
     ) -> dict[str, Any]:
         """PUT /orders/{id}/order-items/{item_id} (send every field: missing ones go blank)."""
-        oid = checked_id(order_id, "order_id")
-        iid = checked_id(item_id, "item_id")
-        body = checked_mapping(item, "item")
-        return self._write(
-            "PUT",
-            "/orders/{id}/order-items/{item_id}",
-            f"/orders/{oid}/order-items/{iid}",
-            body,
-            self._order_stale(oid),
-        )
+        return self._write_part("PUT", "order-items", order_id, item_id, (item, "item"))
 
     def delete_order_item(self, order_id: str | int, item_id: str | int) -> dict[str, Any]:
         """DELETE /orders/{id}/order-items/{item_id}."""
-        oid = checked_id(order_id, "order_id")
-        iid = checked_id(item_id, "item_id")
-        return self._write(
-            "DELETE",
-            "/orders/{id}/order-items/{item_id}",
-            f"/orders/{oid}/order-items/{iid}",
-            None,
-            self._order_stale(oid),
-        )
-
-    # --- shipments -------------------------------------------------------------------------
+        return self._write_part("DELETE", "order-items", order_id, item_id, None)
 
     def list_shipments(self, order_id: str | int, fresh: bool = False) -> dict[str, Any]:
         """GET /orders/{id}/shipments."""
-        oid = checked_id(order_id, "order_id")
-        return self._get("/orders/{id}/shipments", f"/orders/{oid}/shipments", fresh=fresh)
+        return self._read_part("shipments", order_id, None, fresh)
 
     def get_shipment(
         self, order_id: str | int, shipment_id: str | int, fresh: bool = False
     ) -> dict[str, Any]:
         """GET /orders/{id}/shipments/{shipment_id}."""
-        oid = checked_id(order_id, "order_id")
-        sid = checked_id(shipment_id, "shipment_id")
-        return self._get(
-            "/orders/{id}/shipments/{shipment_id}", f"/orders/{oid}/shipments/{sid}", fresh=fresh
-        )
+        return self._read_part("shipments", order_id, shipment_id, fresh)
 
     def add_shipment(self, order_id: str | int, shipment: Mapping[str, Any]) -> dict[str, Any]:
         """POST /orders/{id}/shipments (``tracking_number`` is required; "n/a" when none).
         An identical existing shipment makes Order Desk refuse it (InvalidRequest)."""
-        oid = checked_id(order_id, "order_id")
-        body = checked_mapping(shipment, "shipment")
-        return self._write(
-            "POST",
-            "/orders/{id}/shipments",
-            f"/orders/{oid}/shipments",
-            body,
-            self._order_stale(oid),
-        )
+        return self._write_part("POST", "shipments", order_id, None, (shipment, "shipment"))
 
     def update_shipment(
         self, order_id: str | int, shipment_id: str | int, shipment: Mapping[str, Any]
     ) -> dict[str, Any]:
         """PUT /orders/{id}/shipments/{shipment_id}."""
-        oid = checked_id(order_id, "order_id")
-        sid = checked_id(shipment_id, "shipment_id")
-        body = checked_mapping(shipment, "shipment")
-        return self._write(
-            "PUT",
-            "/orders/{id}/shipments/{shipment_id}",
-            f"/orders/{oid}/shipments/{sid}",
-            body,
-            self._order_stale(oid),
-        )
+        return self._write_part("PUT", "shipments", order_id, shipment_id, (shipment, "shipment"))
 
     def delete_shipment(self, order_id: str | int, shipment_id: str | int) -> dict[str, Any]:
         """DELETE /orders/{id}/shipments/{shipment_id}."""
+        return self._write_part("DELETE", "shipments", order_id, shipment_id, None)
+
+    def _part_paths(
+        self, part: str, order_id: str | int, part_id: str | int | None
+    ) -> tuple[str, str, str]:
+        """(endpoint template, path, order id) of /orders/{id}/<part>[/<part id>], ids checked
+        in that order (the order first)."""
         oid = checked_id(order_id, "order_id")
-        sid = checked_id(shipment_id, "shipment_id")
-        return self._write(
-            "DELETE",
-            "/orders/{id}/shipments/{shipment_id}",
-            f"/orders/{oid}/shipments/{sid}",
-            None,
-            self._order_stale(oid),
-        )
+        endpoint, path = f"/orders/{{id}}/{part}", f"/orders/{oid}/{part}"
+        if part_id is not None:
+            id_name = _PART_ID_NAMES[part]
+            endpoint += f"/{{{id_name}}}"
+            path += f"/{checked_id(part_id, id_name)}"
+        return endpoint, path, oid
+
+    def _read_part(
+        self, part: str, order_id: str | int, part_id: str | int | None, fresh: bool
+    ) -> dict[str, Any]:
+        endpoint, path, _oid = self._part_paths(part, order_id, part_id)
+        return self._get(endpoint, path, fresh=fresh)
+
+    def _write_part(
+        self,
+        method: str,
+        part: str,
+        order_id: str | int,
+        part_id: str | int | None,
+        body: tuple[Mapping[str, Any], str] | None,
+    ) -> dict[str, Any]:
+        """A write to one part of an order; it makes the whole order stale (totals, lists)."""
+        endpoint, path, oid = self._part_paths(part, order_id, part_id)
+        data = checked_mapping(*body) if body is not None else None
+        return self._write(method, endpoint, path, data, self._order_stale(oid))
 
     def add_shipments_batch(self, shipments: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """POST /batch-shipments: a list of shipments, each with its ``order_id``. Check every

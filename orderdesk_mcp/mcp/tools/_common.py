@@ -72,6 +72,9 @@ def one_of_types(*types: str, **keywords: Any) -> dict[str, Any]:
     return {"anyOf": [{"type": name} for name in types], **keywords}
 
 
+ORDER_ID_ARG = id_arg("Order Desk's internal order id (not the cart's order number).")
+
+
 def input_schema(properties: Mapping[str, Any], required: Sequence[str] = ()) -> dict[str, Any]:
     """A tool's inputSchema: closed to unknown arguments, plus every tool's optional `store`."""
     schema: dict[str, Any] = {

@@ -13,8 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import RecordChanged, ToolInputError
-from orderdesk_mcp.mcp.tools._common import message_of, record
-from orderdesk_mcp.orderdesk import deep_merge
+from orderdesk_mcp.mcp.tools._common import (
+    CHANGES_ARG,
+    DRY_RUN_ARG,
+    ORDER_ID_ARG,
+    id_text,
+    input_schema,
+    message_of,
+    record,
+)
+from orderdesk_mcp.orderdesk import OrderDeskClient, deep_merge
 
 EXPECTED_DATE_UPDATED_ARG: dict[str, Any] = {
     "type": "string",
@@ -143,3 +151,42 @@ def refuse_unwritable(
             f"{where} cannot include {'; '.join(named)}. Fields you can change: "
             f"{', '.join(writable)}. Nothing was written."
         )
+
+
+def order_part_update_schema(part_id_name: str, part_id_arg: dict[str, Any]) -> dict[str, Any]:
+    """The inputSchema of update_order_item and update_shipment (parts of one order)."""
+    return input_schema(
+        {
+            "order_id": ORDER_ID_ARG,
+            part_id_name: part_id_arg,
+            "changes": CHANGES_ARG,
+            "expected_date_updated": EXPECTED_DATE_UPDATED_ARG,
+            "dry_run": DRY_RUN_ARG,
+        },
+        ["order_id", part_id_name, "changes"],
+    )
+
+
+def update_order_part(
+    args: Mapping[str, Any],
+    client: OrderDeskClient,
+    *,
+    record_name: str,
+    writable: Sequence[str],
+    reasons: Mapping[str, str],
+    read_only_fields: Mapping[str, str],
+    read: Callable[[], Mapping[str, Any]],
+    write: Callable[[dict[str, Any]], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Update one line or shipment of an order: only documented writable fields, and
+    expected_date_updated is the order's (a part has no date_updated of its own)."""
+    refuse_unwritable(args["changes"], writable, where="changes", reasons=reasons)
+    order_id = id_text(args["order_id"])
+    return merge_or_preview(
+        args,
+        record_name=record_name,
+        read_only_fields=read_only_fields,
+        read=read,
+        write=write,
+        stamp=lambda _part: record(client.get_order(order_id, fresh=True), "order") or {},
+    )

@@ -6,7 +6,6 @@ from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import CREATE, OVERWRITE, READ, ToolContext, tool
 from orderdesk_mcp.mcp.tools._common import (
-    CHANGES_ARG,
     DRY_RUN_ARG,
     FIELDS_ARG,
     LIMIT_ARG,
@@ -28,14 +27,12 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
-from orderdesk_mcp.mcp.tools._updates import (
-    EXPECTED_DATE_UPDATED_ARG,
-    merge_or_preview,
-    refuse_unwritable,
+from orderdesk_mcp.mcp.tools._common import (
+    ORDER_ID_ARG as ORDER_ID,
 )
+from orderdesk_mcp.mcp.tools._updates import order_part_update_schema, update_order_part
 from orderdesk_mcp.orderdesk import OrderDeskClient
 
-ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 ITEM_ID = id_arg("The order line's id (from list_order_items or the order's order_items).")
 # The order-line fields Order Desk documents (sparkweb/slate source/includes/_order_items.md,
 # Properties); `id` is marked read-only there.
@@ -181,31 +178,21 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     the order changed since, nothing is written and its current date_updated and the line's
     current values are returned. Writing bumps the order's date_updated (1-second
     resolution). dry_run: true returns the merged line without writing.""",
-    input_schema=input_schema(
-        {
-            "order_id": ORDER_ID,
-            "item_id": ITEM_ID,
-            "changes": CHANGES_ARG,
-            "expected_date_updated": EXPECTED_DATE_UPDATED_ARG,
-            "dry_run": DRY_RUN_ARG,
-        },
-        ["order_id", "item_id", "changes"],
-    ),
+    input_schema=order_part_update_schema("item_id", ITEM_ID),
     output_schema=dry_run_output({"order_item": NULLABLE_RECORD, "message": {"type": "string"}}),
 )
 def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
-    refuse_unwritable(
-        args["changes"], WRITABLE_ITEM_FIELDS, where="changes", reasons=_WHY_NOT_WRITABLE
-    )
-    return merge_or_preview(
+    return update_order_part(
         args,
+        client,
         record_name="order_item",
+        writable=WRITABLE_ITEM_FIELDS,
+        reasons=_WHY_NOT_WRITABLE,
         read_only_fields=_READ_ONLY_ITEM_FIELDS,
         read=lambda: client.get_order_item(order_id, item_id, fresh=True),
         write=lambda body: client.update_order_item(order_id, item_id, body),
-        stamp=lambda _line: record(client.get_order(order_id, fresh=True), "order") or {},
     )
 
 

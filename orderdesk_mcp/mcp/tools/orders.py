@@ -31,7 +31,6 @@ from orderdesk_mcp.mcp.tools._common import (
     delete_or_preview,
     deleted_output,
     dry_run_output,
-    id_arg,
     id_text,
     input_schema,
     list_output,
@@ -46,6 +45,9 @@ from orderdesk_mcp.mcp.tools._common import (
     record_output,
     records,
 )
+from orderdesk_mcp.mcp.tools._common import (
+    ORDER_ID_ARG as ORDER_ID,
+)
 from orderdesk_mcp.mcp.tools._folders import FOLDER_ARG, folder_names, resolve_folder
 from orderdesk_mcp.mcp.tools._updates import (
     EXPECTED_DATE_UPDATED_ARG,
@@ -59,8 +61,6 @@ from orderdesk_mcp.orderdesk.order_body import (
     BadOrderLines,
     merge_order_changes,
 )
-
-ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 
 # friendly argument -> Order Desk query parameter. Only the UTC parameters are sent: a zone-less
 # argument is converted from the store's zone here, because search_*_local has no modified_*

@@ -15,7 +15,6 @@ from orderdesk_mcp.mcp.tools._base import (
     tool,
 )
 from orderdesk_mcp.mcp.tools._common import (
-    CHANGES_ARG,
     DRY_RUN_ARG,
     FIELDS_ARG,
     LIMIT_ARG,
@@ -38,14 +37,12 @@ from orderdesk_mcp.mcp.tools._common import (
     records,
     slice_page,
 )
-from orderdesk_mcp.mcp.tools._updates import (
-    EXPECTED_DATE_UPDATED_ARG,
-    merge_or_preview,
-    refuse_unwritable,
+from orderdesk_mcp.mcp.tools._common import (
+    ORDER_ID_ARG as ORDER_ID,
 )
+from orderdesk_mcp.mcp.tools._updates import order_part_update_schema, update_order_part
 from orderdesk_mcp.orderdesk import OrderDeskClient
 
-ORDER_ID = id_arg("Order Desk's internal order id (not the cart's order number).")
 SHIPMENT_ID = id_arg("The shipment's id (from list_shipments or the order's order_shipments).")
 
 # The only shipment fields Order Desk documents as writable (sparkweb/slate
@@ -364,31 +361,21 @@ def add_shipments_batch(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any
     is written and its current date_updated and values are returned. Writing bumps the
     order's date_updated (1-second resolution). dry_run: true returns the merged shipment
     without writing.""",
-    input_schema=input_schema(
-        {
-            "order_id": ORDER_ID,
-            "shipment_id": SHIPMENT_ID,
-            "changes": CHANGES_ARG,
-            "expected_date_updated": EXPECTED_DATE_UPDATED_ARG,
-            "dry_run": DRY_RUN_ARG,
-        },
-        ["order_id", "shipment_id", "changes"],
-    ),
+    input_schema=order_part_update_schema("shipment_id", SHIPMENT_ID),
     output_schema=dry_run_output({"shipment": NULLABLE_RECORD, "message": {"type": "string"}}),
 )
 def update_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id, shipment_id = id_text(args["order_id"]), id_text(args["shipment_id"])
-    refuse_unwritable(
-        args["changes"], WRITABLE_SHIPMENT_FIELDS, where="changes", reasons=_WHY_NOT_WRITABLE
-    )
-    return merge_or_preview(
+    return update_order_part(
         args,
+        client,
         record_name="shipment",
+        writable=WRITABLE_SHIPMENT_FIELDS,
+        reasons=_WHY_NOT_WRITABLE,
         read_only_fields=_READ_ONLY_SHIPMENT_FIELDS,
         read=lambda: client.get_shipment(order_id, shipment_id, fresh=True),
         write=lambda body: client.update_shipment(order_id, shipment_id, body),
-        stamp=lambda _shipment: record(client.get_order(order_id, fresh=True), "order") or {},
     )
 
 
