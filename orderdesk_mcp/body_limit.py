@@ -1,11 +1,11 @@
 """The request body limit, enforced by the app so that the refusal is JSON.
 
-Waitress refuses a body at or over its own `max_request_body_size` with a plain-text 413,
-which no MCP client can parse. So the app enforces the limit (`MAX_BODY_BYTES`): a body over
-it gets a JSON 413 from errors.py, or a JSON-RPC one on /mcp (mcp/blueprint.py). Waitress's
-limit (`SERVER_MAX_BODY_BYTES`) sits above the app's, so a client that overshoots reaches the
-app; only a body over that larger ceiling (abuse, not a mistake) is cut off by waitress
-itself, before it is read, instead of being buffered.
+The app enforces the limit (`MAX_BODY_BYTES`): a body over it gets a JSON 413 from
+errors.py, or a JSON-RPC one on /mcp (mcp/blueprint.py). Waitress's limit
+(`SERVER_MAX_BODY_BYTES`) sits above the app's, so a client that overshoots reaches the app;
+only a body over that larger ceiling (abuse, not a mistake) is cut off by waitress itself,
+before it is read, instead of being buffered, and connection_guard.JsonErrorTask makes that
+refusal JSON (JSON-RPC shaped on /mcp) too.
 """
 
 from __future__ import annotations

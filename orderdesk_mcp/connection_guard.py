@@ -28,7 +28,7 @@ from typing import Any
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,38 @@ def _json_reply(status: str, body: dict[str, Any], extra: tuple[str, ...] = ()) 
     return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
 
 
+# JSON-RPC's "Invalid Request": what /mcp answers for every refusal of the HTTP request.
+_JSON_RPC_INVALID_REQUEST = -32600
+
+
+class JsonErrorTask(ErrorTask):
+    """Waitress's own refusals (a body over its ceiling, a malformed request line, headers
+    too large) in JSON, JSON-RPC shaped on /mcp: no client ever gets waitress's plain text."""
+
+    def execute(self) -> None:
+        request: Any = self.request  # waitress's parser; the stubs call it an Error
+        error = request.error
+        path = str(getattr(request, "path", "") or "")
+        message = f"{error.reason}: {error.body}"[:300]
+        body: dict[str, Any]
+        if path == "/mcp" or path.startswith("/mcp/"):
+            problem = {"code": _JSON_RPC_INVALID_REQUEST, "message": message}
+            body = {"jsonrpc": "2.0", "id": None, "error": problem}
+        else:
+            body = {"error": error.reason, "message": message, "status": error.code}
+        payload = json.dumps(body).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers = [*self.response_headers, ("Content-Type", "application/json")]
+        self.set_close_on_finish()
+        self.content_length = len(payload)
+        self.write(payload)
+
+
 class GuardedChannel(HTTPChannel):
-    """An HTTPChannel that knows since when its current request has been arriving."""
+    """An HTTPChannel that knows since when its current request has been arriving, and whose
+    own error replies are JSON."""
+
+    error_task_class = JsonErrorTask
 
     server: GuardedServer
     # monotonic time the request being read began; None while there is none (idle between

@@ -161,8 +161,8 @@ def waitress_options(settings: Settings, max_request_bytes: int) -> dict[str, An
         "connection_limit": settings.connection_limit + WAITRESS_OWN_CHANNELS,
         "ident": "orderdesk-mcp",
         # Waitress buffers a body before Flask sees it. This ceiling sits above the app's
-        # own 1 MiB limit (body_limit.py), so the app answers first, in JSON; only bodies
-        # past the ceiling get waitress's plain-text 413 (nginx refuses them before that).
+        # own 1 MiB limit (body_limit.py), so the app answers first; bodies past the ceiling
+        # are refused by waitress unread, in JSON too (connection_guard.JsonErrorTask).
         "max_request_body_size": max_request_bytes,
     }
     if settings.trusted_proxy:
