@@ -57,6 +57,14 @@ def test_a_900_kb_argument_name_or_store_gets_a_short_tool_error(session: McpHtt
         assert reply.get_json()["result"]["isError"] is True
 
 
+@pytest.mark.parametrize("request_id", [HUGE, 10**1000])
+def test_a_900_kb_request_id_is_refused_not_echoed(session: McpHttp, request_id: Any) -> None:
+    reply = session.post({"jsonrpc": "2.0", "id": request_id, "method": "ping"})
+    error = _small_error(reply)
+    assert error["code"] == -32600
+    assert reply.get_json()["id"] is None
+
+
 def test_a_long_origin_header_is_not_repeated(http: McpHttp) -> None:
     reply = http.post(
         {"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers={"Origin": "https://" + "h" * 60000}

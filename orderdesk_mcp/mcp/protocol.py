@@ -79,9 +79,17 @@ class ClientResponse:
 Message = Request | Notification | ClientResponse
 
 
+# A reply repeats its request's id, so an id is bounded like every other echoed value: a
+# 900 KB id would otherwise make a 900 KB reply. Clients use counters and UUIDs.
+MAX_REQUEST_ID_CHARS = 256
+_MAX_INT_ID = 2**63 - 1
+
+
 def _is_request_id(value: Any) -> bool:
     # bool is an int subclass in Python, but `true` is not a valid JSON-RPC id.
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    if isinstance(value, str):
+        return len(value) <= MAX_REQUEST_ID_CHARS
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_INT_ID
 
 
 def request_id_of(raw: Any) -> RequestId | None:
@@ -120,7 +128,11 @@ def parse_message(raw: Any) -> Message:
     if "id" not in raw:
         return Notification(method=method, params=params)
     if not _is_request_id(raw["id"]):
-        raise JsonRpcError(INVALID_REQUEST, 'a request "id" must be a string or an integer')
+        raise JsonRpcError(
+            INVALID_REQUEST,
+            f'a request "id" must be a string of at most {MAX_REQUEST_ID_CHARS} characters or '
+            "a 64-bit integer",
+        )
     return Request(id=raw["id"], method=method, params=params)
 
 
