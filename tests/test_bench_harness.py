@@ -36,6 +36,7 @@ from scripts.bench.workflows import Sizes, batch_accepts_code, run_workflows, wr
         "scripts.bench.sdk_session",
         "scripts.bench.workflows",
         "scripts.bench.fairness",
+        "scripts.bench.cache_serializer",
     ],
 )
 def test_harness_modules_import(module: str) -> None:
@@ -186,3 +187,15 @@ def test_workflows_count_upstream_requests_and_write_json(tmp_path: Path) -> Non
     written = json.loads(out.read_text())
     assert [row["workflow"] for row in written["workflows"]] == names
     assert written["machine"]["cores"] >= 1
+
+
+def test_cache_serializer_bench_runs_and_prints_both_serializers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.bench import cache_serializer
+
+    monkeypatch.setattr("sys.argv", ["cache_serializer", "--ops", "3", "--rounds", "1"])
+    cache_serializer.main()
+    table = capsys.readouterr().out
+    assert "| reply | operation | pickle | json | json / pickle |" in table
+    assert table.count("| hit |") == 2

@@ -13,18 +13,28 @@ replies, and nothing in the file can confirm a guessed key. The ``ORDERDESK-API-
 an ignored parameter, so requests-cache redacts it before anything is written. Invalidation
 deletes by prefix, so a write clears the entries of every credential of that store.
 
+Rows are JSON (requests-cache's ``json`` serializer, bodies in base64), never pickles: whoever
+can write the file can make us serve wrong replies until they expire, but not run code. The
+file's ``PRAGMA user_version`` says so (``CACHE_FORMAT``); a file without it was written by an
+earlier version with requests-cache's default pickle serializer and is emptied, unread, when
+opened (``drop_pickled_cache``). A pickled row that still appears (written by an old process
+during an upgrade) fails to decode as JSON and is a miss.
+
 Each process keeps recent entries in memory too, under the same keys (``memory.py``): a write
 clears them there at once, a write of another process only when their few seconds run out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -38,10 +48,22 @@ from requests_cache import CachedSession
 from requests_cache.backends.sqlite import SQLiteCache
 from requests_cache.models.response import CachedResponse
 from requests_cache.policy.expiration import DO_NOT_CACHE
+from requests_cache.serializers import SerializerPipeline, json_serializer
 from urllib3 import HTTPResponse
+
+log = logging.getLogger(__name__)
 
 STORE_ID_HEADER = "ORDERDESK-STORE-ID"
 API_KEY_HEADER = "ORDERDESK-API-KEY"
+
+SERIALIZER: SerializerPipeline = json_serializer
+"""How cached replies are written: requests-cache's stdlib-JSON serializer (never pickle)."""
+
+CACHE_FORMAT = 2
+"""``PRAGMA user_version`` of a cache file whose rows are written by ``SERIALIZER``. Files of any
+other version (0: every file written before this existed, with pickled rows) are emptied."""
+
+_CACHE_TABLES = ("responses", "redirects")  # the tables requests-cache's SQLiteCache creates
 
 # requests-cache's SQLite backend puts keys into SQL text on reads, so a key may only hold
 # characters that cannot end a string literal. Ids are validated digits and the base URL is
@@ -113,7 +135,8 @@ class ResponseCache:
         # Cached replies hold customers' names and addresses: readable by us only.
         path.touch(mode=0o600, exist_ok=True)
         self.path = path
-        self.backend = SQLiteCache(str(path), wal=True, busy_timeout=10_000)
+        drop_pickled_cache(path)  # before requests-cache reads anything from it
+        self.backend = SQLiteCache(str(path), serializer=SERIALIZER, wal=True, busy_timeout=10_000)
         # New per process: entries of earlier processes can no longer be found, only expire.
         self._salt = secrets.token_bytes(32)
         self.prune_expired()
@@ -148,8 +171,18 @@ class ResponseCache:
         )
 
     def fresh_entry(self, key: str) -> CachedResponse | None:
-        """The cached reply under ``key`` if it exists and has not expired."""
-        response = self.backend.get_response(key)
+        """The cached reply under ``key`` if it exists and has not expired.
+
+        A row that does not decode is a miss (requests-cache returns None for rows that are not
+        JSON, such as a pickle, and we catch the validation errors of JSON that is not a reply);
+        the reply fetched next overwrites it."""
+        try:
+            response = self.backend.get_response(key)
+        except sqlite3.Error:
+            raise
+        except Exception:  # cattrs' ClassValidationError is an ExceptionGroup of anything
+            log.warning("a cached reply could not be decoded; treated as a miss", exc_info=True)
+            return None
         if not isinstance(response, CachedResponse) or response.is_expired:
             return None
         return response
@@ -159,7 +192,13 @@ class ResponseCache:
     ) -> None:
         """Cache ``body`` as a 200 JSON reply to a GET of ``url`` for ``ttl`` seconds, as if it
         had been fetched with ``headers`` (the API key among them is redacted, as always)."""
-        request = Request("GET", url, headers=dict(headers)).prepare()
+        # Redacted here too, so that no API key is stored even before any session has given
+        # the backend its ignored parameters.
+        stored = {
+            name: "REDACTED" if name.lower() == API_KEY_HEADER.lower() else value
+            for name, value in headers.items()
+        }
+        request = Request("GET", url, headers=stored).prepare()
         response = Response()
         response.status_code = 200
         response.reason = "OK"
@@ -208,6 +247,53 @@ class ResponseCache:
     def close(self) -> None:
         close_connections: Callable[[], None] = self.backend.close  # untyped upstream
         close_connections()
+
+
+def drop_pickled_cache(path: Path) -> bool:
+    """Empty the cache file at ``path`` unless it is marked as ``CACHE_FORMAT``; mark it.
+
+    Nothing is read from the rows: the tables are dropped (and the file vacuumed, so the old
+    bytes leave it) whatever they hold. Returns whether there was anything to drop. The check
+    and the drop are one write transaction, so processes starting together drop it once.
+    """
+    con = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        (version,) = con.execute("PRAGMA user_version").fetchone()
+        if version == CACHE_FORMAT:
+            con.execute("COMMIT")
+            return False
+        marks = ",".join("?" * len(_CACHE_TABLES))
+        tables = [
+            name
+            for (name,) in con.execute(
+                f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",  # noqa: S608
+                _CACHE_TABLES,
+            )
+        ]
+        entries = 0
+        for table in tables:  # names from _CACHE_TABLES, not from the file
+            (rows,) = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+            entries += rows
+            con.execute(f"DROP TABLE {table}")
+        con.execute(f"PRAGMA user_version = {CACHE_FORMAT}")
+        con.execute("COMMIT")
+        if not tables:
+            return False  # a new file
+        # Fails while another process reads the file: the old pages then stay free, unread.
+        with contextlib.suppress(sqlite3.OperationalError):
+            con.execute("VACUUM")
+        log.info(
+            "dropped the reply cache %s (%d entries) unread: its format %d is not %d (JSON); "
+            "0 is the pickled cache of earlier versions. It refills from Order Desk",
+            path,
+            entries,
+            version,
+            CACHE_FORMAT,
+        )
+        return True
+    finally:
+        con.close()
 
 
 def _just_after(prefix: str) -> str:
