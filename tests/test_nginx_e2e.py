@@ -50,11 +50,18 @@ class ProxiedServer(BackgroundServer):
         )
 
 
+class NginxExited(Exception):
+    """nginx stopped during start-up; the message is what it said."""
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], error_log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {error_log.read_text(errors='replace')}")
+            said = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            if error_log.exists():
+                said += error_log.read_text(errors="replace")
+            raise NginxExited(said or f"exit status {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -89,15 +96,8 @@ def stack(
 
     tenant = make_mcp_tenant("edge", vault, sandbox)
     server = ProxiedServer(app)
-    layout = prepare_nginx(tmp_path / "nginx", app_port=server.port)
-    process = subprocess.Popen(
-        [nginx_binary(), "-p", str(layout.root), "-c", str(layout.main_config),
-         "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
+    layout, process = _start_nginx(tmp_path, server.port)
     try:
-        _wait_for_port(layout.https_port, process, layout.root / "logs" / "error.log")
         tls = ssl.create_default_context(cafile=str(layout.cert))
         yield Stack(
             base=f"https://127.0.0.1:{layout.https_port}",
@@ -116,6 +116,27 @@ def stack(
         if process.stderr is not None:
             process.stderr.close()
         server.stop()
+
+
+def _start_nginx(tmp_path: Path, app_port: int) -> tuple[NginxLayout, subprocess.Popen[bytes]]:
+    """nginx on free ports; a port taken between choosing and binding it (other processes
+    on the machine pick ephemeral ports too) means another try on new ports."""
+    for attempt in range(3):
+        layout = prepare_nginx(tmp_path / f"nginx-{attempt}", app_port=app_port)
+        process = subprocess.Popen(
+            [nginx_binary(), "-p", str(layout.root), "-c", str(layout.main_config),
+             "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            _wait_for_port(layout.https_port, process, layout.root / "logs" / "error.log")
+        except NginxExited as exited:
+            if "Address already in use" in str(exited) and attempt < 2:
+                continue
+            raise AssertionError(f"nginx exited: {exited}") from None
+        return layout, process
+    raise AssertionError("unreachable")
 
 
 def _sdk_session(stack: Stack) -> dict[str, Any]:
