@@ -203,8 +203,11 @@ def _parse_store_id(raw: str) -> str | None:
     value = raw.strip()
     if not value:
         return None
-    if not value.isascii() or not value.isdigit():
-        raise SettingsError("the numeric Order Desk store id (Store Settings → API)")
+    if not value.isascii() or not value.isdigit() or value.startswith("0") or len(value) > 20:
+        raise SettingsError(
+            "the numeric Order Desk store id as Store Settings → API shows it "
+            "(digits, no leading zero)"
+        )
     return value
 
 

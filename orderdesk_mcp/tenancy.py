@@ -19,7 +19,7 @@ from orderdesk_mcp.vault import Vault, VaultError
 
 _TENANT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-_STORE_ID_RE = re.compile(r"^[0-9]{1,20}$")
+_STORE_ID_RE = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)  # fullmatch: "$" passes "12\n"
 
 
 class TenancyError(ValueError):
@@ -37,9 +37,10 @@ def validate_tenant_name(name: str) -> str:
 
 def validate_store_id(store_id: str) -> str:
     store_id = str(store_id).strip()
-    if not _STORE_ID_RE.match(store_id):
+    if not _STORE_ID_RE.fullmatch(store_id):
         raise TenancyError(
-            f"store id {store_id!r} is not an Order Desk store id: it must be digits only "
+            f"store id {store_id!r} is not an Order Desk store id: it must be digits only, "
+            "with no leading zero "
             "(Store Settings → API in Order Desk shows it)"
         )
     return store_id

@@ -9,6 +9,7 @@ tool result the model can act on, and bound the output.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import extend
 
 from orderdesk_mcp.mcp import results
 from orderdesk_mcp.mcp.echo import bound_message, echo_names
@@ -32,6 +34,7 @@ from orderdesk_mcp.mcp.tools._base import (
     ToolDef,
     ToolInputError,
 )
+from orderdesk_mcp.mcp.tools._common import ID_PATTERN
 from orderdesk_mcp.orderdesk.errors import (
     AuthError,
     Conflict,
@@ -174,7 +177,45 @@ def _collect() -> tuple[ToolDef, ...]:
 
 _CATALOGUE = _collect()
 _BY_NAME = {tool.name: tool for tool in _CATALOGUE}
-_VALIDATORS = {tool.name: Draft202012Validator(tool.input_schema) for tool in _CATALOGUE}
+
+
+@functools.lru_cache(maxsize=64)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema `pattern` compiled so that `$` means what it means in ECMA 262, which JSON
+    Schema patterns are written in: the very end of the string.
+
+    jsonschema applies patterns with Python's re.search, whose `$` also matches before a final
+    newline, so ^[1-9][0-9]{0,19}$ would pass "12\\n". Every `$` anchor (unescaped, outside a
+    character class) becomes `\\Z`; clients applying the schema as ECMA get the same answer."""
+    translated: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            translated.append(r"\Z")
+            continue
+        translated.append(char)
+    return re.compile("".join(translated))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterable[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+ArgumentValidator = extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
+"""Draft 2020-12 with `pattern` applied as ECMA 262 does (see ecma_pattern)."""
+
+_VALIDATORS = {tool.name: ArgumentValidator(tool.input_schema) for tool in _CATALOGUE}
 
 
 def all_tools() -> list[ToolDef]:
@@ -304,6 +345,8 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
         # Ids, folders and the like are "a string of this form, or an integer": explain the
         # branch whose type fits the value, else list the types.
         fitting = [branch for branch in error.context or () if branch.validator != "type"]
+        if fitting and any(b.get("pattern") == ID_PATTERN for b in schema.get("anyOf", ())):
+            return _id_problem(field, value)
         if fitting:
             return _describe(tool, fitting[0])
         types = [str(b.validator_value) for b in error.context or () if b.validator == "type"]
@@ -318,11 +361,8 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
         return (
             f"{field}: {_short(value)} is not a date; use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)."
         )
-    if kind == "pattern" and (field.endswith("_id") or "_ids" in field):
-        return (
-            f"{field}: {_short(value)} is not an Order Desk id; ids are Order Desk's internal "
-            "numeric ids (find an order by its cart number with list_orders(source_id=...))."
-        )
+    if kind == "pattern" and error.validator_value == ID_PATTERN:
+        return _id_problem(field, value)
     if kind == "enum":
         allowed_values = error.validator_value
         listed = allowed_values if isinstance(allowed_values, list) else [allowed_values]
@@ -333,6 +373,17 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
         return f"{field}: {_short(value)} {reason.format(limit=error.validator_value)}."
     # jsonschema's own wording repeats the whole value: keep it short.
     return f"{field}: {_clip(str(error.message), 200)}."
+
+
+def _id_problem(field: str, value: Any) -> str:
+    orders = field.endswith("order_id") or "order_ids" in field
+    hint = (
+        ", and find an order by its cart number with list_orders(source_id=...)" if orders else ""
+    )
+    return (
+        f"{field}: {_short(value)} is not an Order Desk id; send Order Desk's internal numeric "
+        f"id as digits with no leading zero, spaces or line breaks (e.g. 123456){hint}."
+    )
 
 
 _LIMIT_REASONS = {

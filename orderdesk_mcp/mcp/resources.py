@@ -14,6 +14,7 @@ from orderdesk_mcp.mcp.echo import clip, echo
 from orderdesk_mcp.mcp.tools._base import StoreNotFound, StoreResolver
 from orderdesk_mcp.mcp.tools._common import record
 from orderdesk_mcp.mcp.tools.store import store_summary
+from orderdesk_mcp.orderdesk.arguments import is_order_desk_id
 from orderdesk_mcp.orderdesk.errors import AuthError, NotFound, OrderDeskError, RateLimited
 
 SCHEME = "orderdesk"
@@ -134,7 +135,11 @@ def _parse(uri: str) -> tuple[str, str, str]:
         raise ResourceNotFound(usage)
     if segments == ["store"]:
         return store, "store", ""
-    if len(segments) == 2 and segments[0] in ("orders", "inventory") and segments[1].isdigit():
+    if (
+        len(segments) == 2
+        and segments[0] in ("orders", "inventory")
+        and is_order_desk_id(segments[1])
+    ):
         return store, segments[0], segments[1]
     raise ResourceNotFound(usage)
 

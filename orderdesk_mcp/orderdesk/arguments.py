@@ -50,7 +50,6 @@ MAX_LIST_LIMIT = 500
 MAX_HISTORY_NOTE_CHARS = 1800
 """Order Desk caps a note at ~2,000 characters including its date and author (reference §6.7)."""
 
-_ID = re.compile(r"[0-9]{1,20}", re.ASCII)
 _BASE_URL = re.compile(
     r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?",
     re.ASCII,
@@ -59,30 +58,61 @@ _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**36:
+        return "a number of more than 36 digits"  # repr of a huge int is slow or refused
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+MAX_ID_DIGITS = 20
+_ID = re.compile(r"[1-9][0-9]{0,19}", re.ASCII)
+"""An Order Desk id as it must travel: ASCII digits, no leading zero, not 0, 1-20 of them."""
+
+
+def is_order_desk_id(text: str) -> bool:
+    """True when `text` is an id exactly as Order Desk writes it (fullmatch: no "12\\n")."""
+    return _ID.fullmatch(text) is not None
+
+
+def _canonical_id(value: Any) -> str | None:
+    """`value` as its one canonical text, or None when it is not an id.
+
+    Nothing is repaired: "007", " 12", "12\\n" and full-width digits are refused rather than
+    turned into 7 or 12, so each record has one spelling in URLs and cache keys, and a value a
+    caller did not mean cannot quietly reach another record."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        # Range first: str() of a huge int is slow, and refused past 4,300 digits.
+        text = str(value) if 1 <= value < 10**MAX_ID_DIGITS else ""
+    elif isinstance(value, str):
+        text = value
+    else:
+        return None
+    return text if is_order_desk_id(text) else None
+
+
+def id_rule(name: str, value: Any, example: str = "e.g. 123456") -> str:
+    """The one sentence that refuses `value` as the id `name`."""
+    return (
+        f"{name} must be an Order Desk id written as plain digits with no leading zero, "
+        f"spaces or line breaks (1 to {MAX_ID_DIGITS} digits, not 0), {example}; "
+        f"got {_shown(value)}"
+    )
+
+
 def checked_id(value: Any, name: str) -> str:
-    """An Order Desk id as digits; str or int accepted, anything else refused (no path tricks)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidRequest(f"{name} must be an Order Desk id (digits), got {_shown(value)}")
-    text = str(value).strip() if isinstance(value, str) else str(value)
-    if not _ID.fullmatch(text):
-        raise InvalidRequest(
-            f"{name} must be an Order Desk id made of digits only, e.g. 123456; got {_shown(value)}"
-        )
+    """An Order Desk id as its canonical digits; an int >= 1 or such a string, else refused."""
+    text = _canonical_id(value)
+    if text is None:
+        raise InvalidRequest(id_rule(name, value))
     return text
 
 
 def checked_store_id(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidRequest("store_id must be the Order Desk store id (digits)")
-    text = str(value).strip()
-    if not _ID.fullmatch(text):
-        raise InvalidRequest(
-            f"store_id must be the numeric Order Desk store id, got {_shown(value)}"
-        )
+    text = _canonical_id(value)
+    if text is None:
+        raise InvalidRequest(id_rule("store_id", value, "as Store Settings → API shows it"))
     return text
 
 

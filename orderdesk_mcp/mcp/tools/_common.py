@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import ToolInputError
+from orderdesk_mcp.orderdesk.arguments import checked_id
+from orderdesk_mcp.orderdesk.errors import InvalidRequest
 
 # --- input schema fragments -------------------------------------------------------------
 
@@ -55,11 +57,18 @@ CHANGES_ARG: dict[str, Any] = {
 }
 
 
+# Canonical only: no leading zero (so not 0), ASCII digits, nothing around them. The
+# registry applies `$` as ECMA does (the very end), so "12\n" fails here too; id_text checks
+# again in code (and refuses integers of more than 20 digits, left out here to keep
+# tools/list small).
+ID_PATTERN = "^[1-9][0-9]{0,19}$"
+
+
 def id_arg(description: str) -> dict[str, Any]:
     """An Order Desk id: its internal numeric id, as a string or an integer."""
     return {
         "anyOf": [
-            {"type": "string", "pattern": "^[0-9]{1,20}$"},
+            {"type": "string", "pattern": ID_PATTERN},
             {"type": "integer", "minimum": 1},
         ],
         "description": description,
@@ -222,8 +231,12 @@ def as_money(value: Any) -> float:
     return 0.0
 
 
-def id_text(value: str | int) -> str:
-    return str(value).strip()
+def id_text(value: str | int, name: str = "id") -> str:
+    """An id argument as its canonical digits: refused, never repaired ("007" is not 7)."""
+    try:
+        return checked_id(value, name)
+    except InvalidRequest as error:
+        raise ToolInputError(f"{error}.") from None
 
 
 def records(envelope: Mapping[str, Any], key: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 from orderdesk_mcp.mcp.tools._base import StoreRef, ToolInputError
 from orderdesk_mcp.mcp.tools.store import folders_of
 from orderdesk_mcp.orderdesk import OrderDeskClient
+from orderdesk_mcp.orderdesk.arguments import is_order_desk_id
 
 FOLDER_ARG: dict[str, Any] = {
     "anyOf": [
@@ -21,7 +22,8 @@ def resolve_folder(client: OrderDeskClient, store: StoreRef, folder: str | int) 
     """`{"id": int, "name": str}` for a folder id or exact name; a clear error when unknown."""
     folders = folders_of(client)
     wanted = str(folder).strip()
-    if wanted.isdigit():
+    # Only a canonical id is taken as one: "007" or "１２" can only be a folder's name.
+    if is_order_desk_id(wanted):
         chosen = [found for found in folders if found["id"] == int(wanted)]
     else:
         chosen = [found for found in folders if found["name"] == wanted]

@@ -181,7 +181,7 @@ def update_order_part(
     """Update one line or shipment of an order: only documented writable fields, and
     expected_date_updated is the order's (a part has no date_updated of its own)."""
     refuse_unwritable(args["changes"], writable, where="changes", reasons=reasons)
-    order_id = id_text(args["order_id"])
+    order_id = id_text(args["order_id"], "order_id")
     return merge_or_preview(
         args,
         record_name=record_name,

@@ -200,7 +200,10 @@ def list_inventory_items(ctx: ToolContext, args: dict[str, Any]) -> dict[str, An
 )
 def get_inventory_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    found = record(client.get_inventory_item(id_text(args["item_id"])), "inventory_item") or {}
+    found = (
+        record(client.get_inventory_item(id_text(args["item_id"], "item_id")), "inventory_item")
+        or {}
+    )
     return {"inventory_item": project(found, args.get("fields"))}
 
 
@@ -271,7 +274,7 @@ def create_inventory_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
 )
 def update_inventory_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    item_id = id_text(args["item_id"])
+    item_id = id_text(args["item_id"], "item_id")
     return merge_or_preview(
         args,
         record_name="inventory_item",
@@ -303,7 +306,7 @@ def _checked_entries(entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, st
                     "list of codes: name this item by item_id instead. Nothing was written."
                 )
         else:
-            key = ("item_id", id_text(entry["item_id"]))
+            key = ("item_id", id_text(entry["item_id"], f"{where}.item_id"))
         if key in seen:
             raise ToolInputError(
                 f"items[{seen[key]}] and {where} both name {key[0]} {key[1]!r}: put their "
@@ -486,7 +489,7 @@ def update_inventory_items_batch(ctx: ToolContext, args: dict[str, Any]) -> dict
 )
 def delete_inventory_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    item_id = id_text(args["item_id"])
+    item_id = id_text(args["item_id"], "item_id")
     return delete_or_preview(
         args,
         record_name="inventory_item",

@@ -77,7 +77,7 @@ _WHY_NOT_WRITABLE = {
 )
 def list_order_items(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    envelope = client.list_order_items(id_text(args["order_id"]))
+    envelope = client.list_order_items(id_text(args["order_id"], "order_id"))
     return slice_page("order_items", records(envelope, "order_items"), args)
 
 
@@ -94,7 +94,9 @@ def list_order_items(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def get_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    envelope = client.get_order_item(id_text(args["order_id"]), id_text(args["item_id"]))
+    envelope = client.get_order_item(
+        id_text(args["order_id"], "order_id"), id_text(args["item_id"], "item_id")
+    )
     return {"order_item": project(record(envelope, "order_item") or {}, args.get("fields"))}
 
 
@@ -151,7 +153,7 @@ def _newest_matching(client: OrderDeskClient, order_id: str, item: dict[str, Any
 )
 def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id = id_text(args["order_id"])
+    order_id = id_text(args["order_id"], "order_id")
     envelope = client.add_order_item(order_id, args["item"])
     added = record(envelope, "order_item") or _newest_matching(client, order_id, args["item"])
     message = message_of(envelope)
@@ -183,7 +185,7 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
+    order_id, item_id = id_text(args["order_id"], "order_id"), id_text(args["item_id"], "item_id")
     return update_order_part(
         args,
         client,
@@ -212,7 +214,7 @@ def update_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def delete_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id, item_id = id_text(args["order_id"]), id_text(args["item_id"])
+    order_id, item_id = id_text(args["order_id"], "order_id"), id_text(args["item_id"], "item_id")
     return delete_or_preview(
         args,
         record_name="order_item",

@@ -245,7 +245,7 @@ def list_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def get_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    found = record(client.get_order(id_text(args["order_id"])), "order") or {}
+    found = record(client.get_order(id_text(args["order_id"], "order_id")), "order") or {}
     return {"order": project(found, args.get("fields"))}
 
 
@@ -436,7 +436,7 @@ _NOT_UPDATABLE = {
 )
 def update_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id = id_text(args["order_id"])
+    order_id = id_text(args["order_id"], "order_id")
     changes: dict[str, Any] = args["changes"]
     refuse_fields(changes, _NOT_UPDATABLE, "changes")
     expected = args.get("expected_date_updated")
@@ -486,7 +486,7 @@ def _preview_update(
 )
 def delete_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id = id_text(args["order_id"])
+    order_id = id_text(args["order_id"], "order_id")
     return delete_or_preview(
         args,
         record_name="order",
@@ -542,7 +542,12 @@ def delete_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 def move_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     ref, client = ctx.orderdesk()
     folder = resolve_folder(client, ref, args["folder"])
-    order_ids = list(dict.fromkeys(id_text(order_id) for order_id in args["order_ids"]))
+    order_ids = list(
+        dict.fromkeys(
+            id_text(order_id, f"order_ids[{index}]")
+            for index, order_id in enumerate(args["order_ids"])
+        )
+    )
     if args.get("dry_run"):
         return {
             "dry_run": True,
@@ -560,7 +565,7 @@ def move_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     # The documented result entry is {order_id, message, original_folder_id}: one per order
     # moved. No entry (or an undocumented error status) means not moved.
     reported = {
-        id_text(entry["order_id"])
+        str(entry["order_id"]).strip()  # Order Desk's reply: compared, never sent
         for entry in results
         if isinstance(entry.get("order_id"), str | int) and entry.get("status") != "error"
     }
@@ -615,7 +620,7 @@ def move_orders(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def add_order_note(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id = id_text(args["order_id"])
+    order_id = id_text(args["order_id"], "order_id")
     envelope = client.add_order_history(order_id, args["note"], source_name=args.get("source_name"))
     order = record(envelope, "order") or {}
     history = order.get("order_history")

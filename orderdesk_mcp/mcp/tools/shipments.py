@@ -125,7 +125,7 @@ def _shipped_items(entries: list[dict[str, Any]], where: str) -> list[dict[str, 
             )
         line: dict[str, Any] = {}
         if entry.get("id") is not None:
-            line["id"] = id_text(entry["id"])
+            line["id"] = id_text(entry["id"], f"{where}order_items[{index}].id")
         if entry.get("code"):
             line["code"] = entry["code"]
         line["quantity"] = entry["quantity"]
@@ -158,7 +158,7 @@ def _shipment_body(args: dict[str, Any], where: str = "") -> dict[str, Any]:
 )
 def list_shipments(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    envelope = client.list_shipments(id_text(args["order_id"]))
+    envelope = client.list_shipments(id_text(args["order_id"], "order_id"))
     return slice_page("shipments", records(envelope, "shipments"), args)
 
 
@@ -177,7 +177,9 @@ def list_shipments(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def get_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    envelope = client.get_shipment(id_text(args["order_id"]), id_text(args["shipment_id"]))
+    envelope = client.get_shipment(
+        id_text(args["order_id"], "order_id"), id_text(args["shipment_id"], "shipment_id")
+    )
     return {"shipment": project(record(envelope, "shipment") or {}, args.get("fields"))}
 
 
@@ -220,7 +222,7 @@ def _newest_matching(client: OrderDeskClient, order_id: str, body: dict[str, Any
 )
 def add_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id = id_text(args["order_id"])
+    order_id = id_text(args["order_id"], "order_id")
     body = _shipment_body(args)
     envelope = client.add_shipment(order_id, body)
     added = record(envelope, "shipment") or _newest_matching(client, order_id, body)
@@ -332,7 +334,10 @@ _BATCH_OUTCOME: dict[str, Any] = {
 def add_shipments_batch(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     batch = [
-        {**_shipment_body(entry, f"shipments[{index}]."), "order_id": id_text(entry["order_id"])}
+        {
+            **_shipment_body(entry, f"shipments[{index}]."),
+            "order_id": id_text(entry["order_id"], f"shipments[{index}].order_id"),
+        }
         for index, entry in enumerate(args["shipments"])
     ]
     envelope = client.add_shipments_batch(batch)
@@ -366,7 +371,10 @@ def add_shipments_batch(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any
 )
 def update_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id, shipment_id = id_text(args["order_id"]), id_text(args["shipment_id"])
+    order_id, shipment_id = (
+        id_text(args["order_id"], "order_id"),
+        id_text(args["shipment_id"], "shipment_id"),
+    )
     return update_order_part(
         args,
         client,
@@ -395,7 +403,10 @@ def update_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def delete_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
-    order_id, shipment_id = id_text(args["order_id"]), id_text(args["shipment_id"])
+    order_id, shipment_id = (
+        id_text(args["order_id"], "order_id"),
+        id_text(args["shipment_id"], "shipment_id"),
+    )
     return delete_or_preview(
         args,
         record_name="shipment",
