@@ -307,8 +307,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "8",
         "Waitress worker threads: requests served at once. At most THREADS - 2 of them run "
         "tool calls (which may wait for Order Desk), so two always stay free for health "
-        "checks, metrics and cached work; more threads cost throughput (one process, one "
-        "core's worth of Python; see docs/PERFORMANCE.md).",
+        "checks, metrics and session requests. Tool calls, cached ones too, share the "
+        "THREADS - 2 slots: with many tenants busy at once, raise it (more threads cost "
+        "throughput: one process, one core's worth of Python; see docs/PERFORMANCE.md).",
         _int_between(1, 256),
     ),
     SettingSpec(

@@ -22,8 +22,10 @@ from urllib.parse import quote
 
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import pending_migrations
+from orderdesk_mcp.db.models import VaultCanary
 from orderdesk_mcp.services import Services
 from orderdesk_mcp.vault import VaultError
+from orderdesk_mcp.vault_canary import CANARY_ROW_ID
 
 # A request waits up to 5 s for the database lock (db/connection.py); readiness says
 # "not ready" sooner, while a held lock would already be making requests slow.
@@ -113,7 +115,8 @@ def _directory_writable(directory: Path) -> bool:
 
 
 def check_master_key(services: Services) -> CheckResult:
-    """The loaded key opens the newest sealed store key (no stores: nothing to open yet).
+    """The loaded key opens the key canary; on a database without one yet, the newest sealed
+    store key (no stores: nothing to open yet).
 
     A key that loads but is the wrong one (a different file, or a rotation while this
     process kept the old key) would otherwise fail only on the first tool call.
@@ -121,6 +124,20 @@ def check_master_key(services: Services) -> CheckResult:
     if services.vault is None:
         return CheckResult(
             False, "no master key loaded; see ORDERDESK_MCP_MASTER_KEY_FILE in docs/SETTINGS.md"
+        )
+    try:
+        canary = VaultCanary.get_or_none(VaultCanary.id == CANARY_ROW_ID)
+    except Exception:
+        canary = None  # the database check names that failure
+    if canary is not None:
+        # The canary is what start-up checks and what a rotation reseals: one damaged store
+        # row cannot make the whole server look unready.
+        if services.vault.opens_canary(bytes(canary.sealed)):
+            return CheckResult(True)
+        return CheckResult(
+            False,
+            "the master key does not open this database's key canary (a key rotation while "
+            "this server ran, or another key file): restart it with the current key",
         )
     try:
         row = services.database.execute_sql(_NEWEST_STORE_SQL).fetchone()  # type: ignore[no-untyped-call]

@@ -154,7 +154,7 @@ class GracefulServer:
             for call in cut:
                 log.warning("cut by the stop: %s", call.describe(now))
 
-        def close_all() -> None:  # in the loop's thread; the wake-up trigger stays
+        def close_all() -> None:  # in the loop's thread; with the map empty, the loop ends
             wasyncore.dispatcher.close(server)
             self._close_everything()
 

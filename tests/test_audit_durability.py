@@ -134,7 +134,9 @@ def test_a_landed_write_keeps_its_result_when_its_row_cannot_be_completed(
         finally:
             watcher.close()
 
-    sandbox.set_faults(SANDBOX_DEMO_STORE, latency_ms=1500)
+    # The watcher takes the lock while the write is held upstream: a generous hold, so even a
+    # slow machine sees the pending row first.
+    sandbox.set_faults(SANDBOX_DEMO_STORE, latency_ms=4000)
     locker = threading.Thread(target=lock_once_pending)
     locker.start()
     try:

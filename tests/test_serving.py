@@ -268,7 +268,9 @@ def test_sigterm_to_serve_answers_the_tool_call_in_flight(
         )
         headers["Mcp-Session-Id"] = init.headers["Mcp-Session-Id"]
         headers["MCP-Protocol-Version"] = "2025-11-25"
-        sandbox.set_faults(latency_ms=1500)
+        # Held upstream long enough that the call is surely inside the app when the signal
+        # comes (nothing outside the process shows that moment), and well within the drain.
+        sandbox.set_faults(latency_ms=4000)
         replies: list[requests.Response] = []
         call = threading.Thread(
             target=lambda: replies.append(
@@ -286,7 +288,7 @@ def test_sigterm_to_serve_answers_the_tool_call_in_flight(
             )
         )
         call.start()
-        time.sleep(0.5)
+        time.sleep(1.5)
         server.send_signal(signal.SIGTERM)
         call.join(20)
         _, stderr = server.communicate(timeout=30)

@@ -26,8 +26,18 @@ from orderdesk_mcp.orderdesk.machinery import UpstreamCall
 
 logger = logging.getLogger(__name__)
 
-# Argument names that may carry credentials; matched as substrings, case-insensitively.
-SECRET_NAME_PARTS = ("key", "secret", "token", "password", "authorization")
+# Argument names that may carry credentials or card data (an order's cc_number); matched as
+# substrings, case-insensitively.
+SECRET_NAME_PARTS = (
+    "key",
+    "secret",
+    "token",
+    "password",
+    "authorization",
+    "cc_number",
+    "cvv",
+    "cvc",
+)
 REDACTED = "[redacted]"
 # The audit table is for "who did what", not a copy of every payload.
 MAX_ARGUMENTS_CHARS = 4000

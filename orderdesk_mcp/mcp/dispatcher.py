@@ -347,7 +347,9 @@ class Dispatcher:
                 try:
                     resolver = _admitted_resolver(admission, scope)
                 except Busy as error:
-                    # Not audited: nothing was done, and a flood must not become DB writes.
+                    # Not audited: nothing was done, and a flood must not become DB writes. (A
+                    # store-level busy comes later, from the resolver: a write's row then
+                    # exists already and is completed with outcome busy.)
                     metrics.record_tool_call(tool.name, "busy", 0.0)
                     return results.failure(str(error))
             return self._run_tool(tool, arguments, scope, resolver, call_record, started)

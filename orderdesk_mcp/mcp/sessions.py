@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import peewee
 
 from orderdesk_mcp.db.lookups import SessionRow, session_row
 from orderdesk_mcp.db.models import McpSession, utcnow
@@ -34,6 +37,8 @@ MAX_CLIENT_INFO_CHARS = 2000
 # (json.dumps escapes a character to at most 6).
 CLIENT_INFO_SUMMARY_FIELDS = ("name", "title", "version")
 CLIENT_INFO_SUMMARY_FIELD_CHARS = 100
+
+logger = logging.getLogger(__name__)
 
 
 def new_session_id() -> str:
@@ -185,7 +190,12 @@ class DatabaseSessionStore:
             return None
         now = utcnow()
         if now - row.last_seen > LAST_SEEN_RESOLUTION:
-            McpSession.update(last_seen=now).where(McpSession.id == session_hash).execute()
+            try:
+                McpSession.update(last_seen=now).where(McpSession.id == session_hash).execute()
+            except peewee.PeeweeException as error:
+                # A write-locked or full database must not fail the request itself: the touch
+                # only feeds idle expiry and the per-key cap, and the next request retries it.
+                logger.warning("could not touch an MCP session's last_seen (%s)", error)
         return SessionState(protocol_version=row.protocol_version)
 
     def end(self, session_id: str, owner: SessionOwner) -> bool:

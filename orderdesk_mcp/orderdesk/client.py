@@ -78,6 +78,9 @@ class _CallRecord:
     coalesced: bool = False
     rate_limited_waits: int = 0
     rate_limit_waited: float = field(default=0.0)
+    # Whether sending it again cannot do more than sending it once: GET, and PUT/DELETE
+    # unless the body adds something (an order PUT with lines without an id adds lines).
+    repeatable: bool = True
 
 
 class OrderDeskClient:
@@ -168,7 +171,19 @@ class OrderDeskClient:
         """PUT /orders/{id}: replaces the whole order (fields left out become blank)."""
         oid = checked_id(order_id, "order_id")
         body = checked_mapping(order, "order")
-        return self._write("PUT", "/orders/{id}", f"/orders/{oid}", body, self._order_stale(oid))
+        lines = body.get("order_items")
+        # Order Desk adds a line that has no id: such a PUT is not safe to send twice.
+        adds_lines = isinstance(lines, list) and any(
+            not (isinstance(line, Mapping) and line.get("id") not in (None, "")) for line in lines
+        )
+        return self._write(
+            "PUT",
+            "/orders/{id}",
+            f"/orders/{oid}",
+            body,
+            self._order_stale(oid),
+            repeatable=not adds_lines,
+        )
 
     def patch_order(
         self,
@@ -575,9 +590,14 @@ class OrderDeskClient:
         path: str,
         body: Any,
         stale: tuple[str, ...],
+        *,
+        repeatable: bool | None = None,
     ) -> dict[str, Any]:
+        """Send a write. POST is never repeated blindly; PUT and DELETE are, unless
+        `repeatable` is False."""
         data = encode_json(body, endpoint, method) if body is not None else None
         record = _CallRecord(method, endpoint, self.machinery.clock())
+        record.repeatable = method != "POST" if repeatable is None else repeatable
         try:
             reply = self._send(record, self.base_url + path, data, ttl=0)
         except UpstreamUnavailable as exc:
@@ -659,7 +679,7 @@ class OrderDeskClient:
                 response = self._transmit(method, url, data, ttl)
             except requests.RequestException as exc:
                 unsent = _surely_unsent(exc)
-                if (method != "POST" or unsent) and record.retries < policy.max_retries:
+                if (record.repeatable or unsent) and record.retries < policy.max_retries:
                     record.retries += 1
                     machinery.sleep(machinery.backoff(record.retries))
                     continue
@@ -681,7 +701,7 @@ class OrderDeskClient:
                     machinery.sleep(retry_after)
                     record.rate_limit_waited += retry_after
                     continue
-            elif 500 <= status < 600 and method != "POST":
+            elif 500 <= status < 600 and record.repeatable:
                 if record.retries < policy.max_retries:
                     record.retries += 1
                     machinery.sleep(machinery.backoff(record.retries))
@@ -700,7 +720,9 @@ class OrderDeskClient:
                     method=method,
                 )
             except UpstreamUnavailable as exc:
-                if method == "POST":
+                if method != "GET":
+                    # Even a repeatable write whose retries ran out may have landed on an
+                    # attempt whose reply was lost.
                     raise UpstreamUnavailable(
                         f"{exc.message}; the write may or may not have happened: check (for "
                         "example list the order's records) before sending it again",
@@ -745,7 +767,7 @@ class OrderDeskClient:
         attempts = record.retries + 1
         what = _describe_transport_error(exc, self.machinery.timeouts)
         message = f"Order Desk could not be reached: {what} (after {attempts} attempt(s))"
-        may_have_happened = record.method == "POST" and not unsent
+        may_have_happened = record.method != "GET" and not unsent
         if may_have_happened:
             message += (
                 "; the write may or may not have happened: check (for example list the "

@@ -9,7 +9,7 @@ from typing import Any
 
 from orderdesk_mcp.mcp.tools._base import ToolInputError
 from orderdesk_mcp.orderdesk.arguments import checked_id
-from orderdesk_mcp.orderdesk.errors import InvalidRequest
+from orderdesk_mcp.orderdesk.errors import InvalidRequest, OrderDeskError
 
 # --- input schema fragments -------------------------------------------------------------
 
@@ -250,6 +250,25 @@ def records(envelope: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
 def record(envelope: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     found = envelope.get(key)
     return normalise(found) if isinstance(found, dict) else None
+
+
+def read_back(lookup: Callable[[], Any], *, what: str, check: str) -> tuple[Any, str | None]:
+    """(record, None), or (None, a note) when reading back a record after a write that Order
+    Desk reported done fails (its rate limit, a timeout). The write stands: turning it into an
+    error would make a retrying agent write twice, so the note says not to repeat it and to
+    check with `check` instead."""
+    try:
+        return lookup(), None
+    except OrderDeskError as error:
+        said = error.message.rstrip(".")
+        return None, (
+            f"Order Desk reported the write done, but reading the {what} back failed ({said}). "
+            f"Do not send the write again: check with {check} first."
+        )
+
+
+def with_note(message: str, note: str | None) -> str:
+    return f"{message} ({note})".strip() if note else message
 
 
 def message_of(envelope: Mapping[str, Any]) -> str:

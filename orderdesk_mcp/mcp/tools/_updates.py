@@ -20,9 +20,12 @@ from orderdesk_mcp.mcp.tools._common import (
     id_text,
     input_schema,
     message_of,
+    read_back,
     record,
+    with_note,
 )
 from orderdesk_mcp.orderdesk import OrderDeskClient, deep_merge
+from orderdesk_mcp.orderdesk.errors import UpstreamError
 
 EXPECTED_DATE_UPDATED_ARG: dict[str, Any] = {
     "type": "string",
@@ -114,7 +117,13 @@ def merge_or_preview(
     changes: Mapping[str, Any] = args["changes"]
     refused = {**READ_ONLY_EVERYWHERE, **read_only_fields}
     refuse_fields(changes, refused, "changes")
-    current = record(read(), record_name) or {}
+    current = record(read(), record_name)
+    if current is None:
+        # Order Desk blanks what a PUT leaves out: never write `changes` over an empty record.
+        raise UpstreamError(
+            f"Order Desk's reply has no {record_name!r} object; nothing was written",
+            method="GET",
+        )
     expected = args.get("expected_date_updated")
     if expected is not None:
         owner = stamp(current) if stamp is not None else current
@@ -126,8 +135,14 @@ def merge_or_preview(
         return {"dry_run": True, "would": {"action": "update", record_name: merged}}
     body = {key: value for key, value in merged.items() if key not in refused}
     envelope = write(body)
-    stored = record(envelope, record_name) or record(read(), record_name)
-    return {"dry_run": False, record_name: stored, "message": message_of(envelope)}
+    stored, note = record(envelope, record_name), None
+    if stored is None:
+        stored, note = read_back(
+            lambda: record(read(), record_name),
+            what=record_name.replace("_", " "),
+            check="a read of the record",
+        )
+    return {"dry_run": False, record_name: stored, "message": with_note(message_of(envelope), note)}
 
 
 def refuse_unwritable(

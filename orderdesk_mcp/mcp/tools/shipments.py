@@ -32,10 +32,12 @@ from orderdesk_mcp.mcp.tools._common import (
     one_of_types,
     output_schema,
     project,
+    read_back,
     record,
     record_output,
     records,
     slice_page,
+    with_note,
 )
 from orderdesk_mcp.mcp.tools._common import (
     ORDER_ID_ARG as ORDER_ID,
@@ -225,9 +227,17 @@ def add_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     order_id = id_text(args["order_id"], "order_id")
     body = _shipment_body(args)
     envelope = client.add_shipment(order_id, body)
-    added = record(envelope, "shipment") or _newest_matching(client, order_id, body)
-    message = message_of(envelope)
+    added, note = record(envelope, "shipment"), None
     if added is None:
+        added, note = read_back(
+            lambda: _newest_matching(client, order_id, body),
+            what="new shipment",
+            check=f"list_shipments(order_id={order_id})",
+        )
+    message = message_of(envelope)
+    if note is not None:
+        message = with_note(message, note)
+    elif added is None:
         message = (
             f"{message} (Order Desk reported success, but no shipment with tracking number "
             f"{body['tracking_number']!r} and this carrier is listed on order {order_id}: "
@@ -238,10 +248,13 @@ def add_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 
 def batch_outcomes(entries: list[dict[str, Any]], envelope: Mapping[str, Any]) -> list[Any]:
     """One outcome per sent shipment, paired with Order Desk's results by position (results
-    carry no order or shipment id). Only `"status": "success"` counts as added; a missing
-    result may or may not have landed."""
+    carry no order or shipment id). Only `"status": "success"` counts as added. When the
+    results do not number the shipments, positions prove nothing (a result missing in the
+    middle would shift every later one), so every shipment may or may not have landed."""
     raw = envelope.get("results")
     results = raw if isinstance(raw, list) else []
+    if len(results) != len(entries):
+        results = []
     outcomes: list[Any] = []
     for position, entry in enumerate(entries):
         outcome = {
@@ -253,9 +266,9 @@ def batch_outcomes(entries: list[dict[str, Any]], envelope: Mapping[str, Any]) -
             outcome.update(
                 added=False,
                 status=None,
-                message="Order Desk sent no result for this shipment, so it may or may not "
-                f"have been added: check list_shipments for order {entry['order_id']} before "
-                "sending it again.",
+                message="Order Desk's results do not match the shipments sent one for one, so "
+                "this one may or may not have been added: check list_shipments for order "
+                f"{entry['order_id']} before sending it again.",
             )
             outcomes.append(outcome)
             continue
