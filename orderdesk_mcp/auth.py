@@ -62,7 +62,7 @@ def hash_secret(secret: str) -> str:
 
 def parse_token(token: str) -> tuple[str, str] | None:
     """Split a well-formed token into (public id, secret); None for anything else."""
-    match = _TOKEN_RE.match(token)
+    match = _TOKEN_RE.fullmatch(token)
     if match is None:
         return None
     return match.group(1), match.group(2)

@@ -143,7 +143,7 @@ def list_backups(directory: Path) -> list[BackupInfo]:
         return []
     found = []
     for entry in directory.iterdir():
-        match = _BACKUP_NAME_RE.match(entry.name)
+        match = _BACKUP_NAME_RE.fullmatch(entry.name)
         if match and entry.is_file():
             created = dt.datetime.strptime(match.group(1), _NAME_TIME_FORMAT)
             found.append(BackupInfo(entry, created))

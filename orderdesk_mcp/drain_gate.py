@@ -70,7 +70,7 @@ class DrainGate:
             return self._refuse(environ, start_response)
         # The id the app will log and echo; assigned here so the stop can name the call too.
         request_id = environ.get("HTTP_X_REQUEST_ID", "")
-        if not _REQUEST_ID_RE.match(request_id):
+        if not _REQUEST_ID_RE.fullmatch(request_id):
             request_id = new_request_id()
             environ["HTTP_X_REQUEST_ID"] = request_id
         call = InFlight(

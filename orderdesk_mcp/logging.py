@@ -149,7 +149,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_request_id()
         g.request_id = request_id
         g.request_id_token = request_id_var.set(request_id)
 

@@ -68,7 +68,7 @@ class BoundedLabel:
     def __call__(self, value: str | None) -> str:
         if value in self._seen:  # admitted before (set membership needs no lock)
             return value
-        if not value or not _LABEL_RE.match(value):
+        if not value or not _LABEL_RE.fullmatch(value):
             return OTHER
         with self._lock:
             if value in self._seen:

@@ -27,7 +27,7 @@ class TenancyError(ValueError):
 
 
 def validate_tenant_name(name: str) -> str:
-    if not _TENANT_NAME_RE.match(name):
+    if not _TENANT_NAME_RE.fullmatch(name):
         raise TenancyError(
             f"tenant name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -47,7 +47,7 @@ def validate_store_id(store_id: str) -> str:
 
 
 def validate_alias(alias: str) -> str:
-    if not _ALIAS_RE.match(alias):
+    if not _ALIAS_RE.fullmatch(alias):
         raise TenancyError(
             f"alias {alias!r} is not allowed: use 1-40 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"

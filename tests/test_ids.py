@@ -30,7 +30,12 @@ from orderdesk_mcp.orderdesk import UpstreamMachinery
 from orderdesk_mcp.orderdesk.arguments import checked_id, checked_store_id, is_order_desk_id
 from orderdesk_mcp.orderdesk.errors import InvalidRequest
 from orderdesk_mcp.sandbox import RunningSandbox
-from orderdesk_mcp.tenancy import TenancyError, validate_store_id
+from orderdesk_mcp.tenancy import (
+    TenancyError,
+    validate_alias,
+    validate_store_id,
+    validate_tenant_name,
+)
 from tests.test_tools_sandbox import FAST_RETRY, MAIN, make_resolver, start_test_sandbox
 
 ID_SCHEMA = ArgumentValidator(id_arg("an id"))
@@ -277,3 +282,12 @@ def test_a_zero_padded_folder_is_a_name_not_an_id(
     padded = execute_tool(list_orders, {"folder": f"0{folder_id}"}, resolver)
     assert padded.outcome == "invalid_arguments"
     assert f"No folder '0{folder_id}'" in padded.result["content"][0]["text"]
+
+
+@pytest.mark.parametrize("name", ["acme\n", "acme\r\n", " acme", "acme "])
+def test_names_and_aliases_refuse_a_trailing_newline_or_spaces(name: str) -> None:
+    # re.match with "$" let "acme\n" through: names are now matched whole.
+    with pytest.raises(TenancyError):
+        validate_tenant_name(name)
+    with pytest.raises(TenancyError):
+        validate_alias(name)

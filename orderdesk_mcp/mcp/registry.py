@@ -119,7 +119,7 @@ def check_catalogue(tools: Iterable[ToolDef]) -> None:
     problems: list[str] = []
     for tool in tools:
         name = tool.name
-        if not _TOOL_NAME.match(name):
+        if not _TOOL_NAME.fullmatch(name):
             problems.append(f"{name}: name must be 1-128 of A-Z a-z 0-9 _ . -")
         if name in seen:
             problems.append(f"{name}: declared twice")
