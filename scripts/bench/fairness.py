@@ -80,10 +80,9 @@ def run(out: Path) -> dict[str, Any]:
             noisy, calm = add_tenants(
                 data_dir, [("noisy", [BURST_STORE]), ("calm", [QUIET_STORE])], base_url
             )
-            # All 100 burst connections come from 127.0.0.1, as they would from nginx (the
-            # trusted proxy, exempt from the per-address cap): turn that cap off here.
-            env = {**SERVER_ENV, "ORDERDESK_MCP_MAX_CONNECTIONS_PER_ADDRESS": "0"}
-            server, mcp_url, _startup = start_our_server(data_dir, work, env)
+            # SERVER_ENV turns the per-address connection cap off: the 100 burst connections
+            # all come from 127.0.0.1, as they would from nginx (exempt from that cap).
+            server, mcp_url, _startup = start_our_server(data_dir, work, SERVER_ENV)
             health_url = mcp_url.removesuffix("/mcp") + "/health"
             quiet = McpConnection(mcp_url, calm.token, timeout=120)
             quiet.initialize()

@@ -16,13 +16,18 @@ from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 
-# Production settings, except the per-key limits (calls and protocol requests), which would
-# turn a throughput benchmark into a 429 benchmark; the limiter still runs on every request.
+# Production settings, except limits made for many clients, not one load generator: the
+# per-key request limits (a throughput benchmark is not a 429 benchmark; the limiter still runs
+# on every request), the sessions per key (the governor run opens 200 at once) and the
+# connections per address (every worker comes from 127.0.0.1, as every client does behind
+# nginx, whose address is exempt there).
 SERVER_ENV = {
     "ORDERDESK_MCP_LOG_FORMAT": "json",
     "ORDERDESK_MCP_LOG_LEVEL": "INFO",
     "ORDERDESK_MCP_RATE_LIMIT": "1000000/minute",
     "ORDERDESK_MCP_PROTOCOL_RATE_LIMIT": "1000000/minute",
+    "ORDERDESK_MCP_MAX_SESSIONS_PER_KEY": "1000",
+    "ORDERDESK_MCP_MAX_CONNECTIONS_PER_ADDRESS": "0",
 }
 
 
