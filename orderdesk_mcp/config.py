@@ -305,11 +305,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "threads",
         "ORDERDESK_MCP_THREADS",
         "8",
-        "Waitress worker threads: requests served at once. At most THREADS - 2 of them run "
-        "tool calls (which may wait for Order Desk), so two always stay free for health "
-        "checks, metrics and session requests. Tool calls, cached ones too, share the "
-        "THREADS - 2 slots: with many tenants busy at once, raise it (more threads cost "
-        "throughput: one process, one core's worth of Python; see docs/PERFORMANCE.md).",
+        "Waitress worker threads: requests served at once. At most THREADS - 2 of them wait "
+        "on Order Desk at once (calls over that get a busy answer with a retry hint; calls "
+        "answered from the in-memory cache need no slot), so two always stay free for health "
+        "checks, metrics and session requests. More threads cost throughput (one process, "
+        "one core's worth of Python; see docs/PERFORMANCE.md).",
         _int_between(1, 256),
     ),
     SettingSpec(
@@ -325,17 +325,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "max_calls_per_store",
         "ORDERDESK_MCP_MAX_CALLS_PER_STORE",
         "3",
-        "Tool calls one tenant may run at once against one Order Desk store; more get a "
-        "busy result at once, with a retry hint. Order Desk serves a store about 3 requests "
-        "a second, so more parallel calls only wait for its rate limit while holding a thread.",
+        "Requests to one Order Desk store one tenant may have in flight at once; a call "
+        "that would add one more gets a busy result at once, with a retry hint (nothing "
+        "sent). Order Desk serves a store about 3 requests a second, so more in parallel "
+        "only wait for its rate limit while holding a thread.",
         _int_between(1, 256),
     ),
     SettingSpec(
         "max_calls_per_tenant",
         "ORDERDESK_MCP_MAX_CALLS_PER_TENANT",
         "4",
-        "Tool calls one tenant may run at once over all its stores; more get a busy result "
-        "at once. Keeps one tenant's burst from taking every worker thread.",
+        "Requests to Order Desk one tenant may have in flight at once over all its stores; "
+        "more get a busy result at once. Keeps one tenant's burst from taking every worker "
+        "thread.",
         _int_between(1, 256),
     ),
     SettingSpec(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import peewee
@@ -23,7 +24,9 @@ from orderdesk_mcp.background_server import BackgroundServer
 from orderdesk_mcp.config import Settings, load_settings
 from orderdesk_mcp.mcp.admission import Admission, AdmissionLimits, AdmittedResolver
 from orderdesk_mcp.mcp.blueprint import STATE_KEY
-from orderdesk_mcp.mcp.registry import Busy, StaticStoreResolver, StoreRef
+from orderdesk_mcp.mcp.registry import StaticStoreResolver, StoreRef
+from orderdesk_mcp.orderdesk import OrderDeskClient
+from orderdesk_mcp.orderdesk.errors import Busy
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.vault import Vault
@@ -139,38 +142,46 @@ def test_a_burst_from_one_tenant_never_stalls_another_or_health(
 # --- the bounds themselves -----------------------------------------------------------------
 
 
-class _NoClientResolver(StaticStoreResolver):
-    def __init__(self) -> None:
-        super().__init__([])
-
-    def resolve(self, store: str | None) -> Any:
-        return StoreRef(alias=store or "main", store_id=store or "1", is_default=True), None
-
-
 def test_bounds_per_tenant_per_store_and_in_total() -> None:
     admission = Admission(AdmissionLimits(total=3, per_tenant=2, per_store=1))
-    with admission.call("t1") as first:
-        AdmittedResolver(_NoClientResolver(), first).resolve("10")
-        with admission.call("t1") as second:
-            resolver = AdmittedResolver(_NoClientResolver(), second)
-            with pytest.raises(Busy, match="store 10"):
-                resolver.resolve("10")
-            resolver.resolve("11")  # another store of the same tenant is fine
-            with pytest.raises(Busy, match="account"), admission.call("t1"):
+    with admission.upstream("t1", "10"):
+        with pytest.raises(Busy, match="store 10"), admission.upstream("t1", "10"):
+            pass
+        with admission.upstream("t1", "11"):  # another store of the same tenant is fine
+            with pytest.raises(Busy, match="account"), admission.upstream("t1", "12"):
                 pass
-            with admission.call("t2"), pytest.raises(Busy, match="server"), admission.call("t3"):
+            # The same store id of another tenant is fine too; then the server is full.
+            with (
+                admission.upstream("t2", "10"),
+                pytest.raises(Busy, match="server"),
+                admission.upstream("t3", "20"),
+            ):
                 pass
     assert admission.running() == 0
-    with admission.call("t1") as again:
-        AdmittedResolver(_NoClientResolver(), again).resolve("10")  # every slot came back
+    with admission.upstream("t1", "10"):  # every slot came back
+        assert admission.running() == 1
 
 
-def test_a_call_takes_its_store_slot_once() -> None:
-    admission = Admission(AdmissionLimits(total=2, per_tenant=2, per_store=1))
-    with admission.call("t1") as call:
-        resolver = AdmittedResolver(_NoClientResolver(), call)
-        resolver.resolve("10")
-        resolver.resolve("10")  # a tool that resolves its store twice is still one call
+def test_a_cached_read_needs_no_slot(
+    sandbox: RunningSandbox, sandbox_keys: dict[str, str], tmp_path: Path
+) -> None:
+    """Slots guard requests that may wait on Order Desk: with every slot taken, a read the
+    in-memory cache answers still succeeds, and one that must go out is busy, unsent."""
+    admission = Admission(AdmissionLimits(total=1, per_tenant=1, per_store=1))
+    ref = StoreRef(alias="demo", store_id=SANDBOX_DEMO_STORE, is_default=True)
+    with UpstreamMachinery(tmp_path / "cache.sqlite") as machinery:
+        client = OrderDeskClient(
+            SANDBOX_DEMO_STORE, sandbox_keys[SANDBOX_DEMO_STORE], sandbox.base_url, machinery
+        )
+        resolver = AdmittedResolver(StaticStoreResolver([(ref, client)]), admission, "t1")
+        _ref, gated = resolver.resolve(None)
+        gated.get_store()  # fills the cache, through a slot
+        served = sandbox.stats(SANDBOX_DEMO_STORE)["served"]
+        with admission.upstream("t1", SANDBOX_DEMO_STORE):  # another call holds the slot
+            assert gated.get_store()["store"]["id"] == SANDBOX_DEMO_STORE
+            with pytest.raises(Busy, match="nothing was sent"):
+                gated.get_store(fresh=True)
+        assert sandbox.stats(SANDBOX_DEMO_STORE)["served"] == served
 
 
 def test_two_threads_are_kept_from_tool_calls() -> None:

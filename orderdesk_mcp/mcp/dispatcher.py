@@ -12,7 +12,6 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +42,6 @@ from orderdesk_mcp.mcp.protocol import (
     result_message,
 )
 from orderdesk_mcp.mcp.registry import (
-    Busy,
     StoreResolver,
     ToolDef,
     execute_tool,
@@ -146,17 +144,12 @@ def page_at(kind: str, items: Sequence[Any], offset: int, page_size: int) -> dic
     return result
 
 
-def _admitted_resolver(admission: ExitStack, scope: CallScope) -> StoreResolver:
-    """The resolver for one call that may reach Order Desk, admitted while `admission` is
-    open (its store slot is taken when it resolves a store); Busy when over a bound."""
+def _admitted_resolver(scope: CallScope) -> StoreResolver:
+    """The resolver for one call that may reach Order Desk: its clients take an admission
+    slot around each request to Order Desk (Busy, nothing sent, when over a bound)."""
     if scope.admission is None:
         return scope.resolver
-    try:
-        admitted = admission.enter_context(scope.admission.call(scope.tenant_id))
-    except Busy:
-        metrics.record_rate_limited("busy")
-        raise
-    return AdmittedResolver(scope.resolver, admitted)
+    return AdmittedResolver(scope.resolver, scope.admission, scope.tenant_id)
 
 
 def _may_write(tool: ToolDef, arguments: dict[str, Any] | None) -> bool:
@@ -341,18 +334,8 @@ class Dispatcher:
                 request_id=scope.request_id,
             )
 
-        with ExitStack() as admission:
-            resolver = scope.resolver
-            if tool.annotations.open_world:
-                try:
-                    resolver = _admitted_resolver(admission, scope)
-                except Busy as error:
-                    # Not audited: nothing was done, and a flood must not become DB writes. (A
-                    # store-level busy comes later, from the resolver: a write's row then
-                    # exists already and is completed with outcome busy.)
-                    metrics.record_tool_call(tool.name, "busy", 0.0)
-                    return results.failure(str(error))
-            return self._run_tool(tool, arguments, scope, resolver, call_record, started)
+        resolver = _admitted_resolver(scope) if tool.annotations.open_world else scope.resolver
+        return self._run_tool(tool, arguments, scope, resolver, call_record, started)
 
     def _run_tool(
         self,
@@ -384,6 +367,8 @@ class Dispatcher:
                 outcome = execute_tool(tool, arguments, resolver)
                 outcome_label = outcome.outcome
                 store_alias = outcome.store.alias if outcome.store is not None else None
+                if outcome_label == "busy":
+                    metrics.record_rate_limited("busy")
             finally:
                 metrics.record_tool_call(tool.name, outcome_label, time.perf_counter() - started)
                 # Never raises: a finished call keeps its real result even when its row
@@ -410,13 +395,9 @@ class Dispatcher:
             )
         started = time.perf_counter()
         outcome = "internal_error"
-        with ExitStack() as admission, count_upstream_calls() as counter:
+        with count_upstream_calls() as counter:
             try:
-                resolver = _admitted_resolver(admission, scope)
-            except Busy as error:
-                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
-            try:
-                result = resources.read_resource(uri, resolver, scope.toolsets)
+                result = resources.read_resource(uri, _admitted_resolver(scope), scope.toolsets)
                 outcome = "ok"
                 return result
             except resources.ResourceNotFound as error:
@@ -424,9 +405,6 @@ class Dispatcher:
                 raise JsonRpcError(RESOURCE_NOT_FOUND, str(error), {"uri": uri}) from None
             except resources.ResourceUnavailable as error:
                 outcome = "upstream_error"
-                raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
-            except Busy as error:
-                outcome = "busy"
                 raise JsonRpcError(SERVER_ERROR, str(error), {"uri": uri}) from None
             finally:
                 # Reads of orders and inventory are audited like the tools that do the same.

@@ -23,7 +23,6 @@ from orderdesk_mcp.mcp import results
 from orderdesk_mcp.mcp.echo import bound_message, echo_names
 from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
 from orderdesk_mcp.mcp.tools._base import (
-    Busy,
     RecordChanged,
     StaticStoreResolver,
     StoreNotFound,
@@ -37,6 +36,7 @@ from orderdesk_mcp.mcp.tools._base import (
 from orderdesk_mcp.mcp.tools._common import ID_PATTERN
 from orderdesk_mcp.orderdesk.errors import (
     AuthError,
+    Busy,
     Conflict,
     InvalidRequest,
     NotFound,
@@ -280,7 +280,7 @@ def execute_tool(
     except RecordChanged as error:
         return _failed("conflict", str(error), store)
     except Busy as error:
-        return _failed("busy", str(error), store)
+        return _failed("busy", error.message, store)
     except OrderDeskError as error:
         outcome, message = explain_upstream_error(tool, error, store)
         return _failed(outcome, message, store)

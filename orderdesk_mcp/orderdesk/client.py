@@ -14,6 +14,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,12 +113,25 @@ class OrderDeskClient:
         self.base_url = checked_base_url(base_url)
         self.machinery = machinery
         self.deadline = checked_deadline(deadline)
+        self._upstream_gate: Callable[[], AbstractContextManager[None]] | None = None
 
     def with_deadline(self, seconds: float | None) -> OrderDeskClient:
         """A copy of this client whose calls wait at most ``seconds`` for the rate limit."""
         clone = copy.copy(self)
         clone.deadline = checked_deadline(seconds)
         return clone
+
+    def with_upstream_gate(
+        self, gate: Callable[[], AbstractContextManager[None]]
+    ) -> OrderDeskClient:
+        """A copy of this client that holds ``gate()`` around every request that may reach
+        Order Desk (not around answers from the in-memory cache); the gate may raise Busy."""
+        clone = copy.copy(self)
+        clone._upstream_gate = gate
+        return clone
+
+    def _upstream_slot(self) -> AbstractContextManager[None]:
+        return self._upstream_gate() if self._upstream_gate is not None else nullcontext()
 
     def __repr__(self) -> str:
         return (
@@ -542,14 +556,17 @@ class OrderDeskClient:
             return body
 
         flight_key = f"{key}|{generation}|{'fresh' if fresh or ttl <= 0 else 'cached'}"
-        try:
-            body, shared = machinery.flights.run(flight_key, fetch)
-        except OrderDeskError as exc:
-            if not leader_record:
-                record.coalesced = True
-                record.status = exc.status
-            self._report(record)
-            raise
+        # A slot for what may wait on Order Desk (the SQLite cache, a fetch, or a flight to
+        # join); Busy there means nothing was sent, so nothing is reported.
+        with self._upstream_slot():
+            try:
+                body, shared = machinery.flights.run(flight_key, fetch)
+            except OrderDeskError as exc:
+                if not leader_record:
+                    record.coalesced = True
+                    record.status = exc.status
+                self._report(record)
+                raise
         if shared:
             record.coalesced = True
             record.status = 200
@@ -598,14 +615,15 @@ class OrderDeskClient:
         data = encode_json(body, endpoint, method) if body is not None else None
         record = _CallRecord(method, endpoint, self.machinery.clock())
         record.repeatable = method != "POST" if repeatable is None else repeatable
-        try:
-            reply = self._send(record, self.base_url + path, data, ttl=0)
-        except UpstreamUnavailable as exc:
-            if method != "POST" or exc.write_may_have_happened:
-                self.machinery.invalidate(self.store_id, stale)
-            raise
-        finally:
-            self._report(record)
+        with self._upstream_slot():  # Busy here: nothing was sent
+            try:
+                reply = self._send(record, self.base_url + path, data, ttl=0)
+            except UpstreamUnavailable as exc:
+                if method != "POST" or exc.write_may_have_happened:
+                    self.machinery.invalidate(self.store_id, stale)
+                raise
+            finally:
+                self._report(record)
         self.machinery.invalidate(self.store_id, stale)
         return self._decode(reply, endpoint, method, record.status or 200)
 

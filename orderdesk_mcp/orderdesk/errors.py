@@ -76,6 +76,11 @@ class RateLimited(OrderDeskError):
         self.retry_after = retry_after
 
 
+class Busy(RateLimited):
+    """This server already has as many Order Desk requests in flight as it allows (for the
+    whole server, the tenant or the store): nothing was sent. Retry after ``retry_after``."""
+
+
 class InvalidRequest(OrderDeskError, ValueError):
     """The request itself is wrong: a bad id, an unknown filter, a body Order Desk refused
     (HTTP 400/422, or a ``"status": "error"`` reply). Not retryable as is: fix the input."""

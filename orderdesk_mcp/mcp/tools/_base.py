@@ -80,15 +80,6 @@ class RecordChanged(Exception):
     written. The message carries the current date_updated and values; outcome "conflict"."""
 
 
-class Busy(Exception):
-    """Too many calls are running (for the server, the tenant or the store): nothing was done.
-    The message says which bound and when to retry; outcome "busy"."""
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class ToolAnnotations:
     read_only: bool
