@@ -187,32 +187,30 @@ class ResponseCache:
             return None
         return response
 
-    def store_reply(
-        self, key: str, url: str, body: bytes, ttl: int, headers: Mapping[str, str]
+    def store_replies(
+        self, replies: Iterable[tuple[str, str, bytes]], ttl: int, headers: Mapping[str, str]
     ) -> None:
-        """Cache ``body`` as a 200 JSON reply to a GET of ``url`` for ``ttl`` seconds, as if it
-        had been fetched with ``headers`` (the API key among them is redacted, as always)."""
+        """Cache each ``(key, url, body)`` as a 200 JSON reply to a GET of ``url`` for ``ttl``
+        seconds, as if fetched with ``headers`` (the API key among them is redacted, as
+        always), in one SQLite commit (a list page stores one entry per order)."""
         # Redacted here too, so that no API key is stored even before any session has given
         # the backend its ignored parameters.
         stored = {
             name: "REDACTED" if name.lower() == API_KEY_HEADER.lower() else value
             for name, value in headers.items()
         }
-        request = Request("GET", url, headers=stored).prepare()
-        response = Response()
-        response.status_code = 200
-        response.reason = "OK"
-        response.url = url
-        response.encoding = "utf-8"
-        response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
-        response._content = body  # where requests keeps a body it has read
-        response.request = request
-        # requests-cache copies the urllib3 response's metadata; give it one already read.
-        response.raw = HTTPResponse(
-            body=b"", headers=response.headers, status=200, reason="OK", request_url=url
-        )
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
-        self.backend.save_response(response, cache_key=key, expires=expires)
+        with self.backend.responses.bulk_commit():
+            for key, url, body in replies:
+                self.backend.save_response(
+                    _json_response(url, body, stored), cache_key=key, expires=expires
+                )
+
+    def store_reply(
+        self, key: str, url: str, body: bytes, ttl: int, headers: Mapping[str, str]
+    ) -> None:
+        """One reply, as store_replies."""
+        self.store_replies([(key, url, body)], ttl, headers)
 
     def delete_prefixes(self, prefixes: Iterable[str]) -> int:
         """Delete every entry whose key starts with one of ``prefixes``; return how many."""
@@ -299,3 +297,21 @@ def drop_pickled_cache(path: Path) -> bool:
 def _just_after(prefix: str) -> str:
     """The smallest string greater than every string that starts with ``prefix``."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _json_response(url: str, body: bytes, headers: Mapping[str, str]) -> Response:
+    """A read 200 JSON reply to a GET of ``url``, shaped as requests-cache stores one."""
+    request = Request("GET", url, headers=dict(headers)).prepare()
+    response = Response()
+    response.status_code = 200
+    response.reason = "OK"
+    response.url = url
+    response.encoding = "utf-8"
+    response.headers = CaseInsensitiveDict({"Content-Type": "application/json"})
+    response._content = body  # where requests keeps a body it has read
+    response.request = request
+    # requests-cache copies the urllib3 response's metadata; give it one already read.
+    response.raw = HTTPResponse(
+        body=b"", headers=response.headers, status=200, reason="OK", request_url=url
+    )
+    return response

@@ -583,7 +583,7 @@ class OrderDeskClient:
             return
         if ttl <= 0 or not isinstance(orders, list):
             return
-        keys: list[str] = []
+        replies: list[tuple[str, str, bytes]] = []
         for order in orders:
             order_id = order.get("id") if isinstance(order, dict) else None
             if isinstance(order_id, bool) or not isinstance(order_id, str | int):
@@ -593,9 +593,11 @@ class OrderDeskClient:
             url = request_url(self.base_url, f"/orders/{order_id}", None)
             key = machinery.cache.key_for(self.store_id, self._api_key, url)
             reply = encode_json({"status": "success", "order": order}, "/orders/{id}", "GET")
-            machinery.cache.store_reply(key, url, reply, ttl, self._headers(with_body=False))
+            replies.append((key, url, reply))
+        machinery.cache.store_replies(replies, ttl, self._headers(with_body=False))
+        for key, _url, reply in replies:
             machinery.remember(self.store_id, generation, key, reply, 200, ttl)
-            keys.append(key)
+        keys = [key for key, _url, _reply in replies]
         if keys and machinery.generation(self.store_id) != generation:
             # A write landed while we stored them: they may predate it (as in _get).
             machinery.invalidate(self.store_id, tuple(keys))

@@ -252,23 +252,38 @@ def record(envelope: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     return normalise(found) if isinstance(found, dict) else None
 
 
-def read_back(lookup: Callable[[], Any], *, what: str, check: str) -> tuple[Any, str | None]:
-    """(record, None), or (None, a note) when reading back a record after a write that Order
-    Desk reported done fails (its rate limit, a timeout). The write stands: turning it into an
-    error would make a retrying agent write twice, so the note says not to repeat it and to
-    check with `check` instead."""
+def written_record(
+    envelope: Mapping[str, Any],
+    key: str,
+    lookup: Callable[[], Any],
+    *,
+    what: str,
+    check: str,
+    missing: str | None = None,
+) -> tuple[Any, str]:
+    """(record, message) after a write Order Desk reported done: the record its reply carries
+    under `key`, else the one `lookup` reads back, with Order Desk's message.
+
+    A failed read-back (its rate limit, a timeout) leaves the record None and says so in the
+    message: the write stands, and turning it into an error would make a retrying agent write
+    twice, so the message says not to repeat it and to check with `check`. `missing` is said
+    when the read-back finds nothing.
+    """
+    message = message_of(envelope)
+    found = record(envelope, key)
+    if found is not None:
+        return found, message
     try:
-        return lookup(), None
+        found = lookup()
     except OrderDeskError as error:
         said = error.message.rstrip(".")
-        return None, (
+        note: str | None = (
             f"Order Desk reported the write done, but reading the {what} back failed ({said}). "
             f"Do not send the write again: check with {check} first."
         )
-
-
-def with_note(message: str, note: str | None) -> str:
-    return f"{message} ({note})".strip() if note else message
+    else:
+        note = missing if found is None else None
+    return found, f"{message} ({note})".strip() if note else message
 
 
 def message_of(envelope: Mapping[str, Any]) -> str:

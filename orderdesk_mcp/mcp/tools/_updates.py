@@ -19,10 +19,8 @@ from orderdesk_mcp.mcp.tools._common import (
     ORDER_ID_ARG,
     id_text,
     input_schema,
-    message_of,
-    read_back,
     record,
-    with_note,
+    written_record,
 )
 from orderdesk_mcp.orderdesk import OrderDeskClient, deep_merge
 from orderdesk_mcp.orderdesk.errors import UpstreamError
@@ -135,14 +133,14 @@ def merge_or_preview(
         return {"dry_run": True, "would": {"action": "update", record_name: merged}}
     body = {key: value for key, value in merged.items() if key not in refused}
     envelope = write(body)
-    stored, note = record(envelope, record_name), None
-    if stored is None:
-        stored, note = read_back(
-            lambda: record(read(), record_name),
-            what=record_name.replace("_", " "),
-            check="a read of the record",
-        )
-    return {"dry_run": False, record_name: stored, "message": with_note(message_of(envelope), note)}
+    stored, message = written_record(
+        envelope,
+        record_name,
+        lambda: record(read(), record_name),
+        what=record_name.replace("_", " "),
+        check="a read of the record",
+    )
+    return {"dry_run": False, record_name: stored, "message": message}
 
 
 def refuse_unwritable(

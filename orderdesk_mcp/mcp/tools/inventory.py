@@ -41,12 +41,11 @@ from orderdesk_mcp.mcp.tools._common import (
     one_of_types,
     output_schema,
     project,
-    read_back,
     record,
     record_output,
     records,
     slice_page,
-    with_note,
+    written_record,
 )
 from orderdesk_mcp.mcp.tools._updates import (
     EXPECTED_DATE_UPDATED_ARG,
@@ -237,22 +236,23 @@ def create_inventory_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
     _ref, client = ctx.orderdesk()
     item = args["item"]
     envelope = client.create_inventory_item(item)
-    stored, note = record(envelope, "inventory_item"), None
-    if stored is None:
-        # The documented reply is only status and message: look the new SKU up.
-        def newest_with_code() -> Any:
-            alike = records(
-                client.list_inventory_items(code=item["code"], fresh=True), "inventory_items"
-            )
-            exact = [found for found in alike if found.get("code") == item["code"]]
-            return max(exact, key=lambda found: as_int(found.get("id")), default=None)
 
-        stored, note = read_back(
-            newest_with_code,
-            what="new item",
-            check=f"list_inventory_items(code={item['code']!r})",
+    def newest_with_code() -> Any:
+        # The documented reply is only status and message: look the new SKU up.
+        alike = records(
+            client.list_inventory_items(code=item["code"], fresh=True), "inventory_items"
         )
-    return {"inventory_item": stored, "message": with_note(message_of(envelope), note)}
+        exact = [found for found in alike if found.get("code") == item["code"]]
+        return max(exact, key=lambda found: as_int(found.get("id")), default=None)
+
+    stored, message = written_record(
+        envelope,
+        "inventory_item",
+        newest_with_code,
+        what="new item",
+        check=f"list_inventory_items(code={item['code']!r})",
+    )
+    return {"inventory_item": stored, "message": message}
 
 
 @tool(

@@ -19,15 +19,13 @@ from orderdesk_mcp.mcp.tools._common import (
     id_text,
     input_schema,
     list_output,
-    message_of,
     output_schema,
     project,
-    read_back,
     record,
     record_output,
     records,
     slice_page,
-    with_note,
+    written_record,
 )
 from orderdesk_mcp.mcp.tools._common import (
     ORDER_ID_ARG as ORDER_ID,
@@ -157,21 +155,15 @@ def add_order_item(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     _ref, client = ctx.orderdesk()
     order_id = id_text(args["order_id"], "order_id")
     envelope = client.add_order_item(order_id, args["item"])
-    added, note = record(envelope, "order_item"), None
-    if added is None:
-        added, note = read_back(
-            lambda: _newest_matching(client, order_id, args["item"]),
-            what="new line",
-            check=f"list_order_items(order_id={order_id})",
-        )
-    message = message_of(envelope)
-    if note is not None:
-        message = with_note(message, note)
-    elif added is None:
-        message = (
-            f"{message} (Order Desk reported success, but no line like it is listed on order "
-            f"{order_id}: check list_order_items before adding it again)"
-        ).strip()
+    added, message = written_record(
+        envelope,
+        "order_item",
+        lambda: _newest_matching(client, order_id, args["item"]),
+        what="new line",
+        check=f"list_order_items(order_id={order_id})",
+        missing=f"Order Desk reported success, but no line like it is listed on order "
+        f"{order_id}: check list_order_items before adding it again",
+    )
     return {"order_item": added, "message": message}
 
 

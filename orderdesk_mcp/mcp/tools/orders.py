@@ -41,11 +41,10 @@ from orderdesk_mcp.mcp.tools._common import (
     page,
     project,
     project_all,
-    read_back,
     record,
     record_output,
     records,
-    with_note,
+    written_record,
 )
 from orderdesk_mcp.mcp.tools._common import (
     ORDER_ID_ARG as ORDER_ID,
@@ -454,14 +453,14 @@ def update_order(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
                 expected, error.current, what="order", record=error.current, changes=changes
             )
         raise
-    stored, note = record(envelope, "order"), None
-    if stored is None:
-        stored, note = read_back(
-            lambda: record(client.get_order(order_id, fresh=True), "order"),
-            what="order",
-            check=f"get_order(order_id={order_id})",
-        )
-    return {"dry_run": False, "order": stored, "message": with_note(message_of(envelope), note)}
+    stored, message = written_record(
+        envelope,
+        "order",
+        lambda: record(client.get_order(order_id, fresh=True), "order"),
+        what="order",
+        check=f"get_order(order_id={order_id})",
+    )
+    return {"dry_run": False, "order": stored, "message": message}
 
 
 def _preview_update(

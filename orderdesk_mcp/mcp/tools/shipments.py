@@ -32,12 +32,11 @@ from orderdesk_mcp.mcp.tools._common import (
     one_of_types,
     output_schema,
     project,
-    read_back,
     record,
     record_output,
     records,
     slice_page,
-    with_note,
+    written_record,
 )
 from orderdesk_mcp.mcp.tools._common import (
     ORDER_ID_ARG as ORDER_ID,
@@ -227,22 +226,16 @@ def add_shipment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     order_id = id_text(args["order_id"], "order_id")
     body = _shipment_body(args)
     envelope = client.add_shipment(order_id, body)
-    added, note = record(envelope, "shipment"), None
-    if added is None:
-        added, note = read_back(
-            lambda: _newest_matching(client, order_id, body),
-            what="new shipment",
-            check=f"list_shipments(order_id={order_id})",
-        )
-    message = message_of(envelope)
-    if note is not None:
-        message = with_note(message, note)
-    elif added is None:
-        message = (
-            f"{message} (Order Desk reported success, but no shipment with tracking number "
-            f"{body['tracking_number']!r} and this carrier is listed on order {order_id}: "
-            "check list_shipments before adding it again)"
-        ).strip()
+    added, message = written_record(
+        envelope,
+        "shipment",
+        lambda: _newest_matching(client, order_id, body),
+        what="new shipment",
+        check=f"list_shipments(order_id={order_id})",
+        missing=f"Order Desk reported success, but no shipment with tracking number "
+        f"{body['tracking_number']!r} and this carrier is listed on order {order_id}: "
+        "check list_shipments before adding it again",
+    )
     return {"shipment": added, "message": message}
 
 
