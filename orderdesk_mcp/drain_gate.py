@@ -19,7 +19,7 @@ from typing import Any
 
 from werkzeug.wsgi import ClosingIterator
 
-from orderdesk_mcp.logging import _REQUEST_ID_RE, new_request_id
+from orderdesk_mcp.logging import request_id_from
 from orderdesk_mcp.mcp.protocol import SERVER_ERROR, JsonRpcError, error_message
 
 StartResponse = Callable[..., Any]
@@ -69,10 +69,8 @@ class DrainGate:
         if self._closed.is_set():
             return self._refuse(environ, start_response)
         # The id the app will log and echo; assigned here so the stop can name the call too.
-        request_id = environ.get("HTTP_X_REQUEST_ID", "")
-        if not _REQUEST_ID_RE.fullmatch(request_id):
-            request_id = new_request_id()
-            environ["HTTP_X_REQUEST_ID"] = request_id
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        environ["HTTP_X_REQUEST_ID"] = request_id
         call = InFlight(
             environ.get("REQUEST_METHOD", "?"),
             environ.get("PATH_INFO", "") or "/",

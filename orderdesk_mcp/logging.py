@@ -143,13 +143,18 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
+def request_id_from(incoming: str) -> str:
+    """A client's X-Request-ID when it is well-formed (no header injection, bounded), else a
+    new id."""
+    return incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_request_id()
+
+
 def init_app(app: Flask) -> None:
     """Give every request an id (from a well-formed X-Request-ID, else new) and echo it."""
 
     @app.before_request
     def _assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else new_request_id()
+        request_id = request_id_from(request.headers.get("X-Request-ID", ""))
         g.request_id = request_id
         g.request_id_token = request_id_var.set(request_id)
 

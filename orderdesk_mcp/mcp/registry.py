@@ -20,7 +20,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import extend
 
 from orderdesk_mcp.mcp import results
-from orderdesk_mcp.mcp.echo import bound_message, echo_names
+from orderdesk_mcp.mcp.echo import bound_message, clip, echo_names
 from orderdesk_mcp.mcp.tools import inventory, items, orders, shipments, store
 from orderdesk_mcp.mcp.tools._base import (
     RecordChanged,
@@ -372,7 +372,7 @@ def _describe(tool: ToolDef, error: ValidationError) -> str:
     if reason is not None:
         return f"{field}: {_short(value)} {reason.format(limit=error.validator_value)}."
     # jsonschema's own wording repeats the whole value: keep it short.
-    return f"{field}: {_clip(str(error.message), 200)}."
+    return f"{field}: {clip(error.message, 200)}."
 
 
 def _id_problem(field: str, value: Any) -> str:
@@ -401,11 +401,7 @@ _LIMIT_REASONS = {
 
 def _short(value: Any) -> str:
     """A value as JSON, clipped so a message never repeats a whole long argument."""
-    return _clip(results.to_json(value), 60)
-
-
-def _clip(text: str, most: int) -> str:
-    return text if len(text) <= most else text[: most - 3] + "..."
+    return clip(results.to_json(value))
 
 
 def _json_type(value: Any) -> str:

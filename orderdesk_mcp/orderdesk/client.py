@@ -12,7 +12,6 @@ import copy
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from orderdesk_mcp.orderdesk.arguments import (
     checked_rows,
     checked_store_id,
     encode_json,
+    is_order_desk_id,
     order_filter_params,
     paging_params,
 )
@@ -61,7 +61,6 @@ USER_AGENT = f"orderdesk-mcp/{__version__}"
 _INVENTORY_OWN_FIELDS = frozenset({"id", "date_added", "date_updated"})
 # The id argument of each part of an order, as named in endpoint templates and errors.
 _PART_ID_NAMES = {"order-items": "item_id", "shipments": "shipment_id"}
-_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
 @dataclass
@@ -588,7 +587,7 @@ class OrderDeskClient:
             order_id = order.get("id") if isinstance(order, dict) else None
             if isinstance(order_id, bool) or not isinstance(order_id, str | int):
                 continue
-            if not _DIGITS.fullmatch(str(order_id)):
+            if not is_order_desk_id(str(order_id)):
                 continue
             url = request_url(self.base_url, f"/orders/{order_id}", None)
             key = machinery.cache.key_for(self.store_id, self._api_key, url)

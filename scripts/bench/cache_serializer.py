@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import statistics
 import tempfile
 import time
@@ -26,7 +27,7 @@ from requests_cache.serializers import SerializerPipeline, json_serializer, pick
 from orderdesk_mcp.orderdesk.cache import API_KEY_HEADER, STORE_ID_HEADER, ResponseCache
 
 BASE = "https://app.orderdesk.me/api/v2"
-HEADERS = {STORE_ID_HEADER: "100001", API_KEY_HEADER: "sk_bench_key"}
+HEADERS = {STORE_ID_HEADER: "100001", API_KEY_HEADER: f"sk_bench_{secrets.token_hex(6)}"}
 SERIALIZERS: dict[str, SerializerPipeline] = {"pickle": pickle_serializer, "json": json_serializer}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,7 +35,8 @@ from scripts.bench.processes import ROOT, machine
 
 DEFAULT_OUT = ROOT / "docs" / "bench" / "workflows.json"
 STORE = StoreRef(alias="bench", store_id="500001", is_default=True)
-API_KEY = "sk_bench_workflows_500001"
+# A throwaway key for the in-process sandbox, new each run, like the other bench scripts.
+API_KEY = f"sk_bench_{secrets.token_hex(6)}"
 BATCH_TOOL = "update_inventory_items_batch"
 
 
