@@ -145,6 +145,37 @@ def _parse_http_url(raw: str) -> str:
     return value
 
 
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError("true or false")
+
+
+def _parse_public_url(raw: str) -> str | None:
+    # OAuth's issuer and resource identifiers are built from it: scheme and host only.
+    value = raw.strip().rstrip("/")
+    if not value:
+        return None
+    try:
+        parsed = urlparse(value)
+        host = parsed.hostname or ""
+        parsed.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise SettingsError("an https:// URL with a host and no path") from None
+    if parsed.scheme not in {"http", "https"} or not host:
+        raise SettingsError("an https:// URL with a host and no path, e.g. https://mcp.example.com")
+    if parsed.path or parsed.query or parsed.fragment or parsed.username or parsed.password:
+        raise SettingsError("an https:// URL with a host and no path, e.g. https://mcp.example.com")
+    if parsed.scheme == "http" and not _is_loopback_host(host):
+        raise SettingsError(
+            "an https:// URL; plain http:// is allowed only for a loopback host (make demo)"
+        )
+    return value
+
+
 def _parse_rate_limit(raw: str) -> str:
     # flask-limiter's own parser is the authority; importing it here keeps one grammar.
     from limits import parse_many
@@ -387,6 +418,49 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_csv,
     ),
     SettingSpec(
+        "public_url",
+        "ORDERDESK_MCP_PUBLIC_URL",
+        "",
+        "The server's public base URL as clients reach it, e.g. https://mcp.example.com (https, "
+        "no path; http only for a loopback host). Set: OAuth 2.1 sign-in is on (Claude and "
+        "ChatGPT connectors) and its host is allowed like ORDERDESK_MCP_PUBLIC_HOSTS. Empty: "
+        "only tenant API keys, and the OAuth routes answer 404.",
+        _parse_public_url,
+    ),
+    SettingSpec(
+        "oauth_access_token_seconds",
+        "ORDERDESK_MCP_OAUTH_ACCESS_TOKEN_SECONDS",
+        "3600",
+        "Lifetime of an OAuth access token in seconds; clients refresh it with their refresh "
+        "token.",
+        _int_between(60, 86400),
+    ),
+    SettingSpec(
+        "oauth_refresh_token_days",
+        "ORDERDESK_MCP_OAUTH_REFRESH_TOKEN_DAYS",
+        "30",
+        "Days an OAuth refresh token stays valid unused; each use rotates it (a reused one "
+        "revokes the whole grant). A grant unused this long must sign in again.",
+        _int_between(1, 365),
+    ),
+    SettingSpec(
+        "oauth_unused_client_days",
+        "ORDERDESK_MCP_OAUTH_UNUSED_CLIENT_DAYS",
+        "7",
+        "Days a dynamically registered OAuth client may stay without any grant before it is "
+        "deleted (registration is open, so unused ones must not pile up).",
+        _int_between(1, 365),
+    ),
+    SettingSpec(
+        "oauth_cimd_allow_private",
+        "ORDERDESK_MCP_OAUTH_CIMD_ALLOW_PRIVATE",
+        "false",
+        "Allow OAuth client ID metadata documents on private, loopback or link-local "
+        "addresses (tests and closed networks only: otherwise a client_id URL could make the "
+        "server fetch from inside your network).",
+        _parse_bool,
+    ),
+    SettingSpec(
         "allowed_origins",
         "ORDERDESK_MCP_ALLOWED_ORIGINS",
         "",
@@ -604,6 +678,11 @@ class Settings:
     request_read_seconds: float
     drain_seconds: float
     public_hosts: tuple[str, ...]
+    public_url: str | None
+    oauth_access_token_seconds: int
+    oauth_refresh_token_days: int
+    oauth_unused_client_days: int
+    oauth_cimd_allow_private: bool
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None
     rate_limit: str
@@ -628,6 +707,18 @@ class Settings:
     local_store_id: str | None
     local_api_key: Secret | None
     credentials_directory: Path | None = field(default=None)
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return self.public_url is not None
+
+    @property
+    def allowed_public_hosts(self) -> tuple[str, ...]:
+        """ORDERDESK_MCP_PUBLIC_HOSTS plus the host of ORDERDESK_MCP_PUBLIC_URL."""
+        if self.public_url is None:
+            return self.public_hosts
+        host = urlparse(self.public_url).hostname or ""
+        return tuple(dict.fromkeys((*self.public_hosts, host)))
 
     @property
     def database_path(self) -> Path:

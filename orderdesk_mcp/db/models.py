@@ -38,6 +38,8 @@ class Tenant(BaseModel):
     kdf_salt = peewee.BlobField()
     created = peewee.DateTimeField(default=utcnow)
     disabled = peewee.BooleanField(default=False)
+    # Argon2id string (nacl.pwhash) of the sign-in password; None: no password sign-in.
+    password_hash = peewee.CharField(null=True)
 
     class Meta:
         table_name = "tenant"
@@ -54,6 +56,11 @@ class ApiKey(BaseModel):
     created = peewee.DateTimeField(default=utcnow)
     last_used = peewee.DateTimeField(null=True)
     revoked = peewee.DateTimeField(null=True)
+    # "key": a bearer key an operator or tenant made; "oauth": the rights of one OAuth grant
+    # (never has a usable secret; its tokens live in oauth_token).
+    kind = peewee.CharField(default="key")
+    # Comma-separated Store row ids this key may reach; None: all the tenant's stores.
+    store_ids = peewee.CharField(null=True)
 
     class Meta:
         table_name = "api_key"
@@ -118,6 +125,109 @@ class VaultCanary(BaseModel):
         table_name = "vault_canary"
 
 
+class OAuthClient(BaseModel):
+    id = peewee.AutoField()
+    # A random id (dynamic registration, RFC 7591) or the https URL of a client ID metadata
+    # document (the document is cached in `metadata`).
+    client_id = peewee.CharField(unique=True)
+    kind = peewee.CharField()  # "registered" | "metadata_document"
+    secret_hash = peewee.CharField(null=True)  # SHA-256 of the client secret (confidential)
+    auth_method = peewee.CharField(default="none")  # token_endpoint_auth_method
+    metadata = peewee.TextField(default="{}")  # JSON: client_name, redirect_uris, ...
+    created = peewee.DateTimeField(default=utcnow)
+    last_used = peewee.DateTimeField(null=True)
+    # Registered: deleted after this if it never got a grant; document: refetch after this.
+    expires = peewee.DateTimeField(null=True, index=True)
+    revoked = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "oauth_client"
+
+
+class OAuthGrant(BaseModel):
+    """One tenant's consent to one client: its rights live in an ApiKey row of kind "oauth"."""
+
+    id = peewee.AutoField()
+    public_id = peewee.CharField(unique=True)  # what operators and tenants see and revoke
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    client = peewee.ForeignKeyField(OAuthClient, on_delete="CASCADE")
+    api_key = peewee.ForeignKeyField(ApiKey, on_delete="CASCADE")
+    # The tenant API key pasted at sign-in, if that is how the tenant signed in: revoking it
+    # revokes this grant, and the grant never exceeds its rights.
+    via_key = peewee.ForeignKeyField(ApiKey, null=True, on_delete="CASCADE")
+    resource = peewee.CharField()
+    redirect_uri = peewee.CharField()
+    created = peewee.DateTimeField(default=utcnow)
+    last_used = peewee.DateTimeField(null=True)
+    revoked = peewee.DateTimeField(null=True)
+    revoked_reason = peewee.CharField(null=True)
+
+    class Meta:
+        table_name = "oauth_grant"
+
+
+class OAuthCode(BaseModel):
+    code_hash = peewee.CharField(primary_key=True)  # SHA-256 of the code
+    client = peewee.ForeignKeyField(OAuthClient, on_delete="CASCADE")
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    via_key = peewee.ForeignKeyField(ApiKey, null=True, on_delete="CASCADE")
+    redirect_uri = peewee.CharField()
+    scope = peewee.CharField()  # "read" or "read write"
+    store_ids = peewee.CharField(null=True)
+    toolsets = peewee.CharField(null=True)
+    code_challenge = peewee.CharField()
+    resource = peewee.CharField()
+    created = peewee.DateTimeField(default=utcnow)
+    expires = peewee.DateTimeField(index=True)
+    used = peewee.DateTimeField(null=True)
+    # Set at exchange: a second use of the code revokes what the first one got.
+    grant = peewee.ForeignKeyField(OAuthGrant, null=True, on_delete="CASCADE")
+
+    class Meta:
+        table_name = "oauth_code"
+
+
+class OAuthToken(BaseModel):
+    id = peewee.AutoField()
+    token_hash = peewee.CharField(unique=True)  # SHA-256 of the opaque token
+    kind = peewee.CharField()  # "access" | "refresh"
+    grant = peewee.ForeignKeyField(OAuthGrant, on_delete="CASCADE")
+    created = peewee.DateTimeField(default=utcnow)
+    expires = peewee.DateTimeField(index=True)
+    revoked = peewee.DateTimeField(null=True)
+    # Refresh tokens: when it was exchanged for a new pair (a second use is reuse).
+    rotated = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "oauth_token"
+
+
+class WebSession(BaseModel):
+    """A browser's sign-in session for /oauth/authorize (and the tenant pages)."""
+
+    id = peewee.CharField(primary_key=True)  # SHA-256 of the cookie value
+    tenant = peewee.ForeignKeyField(Tenant, null=True, on_delete="CASCADE")
+    via_key = peewee.ForeignKeyField(ApiKey, null=True, on_delete="CASCADE")
+    created = peewee.DateTimeField(default=utcnow)
+    last_seen = peewee.DateTimeField(default=utcnow)
+    signed_in = peewee.DateTimeField(null=True)
+    expires = peewee.DateTimeField(index=True)
+
+    class Meta:
+        table_name = "web_session"
+
+
+class TenantInvite(BaseModel):
+    token_hash = peewee.CharField(primary_key=True)  # SHA-256 of the one-time token
+    tenant = peewee.ForeignKeyField(Tenant, on_delete="CASCADE")
+    created = peewee.DateTimeField(default=utcnow)
+    expires = peewee.DateTimeField()
+    used = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "tenant_invite"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Tenant,
@@ -126,4 +236,10 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     AuditEvent,
     McpSession,
     VaultCanary,
+    OAuthClient,
+    OAuthGrant,
+    OAuthCode,
+    OAuthToken,
+    WebSession,
+    TenantInvite,
 )

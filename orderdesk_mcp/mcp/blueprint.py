@@ -133,7 +133,7 @@ def init_app(app: Flask) -> None:
         access=tenant_access(services),
         dispatcher=Dispatcher(),
         limits=McpLimits(app, settings),
-        allowed_hosts=LOOPBACK_HOSTS | {host.lower() for host in settings.public_hosts},
+        allowed_hosts=LOOPBACK_HOSTS | {host.lower() for host in settings.allowed_public_hosts},
         allowed_origins=frozenset(
             origin.rstrip("/").lower() for origin in settings.allowed_origins
         ),
