@@ -50,6 +50,7 @@ class AuthenticatedKey:
     tenant_name: str
     scopes: frozenset[str]
     toolsets: frozenset[str] | None
+    store_ids: frozenset[int] | None = None  # Store row ids; None: all the tenant's stores
 
     @property
     def read_only(self) -> bool:
@@ -76,6 +77,13 @@ def parse_toolsets(text: str | None) -> frozenset[str] | None:
     if unknown:
         raise AuthError(f"unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)}")
     return names
+
+
+def parse_store_ids(text: str | None) -> frozenset[int] | None:
+    """The Store row ids a key is narrowed to ("3,7"); None when it reaches every store."""
+    if not text:
+        return None
+    return frozenset(int(part) for part in text.split(",") if part.strip())
 
 
 def issue_key(
@@ -115,7 +123,8 @@ def verify_token(token: str | None) -> AuthenticatedKey | None:
     expected = row.secret_hash if row is not None else _DUMMY_HASH
     if not hmac.compare_digest(hash_secret(secret), expected) or row is None:
         return None
-    if row.revoked is not None or row.tenant_disabled:
+    # An OAuth grant's rights row is never a bearer key (its secret was never shown anyway).
+    if row.revoked is not None or row.tenant_disabled or row.kind != "key":
         return None
     now = utcnow()
     if row.last_used is None or now - row.last_used > LAST_USED_RESOLUTION:
@@ -127,6 +136,7 @@ def verify_token(token: str | None) -> AuthenticatedKey | None:
         tenant_name=row.tenant_name,
         scopes=frozenset(row.scopes.split(",")),
         toolsets=parse_toolsets(row.toolsets),
+        store_ids=parse_store_ids(row.store_ids),
     )
 
 

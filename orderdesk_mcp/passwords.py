@@ -35,7 +35,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when `password` matches; always does one Argon2id verification."""
     global _DUMMY_HASH
-    candidate = password.encode("utf-8")[:MAX_LENGTH * 4]
+    candidate = password.encode("utf-8")[: MAX_LENGTH * 4]
     if stored_hash is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = nacl.pwhash.argon2id.str(

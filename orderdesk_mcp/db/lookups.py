@@ -69,7 +69,7 @@ def _statements_for(p: str) -> _Statements:
     return _Statements(
         api_key=(
             "SELECT k.id, k.public_id, k.secret_hash, k.scopes, k.toolsets, k.last_used, "  # noqa: S608
-            "k.revoked, t.id, t.name, t.disabled "
+            "k.revoked, t.id, t.name, t.disabled, k.kind, k.store_ids "
             f"FROM api_key AS k JOIN tenant AS t ON t.id = k.tenant_id WHERE k.public_id = {p}"
         ),
         default_store=(
@@ -133,6 +133,8 @@ class KeyRow:
     tenant_id: int
     tenant_name: str
     tenant_disabled: bool
+    kind: str = "key"
+    store_ids: str | None = None
 
 
 def api_key_by_public_id(public_id: str) -> KeyRow | None:
@@ -150,6 +152,8 @@ def api_key_by_public_id(public_id: str) -> KeyRow | None:
         tenant_id=row[7],
         tenant_name=row[8],
         tenant_disabled=bool(_boolean_value(row[9])),
+        kind=row[10],
+        store_ids=row[11],
     )
 
 

@@ -34,6 +34,7 @@ class Caller:
     identity: str  # what the per-key rate limit counts: the key's public id
     read_only: bool
     toolsets: frozenset[str] | None
+    store_ids: frozenset[int] | None = None  # Store row ids the key reaches; None: all
 
     @property
     def session_owner(self) -> SessionOwner:
@@ -82,6 +83,7 @@ class TenantAccess:
             identity=key.public_id,
             read_only=key.read_only,
             toolsets=key.toolsets,
+            store_ids=key.store_ids,
         )
 
     def resolver_for(self, caller: Caller) -> StoreResolver:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orderdesk_mcp.auth import TOOLSETS
+from orderdesk_mcp.auth import TOOLSETS, AuthenticatedKey
 
 
 class RightsError(ValueError):
@@ -29,6 +29,11 @@ class GrantRights:
     @classmethod
     def everything(cls) -> GrantRights:
         return cls(read_only=False, store_ids=None, toolsets=None)
+
+    @classmethod
+    def of_key(cls, key: AuthenticatedKey) -> GrantRights:
+        """What a tenant signed in with this API key may grant: no more than the key."""
+        return cls(read_only=key.read_only, store_ids=key.store_ids, toolsets=key.toolsets)
 
     def within(self, holder: GrantRights) -> None:
         """Raise RightsError unless these rights are no more than `holder`'s."""
@@ -52,12 +57,6 @@ class GrantRights:
             else None,
             "toolsets": ",".join(sorted(self.toolsets)) if self.toolsets is not None else None,
         }
-
-
-def parse_store_ids(text: str | None) -> frozenset[int] | None:
-    if not text:
-        return None
-    return frozenset(int(part) for part in text.split(",") if part.strip())
 
 
 def known_toolsets() -> tuple[str, ...]:
