@@ -224,6 +224,26 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.oauth_tokens_issued = Counter(
+            f"{PREFIX}_oauth_tokens_issued",
+            "OAuth token responses issued, by grant type (authorization_code, refresh_token).",
+            ["grant_type"],
+            registry=r,
+        )
+        self.oauth_errors = Counter(
+            f"{PREFIX}_oauth_errors",
+            "OAuth requests refused, by endpoint (authorize, token, register, revoke) and "
+            "OAuth error code.",
+            ["endpoint", "error"],
+            registry=r,
+        )
+        self.oauth_events = Counter(
+            f"{PREFIX}_oauth_events",
+            "OAuth lifecycle events: grant, register, revoke, refresh_reuse, code_reuse, "
+            "metadata_document_fetch.",
+            ["event"],
+            registry=r,
+        )
         self.build_info = Info(f"{PREFIX}_build", "Version of orderdesk-mcp.", registry=r)
         self.build_info.info({"version": __version__, "python": platform.python_version()})
         self.scrape_gauges = _ScrapeTimeGauges()
@@ -241,6 +261,7 @@ class Metrics:
         self._endpoints = BoundedLabel(128)
         self._reasons = BoundedLabel(32)
         self._kinds = BoundedLabel(16)
+        self._oauth_labels = BoundedLabel(48)
         self._tokens: dict[str, UpstreamTokens] = {}
         self._tokens_lock = threading.Lock()
         self._http_requests = Children(self.http_requests)
@@ -280,6 +301,16 @@ class Metrics:
 
     def record_audit_failure(self, kind: str) -> None:
         self.audit_failures.labels(self._kinds(kind)).inc()
+
+    def record_oauth(self, kind: str, *labels: str) -> None:
+        """One OAuth fact: ("tokens_issued", grant_type), ("errors", endpoint, error) or
+        ("events", event); every label is bounded."""
+        metric = {
+            "tokens_issued": self.oauth_tokens_issued,
+            "errors": self.oauth_errors,
+            "events": self.oauth_events,
+        }[kind]
+        metric.labels(*(self._oauth_labels(label) for label in labels)).inc()
 
     def observe_upstream(self, call: UpstreamCall) -> None:
         """Count one Order Desk client call (the client's observer callback)."""
@@ -428,6 +459,10 @@ def record_rate_limited(kind: str) -> None:
 
 def record_audit_failure(kind: str) -> None:
     get_metrics().record_audit_failure(kind)
+
+
+def record_oauth(kind: str, *labels: str) -> None:
+    get_metrics().record_oauth(kind, *labels)
 
 
 def observe_upstream(call: UpstreamCall) -> None:

@@ -197,6 +197,9 @@ class OAuthToken(BaseModel):
     revoked = peewee.DateTimeField(null=True)
     # Refresh tokens: when it was exchanged for a new pair (a second use is reuse).
     rotated = peewee.DateTimeField(null=True)
+    # "read" or "read write": an access token may be narrower than its grant (a refresh
+    # that asked for less); a refresh token carries the grant's scope.
+    scope = peewee.CharField(default="read write")
 
     class Meta:
         table_name = "oauth_token"

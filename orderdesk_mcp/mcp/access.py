@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from orderdesk_mcp.auth import verify_token
+from orderdesk_mcp.auth import AuthenticatedKey, verify_token
 from orderdesk_mcp.mcp.audit import AuditSink, DatabaseAudit
 from orderdesk_mcp.mcp.registry import StoreResolver
 from orderdesk_mcp.mcp.sessions import (
@@ -20,6 +20,7 @@ from orderdesk_mcp.mcp.sessions import (
     SessionStore,
 )
 from orderdesk_mcp.mcp.store_resolver import TenantStoreResolver
+from orderdesk_mcp.oauth.tokens import verify_access_token
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.services import Services
 from orderdesk_mcp.vault import Vault
@@ -66,15 +67,20 @@ class TenantAccess:
         default_base_url: str,
         session_ttl: int,
         max_sessions_per_key: int = DEFAULT_MAX_SESSIONS_PER_KEY,
+        oauth_resource: str | None = None,
     ) -> None:
         self._vault = vault
         self._machinery = machinery
         self._default_base_url = default_base_url
         self.sessions: SessionStore = DatabaseSessionStore(session_ttl, max_sessions_per_key)
         self.audit: AuditSink = DatabaseAudit()
+        # This server's /mcp resource URL when OAuth is on: access tokens must be bound to it.
+        self._oauth_resource = oauth_resource
 
     def authenticate(self, token: str | None) -> Caller | None:
         key = verify_token(token)
+        if key is None and token and self._oauth_resource is not None:
+            key = _oauth_caller_key(token, self._oauth_resource)
         if key is None:
             return None
         return Caller(
@@ -98,6 +104,12 @@ class TenantAccess:
         )
 
 
+def _oauth_caller_key(token: str, resource: str) -> AuthenticatedKey | None:
+    """The grant's rights row an OAuth access token stands for (None: not a live token)."""
+    verified = verify_access_token(token, resource)
+    return verified.key if verified is not None else None
+
+
 def tenant_access(services: Services) -> TenantAccess:
     """Multi-tenant access built from the process's services and settings."""
     settings = services.settings
@@ -107,4 +119,5 @@ def tenant_access(services: Services) -> TenantAccess:
         default_base_url=settings.orderdesk_api_base_url,
         session_ttl=settings.session_ttl,
         max_sessions_per_key=settings.max_sessions_per_key,
+        oauth_resource=settings.public_url + "/mcp" if settings.public_url else None,
     )

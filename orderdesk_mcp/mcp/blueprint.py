@@ -71,6 +71,20 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # revoked or expired token gets invalid_token.
 WWW_AUTHENTICATE_MISSING = 'Bearer realm="orderdesk-mcp"'
 WWW_AUTHENTICATE_INVALID = 'Bearer realm="orderdesk-mcp", error="invalid_token"'
+
+
+def oauth_challenges(public_url: str | None) -> tuple[str, str]:
+    """(missing, invalid) WWW-Authenticate values; with OAuth on, RFC 9728's resource_metadata
+    and the scope a client should ask for."""
+    if public_url is None:
+        return WWW_AUTHENTICATE_MISSING, WWW_AUTHENTICATE_INVALID
+    missing = (
+        f'Bearer resource_metadata="{public_url}/.well-known/oauth-protected-resource{ENDPOINT}", '
+        'scope="read write"'
+    )
+    return missing, missing + ', error="invalid_token"'
+
+
 # Query parameters that look like credentials: refused so a key never lands in access logs.
 _QUERY_SECRET_PARTS = ("key", "token", "auth", "secret", "password", "bearer")
 
@@ -83,6 +97,10 @@ class McpState:
     allowed_hosts: frozenset[str]
     allowed_origins: frozenset[str]
     admission: Admission
+    # The WWW-Authenticate values of a 401 (no token, refused token): with OAuth on they
+    # point clients at the protected resource metadata (RFC 9728 5.1).
+    challenge_missing: str = WWW_AUTHENTICATE_MISSING
+    challenge_invalid: str = WWW_AUTHENTICATE_INVALID
 
 
 class HttpFailure(Exception):
@@ -129,6 +147,7 @@ def init_app(app: Flask) -> None:
     """Register /mcp with tenant-key access; local mode swaps the access with `use_access`."""
     services = get_services(app)
     settings = services.settings
+    challenge_missing, challenge_invalid = oauth_challenges(settings.public_url)
     app.extensions[STATE_KEY] = McpState(
         access=tenant_access(services),
         dispatcher=Dispatcher(),
@@ -144,6 +163,8 @@ def init_app(app: Flask) -> None:
                 per_store=settings.max_calls_per_store,
             )
         ),
+        challenge_missing=challenge_missing,
+        challenge_invalid=challenge_invalid,
     )
     app.register_blueprint(bp)
     # Errors raised before the view runs (an unknown method, a body over the limit, a path
@@ -357,10 +378,10 @@ def _authenticate(mcp: McpState) -> Caller:
             "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key create` "
             "makes one)"
         )
-        challenge = WWW_AUTHENTICATE_MISSING
+        challenge = mcp.challenge_missing
     else:
         problem = "the API key is invalid or revoked; ask the operator for a new one"
-        challenge = WWW_AUTHENTICATE_INVALID
+        challenge = mcp.challenge_invalid
     raise HttpFailure(401, SERVER_ERROR, problem, headers={"WWW-Authenticate": challenge})
 
 

@@ -16,11 +16,26 @@ to a client themselves: they call these three functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from flask import Response
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from flask import Response, redirect
 
+from orderdesk_mcp.auth import hash_secret
+from orderdesk_mcp.db.models import OAuthCode, utcnow
+from orderdesk_mcp.oauth import events
+from orderdesk_mcp.oauth.clients import Client, UnknownClientError, load_client
+from orderdesk_mcp.oauth.metadata import normalise_resource, resource_url
 from orderdesk_mcp.oauth.rights import GrantRights
+from orderdesk_mcp.oauth.server import get_server
+
+# Long enough for a client to exchange it right away, short enough to be useless if copied.
+CODE_SECONDS = 60
+CODE_BYTES = 32
 
 
 class AuthorizationError(Exception):
@@ -46,10 +61,58 @@ class AuthorizationRequest:
     requested: GrantRights  # from `scope`: "read" asks read-only; none or "read write" both
     state: str | None
     resource: str  # always this server's /mcp resource once validated
+    # The PKCE challenge (S256) the code will be bound to; not for display.
+    code_challenge: str = field(default="", repr=False)
 
 
 def validate_authorization_request() -> AuthorizationRequest:
-    raise NotImplementedError  # implemented by the protocol half
+    """Check the current request's query string (GET or POST alike); see the module doc."""
+    server = get_server()
+    request = server.authorization_request()
+    args = request.args
+    try:
+        client = load_client(args.get("client_id"), server.settings)
+    except UnknownClientError as error:
+        _refused("invalid_client")
+        raise AuthorizationError(str(error)) from None
+    try:
+        grant = server.get_consent_grant(request)
+    except OAuth2Error as error:
+        _refused(error.error or "invalid_request")
+        raise _error(error, args.get("state")) from None
+    redirect_uri: str = grant.redirect_uri
+    state = args.get("state")
+
+    def back_to_client(error: str, description: str) -> AuthorizationError:
+        _refused(error)
+        return AuthorizationError(
+            description, _redirect(redirect_uri, [("error", error),
+                                                  ("error_description", description)], state)
+        )
+
+    if args.get("code_challenge_method") != "S256" or not args.get("code_challenge"):
+        raise back_to_client(
+            "invalid_request", "PKCE is required: send code_challenge with method S256"
+        )
+    resources = args.getlist("resource")
+    if len(resources) > 1 or (
+        resources and normalise_resource(resources[0], server.settings) is None
+    ):
+        raise back_to_client(
+            "invalid_target", "this server issues tokens only for its own /mcp resource"
+        )
+    return AuthorizationRequest(
+        client_id=client.client_id,
+        client_name=client.name,
+        redirect_uri=redirect_uri,
+        redirect_host=_host_of(redirect_uri),
+        requested=GrantRights(
+            read_only="write" not in grant.request.scope.split(), store_ids=None, toolsets=None
+        ),
+        state=state,
+        resource=resource_url(server.settings),
+        code_challenge=args["code_challenge"],
+    )
 
 
 def approve(
@@ -59,8 +122,75 @@ def approve(
     via_key_id: int | None,
     rights: GrantRights,
 ) -> Response:
-    raise NotImplementedError  # implemented by the protocol half
+    """Issue a code for these rights and send the browser back to the client with it.
+
+    `rights` must be within what the client asked for (RightsError otherwise): a client that
+    asked for read-only access never gets a read-write code.
+    """
+    rights.within(request.requested)
+    server = get_server()
+    client: Client | None = server.query_client(request.client_id)
+    if client is None or not request.code_challenge:
+        raise AuthorizationError("the client is no longer known here; start the sign-in again")
+    code = secrets.token_urlsafe(CODE_BYTES)
+    now = utcnow()
+    OAuthCode.create(
+        code_hash=hash_secret(code),
+        client=client.row,
+        tenant=tenant_id,
+        via_key=via_key_id,
+        redirect_uri=request.redirect_uri,
+        code_challenge=request.code_challenge,
+        resource=request.resource,
+        created=now,
+        expires=now + dt.timedelta(seconds=CODE_SECONDS),
+        **_code_rights(rights),
+    )
+    return _redirect(request.redirect_uri, [("code", code)], request.state)
 
 
 def deny(request: AuthorizationRequest) -> Response:
-    raise NotImplementedError  # implemented by the protocol half
+    _refused("access_denied")
+    return _redirect(
+        request.redirect_uri,
+        [("error", "access_denied"), ("error_description", "the tenant declined")],
+        request.state,
+    )
+
+
+def _code_rights(rights: GrantRights) -> dict[str, str | None]:
+    columns = rights.column_values()
+    return {
+        "scope": rights.scope,
+        "store_ids": columns["store_ids"],
+        "toolsets": columns["toolsets"],
+    }
+
+
+def _redirect(uri: str, params: list[tuple[str, str]], state: str | None) -> Response:
+    if state is not None:
+        params = [*params, ("state", state)]
+    # RFC 9207: the issuer in every authorization response, errors included.
+    params.append(("iss", get_server().public_url))
+    response = redirect(add_params_to_uri(uri, params), code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(error: OAuth2Error, state: str | None) -> AuthorizationError:
+    description = error.description or error.error or "invalid authorization request"
+    if error.redirect_uri:  # set by Authlib only once the client and redirect URI check out
+        params = [("error", str(error.error))]
+        if error.description:
+            params.append(("error_description", str(error.description)))
+        return AuthorizationError(description, _redirect(error.redirect_uri, params, state))
+    return AuthorizationError(description)
+
+
+def _host_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return parts.hostname or f"{parts.scheme}: app"
+
+
+def _refused(error: str) -> None:
+    events.refused("authorize", error)

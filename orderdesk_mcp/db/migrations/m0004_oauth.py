@@ -76,6 +76,7 @@ def upgrade(db: peewee.Database) -> None:
         expires = peewee.DateTimeField(index=True)
         revoked = peewee.DateTimeField(null=True)
         rotated = peewee.DateTimeField(null=True)
+        scope = peewee.CharField(default="read write")
 
         class Meta:
             table_name = "oauth_token"

@@ -1,0 +1,469 @@
+"""The OAuth code flow end to end on the real app and database: authorization request
+checks, the code exchange with PKCE, refresh rotation, revocation, and the token on /mcp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import peewee
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from orderdesk_mcp.app import get_services
+from orderdesk_mcp.config import Settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import apply_migrations
+from orderdesk_mcp.db.models import AuditEvent, OAuthGrant, Tenant
+from orderdesk_mcp.oauth.authorization import (
+    AuthorizationError,
+    deny,
+    validate_authorization_request,
+)
+from orderdesk_mcp.oauth.rights import GrantRights
+from orderdesk_mcp.sandbox import RunningSandbox
+from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from tests.conftest import McpTenant, make_mcp_app, make_mcp_tenant
+from tests.oauth_helpers import (
+    PUBLIC_URL,
+    RESOURCE,
+    approve_in_request,
+    authorize_query,
+    exchange,
+    full_flow,
+    oauth_settings,
+    pkce_pair,
+    register,
+)
+from tests.test_mcp_http import McpHttp
+
+
+@pytest.fixture
+def oauth_env(data_dir: Path) -> Iterator[tuple[Settings, peewee.Database, Vault]]:
+    write_key_file(data_dir / "master.key", generate_master_key())
+    settings = oauth_settings(data_dir)
+    database = open_database(settings)
+    apply_migrations(database)
+    yield settings, database, Vault.from_settings(settings)
+    database.close()
+
+
+@pytest.fixture
+def app(oauth_env: tuple[Settings, peewee.Database, Vault]) -> Iterator[Flask]:
+    settings, database, vault = oauth_env
+    application = make_mcp_app(settings, database, vault)
+    yield application
+    machinery = get_services(application).machinery
+    if machinery is not None:
+        machinery.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def tenant(
+    oauth_env: tuple[Settings, peewee.Database, Vault], sandbox: RunningSandbox
+) -> McpTenant:
+    return make_mcp_tenant("acme", oauth_env[2], sandbox)
+
+
+def _token_error(reply: object) -> str:
+    body = reply.get_json()  # type: ignore[attr-defined]
+    assert "error" in body, body
+    return str(body["error"])
+
+
+def _write_refused(mcp: McpHttp) -> bool:
+    """Whether a write tool is refused for read-only access (never reaching Order Desk)."""
+    mcp.initialize()
+    reply = mcp.call("add_order_note", {"order_id": "1", "note": "x"})
+    assert reply.status_code == 200
+    body = reply.get_json()
+    return "read-only" in str(body.get("error") or body.get("result"))
+
+
+# --- the happy path ----------------------------------------------------------------------
+
+
+def test_code_flow_issues_tokens_that_open_mcp(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["scope"] == "read write"
+    assert tokens["expires_in"] == 3600
+    assert tokens["access_token"].startswith("odat_")
+    assert tokens["refresh_token"].startswith("odrt_")
+    mcp = McpHttp(client, tokens["access_token"])
+    mcp.initialize()
+    result = mcp.result("tools/call", {"name": "list_stores", "arguments": {}})
+    assert not result.get("isError"), result
+    grant = OAuthGrant.get()
+    assert grant.resource == RESOURCE
+    actions = [row.action for row in AuditEvent.select()]
+    assert "oauth.grant" in actions and "oauth.client.register" in actions
+
+
+def test_authorization_response_carries_state_and_iss(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    params = approve_in_request(app, query, tenant_id=tenant.tenant.id)
+    assert params["state"] == [query["state"]]
+    assert params["iss"] == [PUBLIC_URL]
+    assert len(params["code"][0]) >= 40
+
+
+def test_loopback_redirect_may_use_any_port(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg = register(client)
+    verifier, challenge = pkce_pair()
+    other_port = "http://127.0.0.1:50999/callback"
+    query = authorize_query(reg.client_id, other_port, challenge)
+    params = approve_in_request(app, query, tenant_id=tenant.tenant.id)
+    reply = exchange(client, params["code"][0], verifier, reg, redirect_uri=other_port)
+    assert reply.status_code == 200, reply.get_json()
+
+
+def test_deny_redirects_with_access_denied(app: Flask, client: FlaskClient) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    with app.test_request_context("/oauth/authorize?" + urlencode(query)):
+        response = deny(validate_authorization_request())
+    params = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert params["error"] == ["access_denied"]
+    assert params["state"] == [query["state"]] and params["iss"] == [PUBLIC_URL]
+
+
+def test_read_scope_asks_read_only(app: Flask, client: FlaskClient) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge, scope="read")
+    with app.test_request_context("/oauth/authorize?" + urlencode(query)):
+        request = validate_authorization_request()
+    assert request.requested.read_only
+    assert request.redirect_host == "127.0.0.1"
+    assert request.client_name == "Test Client"
+
+
+# --- authorization request attacks -------------------------------------------------------
+
+
+def _validate(app: Flask, query: dict[str, str], method: str = "GET") -> AuthorizationError:
+    with app.test_request_context("/oauth/authorize?" + urlencode(query), method=method):
+        with pytest.raises(AuthorizationError) as caught:
+            validate_authorization_request()
+    return caught.value
+
+
+def test_unknown_client_never_redirects(app: Flask) -> None:
+    _, challenge = pkce_pair()
+    error = _validate(app, authorize_query("odc_nobody", "https://evil.example/cb", challenge))
+    assert error.redirect is None
+    assert "client" in error.message
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://evil.example/callback",
+        "http://127.0.0.1:33418/callback/../evil",
+        "http://127.0.0.1:33418/callbackx",
+        "http://localhost:33418/callback",
+        "http://127.0.0.1:33418/callback#frag",
+        "http://127.0.0.1:33418@evil.example/callback",
+    ],
+)
+def test_redirect_uri_mismatch_never_redirects(
+    app: Flask, client: FlaskClient, redirect_uri: str
+) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    error = _validate(app, authorize_query(reg.client_id, redirect_uri, challenge))
+    assert error.redirect is None
+
+
+def test_missing_redirect_uri_is_fine_with_one_registered(
+    app: Flask, client: FlaskClient
+) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    del query["redirect_uri"]
+    with app.test_request_context("/oauth/authorize?" + urlencode(query)):
+        assert validate_authorization_request().redirect_uri == reg.redirect_uri
+    two = register(client, redirect_uris=[reg.redirect_uri, "https://app.example/cb"])
+    query["client_id"] = two.client_id
+    assert _validate(app, query).redirect is None
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge": ""}, "invalid_request"),
+        ({"resource": "https://other.example/mcp"}, "invalid_target"),
+        ({"scope": "read admin"}, "invalid_scope"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+    ],
+)
+def test_bad_requests_go_back_to_a_verified_client(
+    app: Flask, client: FlaskClient, change: dict[str, str], error: str
+) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    query = {**authorize_query(reg.client_id, reg.redirect_uri, challenge), **change}
+    refused = _validate(app, query)
+    assert refused.redirect is not None
+    location = refused.redirect.headers["Location"]
+    assert location.startswith(reg.redirect_uri)
+    params = parse_qs(urlsplit(location).query)
+    assert params["error"] == [error]
+    assert params["iss"] == [PUBLIC_URL]
+
+
+def test_form_fields_cannot_change_the_request(app: Flask, client: FlaskClient) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    with app.test_request_context(
+        "/oauth/authorize?" + urlencode(query),
+        method="POST",
+        data={"redirect_uri": "https://evil.example/cb", "client_id": "odc_other"},
+    ):
+        request = validate_authorization_request()
+    assert request.redirect_uri == reg.redirect_uri and request.client_id == reg.client_id
+
+
+def test_public_url_or_trailing_slash_names_the_resource(app: Flask, client: FlaskClient) -> None:
+    reg = register(client)
+    _, challenge = pkce_pair()
+    for resource in (PUBLIC_URL, PUBLIC_URL + "/", RESOURCE + "/"):
+        query = authorize_query(reg.client_id, reg.redirect_uri, challenge, resource=resource)
+        with app.test_request_context("/oauth/authorize?" + urlencode(query)):
+            assert validate_authorization_request().resource == RESOURCE
+
+
+# --- token endpoint attacks --------------------------------------------------------------
+
+
+def _code(app: Flask, client: FlaskClient, tenant_id: int, **extra: str):  # type: ignore[no-untyped-def]
+    reg = register(client)
+    verifier, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge, **extra)
+    params = approve_in_request(app, query, tenant_id=tenant_id)
+    return reg, params["code"][0], verifier
+
+
+def test_wrong_or_missing_verifier_is_invalid(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, _ = _code(app, client, tenant.tenant.id)
+    wrong, _ = pkce_pair()
+    reply = exchange(client, code, wrong, reg)
+    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+    reg, code, _ = _code(app, client, tenant.tenant.id)
+    reply = exchange(client, code, "", reg)
+    assert reply.status_code == 400 and _token_error(reply) == "invalid_request"
+
+
+def test_code_reuse_is_refused_and_revokes_the_grant(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    first = exchange(client, code, verifier, reg)
+    assert first.status_code == 200
+    second = exchange(client, code, verifier, reg)
+    assert second.status_code == 400 and _token_error(second) == "invalid_grant"
+    grant = OAuthGrant.get()
+    assert grant.revoked is not None and grant.revoked_reason == "authorization code reused"
+    mcp = McpHttp(client, first.get_json()["access_token"])
+    assert mcp.request("ping").status_code == 401
+
+
+def test_code_for_another_client_is_refused(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    _, code, verifier = _code(app, client, tenant.tenant.id)
+    other = register(client)
+    reply = exchange(client, code, verifier, other)
+    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+
+
+def test_redirect_uri_must_match_the_codes(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    reply = exchange(client, code, verifier, reg, redirect_uri="http://127.0.0.1:1/other")
+    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+
+
+def test_token_for_another_resource_is_refused(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    reply = exchange(client, code, verifier, reg, resource="https://other.example/mcp")
+    assert reply.status_code == 400 and _token_error(reply) == "invalid_target"
+
+
+def test_token_responses_are_not_cached_and_allow_cors(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    reply = exchange(client, code, verifier, reg)
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    bad = client.post("/oauth/token", data={"grant_type": "password"})
+    assert bad.status_code == 400 and bad.headers["Cache-Control"] == "no-store"
+    assert _token_error(bad) in {"unsupported_grant_type", "invalid_request"}
+
+
+# --- refresh, revocation, the resource side ----------------------------------------------
+
+
+def _refresh(client: FlaskClient, reg_id: str, refresh_token: str, **extra: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": reg_id,
+            **extra,
+        },
+    )
+
+
+def test_refresh_rotates_and_reuse_revokes_the_grant(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    second = _refresh(client, reg.client_id, tokens["refresh_token"])
+    assert second.status_code == 200, second.get_json()
+    rotated = second.get_json()
+    assert rotated["refresh_token"] != tokens["refresh_token"]
+    assert McpHttp(client, rotated["access_token"]).request("ping").status_code != 401
+    again = _refresh(client, reg.client_id, tokens["refresh_token"])
+    assert again.status_code == 400 and _token_error(again) == "invalid_grant"
+    assert OAuthGrant.get().revoked_reason == "refresh token reused"
+    assert _refresh(client, reg.client_id, rotated["refresh_token"]).status_code == 400
+    assert McpHttp(client, rotated["access_token"]).request("ping").status_code == 401
+    assert AuditEvent.select().where(AuditEvent.action == "oauth.refresh_reuse").count() == 1
+
+
+def test_refresh_may_narrow_but_not_widen(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    narrow = _refresh(client, reg.client_id, tokens["refresh_token"], scope="read")
+    assert narrow.status_code == 200 and narrow.get_json()["scope"] == "read"
+    assert _write_refused(McpHttp(client, narrow.get_json()["access_token"]))
+    reg2, ro = full_flow(
+        app,
+        client,
+        tenant.tenant.id,
+        rights=GrantRights(read_only=True, store_ids=None, toolsets=None),
+        scope="read",
+    )
+    wide = _refresh(client, reg2.client_id, ro["refresh_token"], scope="read write")
+    assert wide.status_code == 400 and _token_error(wide) == "invalid_scope"
+
+
+def test_refresh_token_of_another_client_is_refused(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    _, tokens = full_flow(app, client, tenant.tenant.id)
+    other = register(client)
+    reply = _refresh(client, other.client_id, tokens["refresh_token"])
+    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+
+
+def test_disabled_tenant_stops_at_once(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    mcp = McpHttp(client, tokens["access_token"])
+    assert mcp.request("ping").status_code != 401
+    Tenant.update(disabled=True).where(Tenant.id == tenant.tenant.id).execute()
+    reply = mcp.request("ping")
+    assert reply.status_code == 401
+    assert 'error="invalid_token"' in reply.headers["WWW-Authenticate"]
+    refresh = _refresh(client, reg.client_id, tokens["refresh_token"])
+    assert refresh.status_code == 400 and _token_error(refresh) == "invalid_grant"
+
+
+def test_read_only_grant_cannot_call_a_write_tool(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    _, tokens = full_flow(
+        app,
+        client,
+        tenant.tenant.id,
+        rights=GrantRights(read_only=True, store_ids=None, toolsets=None),
+        scope="read",
+    )
+    assert tokens["scope"] == "read"
+    assert _write_refused(McpHttp(client, tokens["access_token"]))
+
+
+def test_revoking_an_access_token_or_the_refresh_token(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    revoke = client.post(
+        "/oauth/revoke", data={"token": tokens["access_token"], "client_id": reg.client_id}
+    )
+    assert revoke.status_code == 200
+    assert McpHttp(client, tokens["access_token"]).request("ping").status_code == 401
+    assert OAuthGrant.get().revoked is None  # only that access token
+    revoke = client.post(
+        "/oauth/revoke",
+        data={
+            "token": tokens["refresh_token"],
+            "token_type_hint": "refresh_token",
+            "client_id": reg.client_id,
+        },
+    )
+    assert revoke.status_code == 200
+    assert OAuthGrant.get().revoked is not None
+    unknown = client.post(
+        "/oauth/revoke", data={"token": "odat_unknown", "client_id": reg.client_id}
+    )
+    assert unknown.status_code == 200
+
+
+def test_confidential_client_authenticates_at_the_token_endpoint(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg = register(client, auth_method="client_secret_basic")
+    assert reg.client_secret
+    verifier, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    code = approve_in_request(app, query, tenant_id=tenant.tenant.id)["code"][0]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": reg.redirect_uri,
+        "code_verifier": verifier,
+    }
+    wrong = client.post("/oauth/token", data=form, auth=(reg.client_id, "wrong-secret"))
+    assert wrong.status_code == 401 and _token_error(wrong) == "invalid_client"
+    right = client.post("/oauth/token", data=form, auth=(reg.client_id, reg.client_secret))
+    assert right.status_code == 200, right.get_json()
+
+
+def test_token_for_another_resource_is_refused_on_mcp(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    _, tokens = full_flow(app, client, tenant.tenant.id)
+    OAuthGrant.update(resource="https://other.example/mcp").execute()
+    reply = McpHttp(client, tokens["access_token"]).request("ping")
+    assert reply.status_code == 401
