@@ -39,7 +39,7 @@ class DocumentServer:
         routes = self.routes
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 status, headers, body, delay = routes.get(self.path, (404, {}, b"", 0.0))
                 self.send_response(status)
                 for name, value in headers.items():
@@ -66,12 +66,16 @@ class DocumentServer:
 
     def document(self, path: str, body: Any = None, **headers: str) -> str:
         url = self.url(path)
-        data = body if body is not None else {
-            "client_id": url,
-            "client_name": "Doc Client",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "none",
-        }
+        data = (
+            body
+            if body is not None
+            else {
+                "client_id": url,
+                "client_name": "Doc Client",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+            }
+        )
         raw = data if isinstance(data, bytes) else json.dumps(data).encode()
         self.routes[path] = (
             200,
@@ -92,9 +96,22 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ],
         check=True,
         capture_output=True,
@@ -156,9 +173,11 @@ def test_a_document_client_is_fetched_and_cached(
 ) -> None:
     url = doc_server.document("/client.json", **{"Cache-Control": "max-age=600"})
     request = _authorize(private_ok_app, url)
-    assert request.client_name == "Doc Client" and request.client_id == url
+    assert request.client_name == "Doc Client"
+    assert request.client_id == url
     row = OAuthClient.get(OAuthClient.client_id == url)
-    assert row.kind == "metadata_document" and row.expires is not None
+    assert row.kind == "metadata_document"
+    assert row.expires is not None
     del doc_server.routes["/client.json"]  # served from the cache now
     assert _authorize(private_ok_app, url).client_id == url
 
@@ -174,8 +193,20 @@ def test_private_addresses_are_refused_by_default(
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "169.254.169.254", "::1",
-     "fe80::1", "0.0.0.0", "::ffff:127.0.0.1", "100.64.0.1", "224.0.0.1", "fc00::1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.1.1",
+        "172.16.0.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1",
+        "0.0.0.0",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",
+        "224.0.0.1",
+        "fc00::1",
+    ],
 )
 def test_non_public_addresses(address: str) -> None:
     assert not cimd.is_public_address(address)
@@ -189,8 +220,11 @@ def test_public_addresses() -> None:
 @pytest.mark.parametrize(
     ("path", "setup", "reason"),
     [
-        ("/wrong-id.json", {"client_id": "https://someone.else/c.json",
-                            "redirect_uris": [REDIRECT]}, "client_id"),
+        (
+            "/wrong-id.json",
+            {"client_id": "https://someone.else/c.json", "redirect_uris": [REDIRECT]},
+            "client_id",
+        ),
         ("/no-redirects.json", None, "redirect_uris"),
         ("/big.json", b"{" + b" " * (cimd.MAX_DOCUMENT_BYTES + 10) + b"}", "larger"),
         ("/list.json", b"[]", "JSON object"),
@@ -204,8 +238,11 @@ def test_bad_documents_are_refused(
     if path == "/no-redirects.json":
         setup = {"client_id": url, "redirect_uris": []}
     if path == "/secret.json":
-        setup = {"client_id": url, "redirect_uris": [REDIRECT],
-                 "token_endpoint_auth_method": "client_secret_basic"}
+        setup = {
+            "client_id": url,
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }
     doc_server.document(path, setup)
     assert reason in _refused(private_ok_app, url).message
 
@@ -227,7 +264,10 @@ def test_a_slow_document_hits_the_deadline(
     url = doc_server.url("/slow.json")
     body = json.dumps({"client_id": url, "redirect_uris": [REDIRECT], "pad": "x" * 3000})
     doc_server.routes["/slow.json"] = (
-        200, {"Content-Type": "application/json"}, body.encode(), 0.2
+        200,
+        {"Content-Type": "application/json"},
+        body.encode(),
+        0.2,
     )
     assert "timed out" in _refused(private_ok_app, url).message
 
@@ -242,8 +282,13 @@ def test_an_untrusted_certificate_is_refused(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://localhost/client.json", "https://localhost", "https://u:p@localhost/c.json",
-     "https://localhost/c.json#frag", "https://" + "a" * 600 + ".example/c.json"],
+    [
+        "http://localhost/client.json",
+        "https://localhost",
+        "https://u:p@localhost/c.json",
+        "https://localhost/c.json#frag",
+        "https://" + "a" * 600 + ".example/c.json",
+    ],
 )
 def test_bad_client_id_urls(url: str) -> None:
     with pytest.raises(cimd.MetadataDocumentError):
@@ -267,9 +312,13 @@ def test_connect_goes_to_the_checked_address(doc_server: DocumentServer) -> None
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [(None, cimd.DEFAULT_CACHE_SECONDS), ("max-age=10", cimd.MIN_CACHE_SECONDS),
-     ("public, max-age=7200", 7200), ("max-age=99999999", cimd.MAX_CACHE_SECONDS),
-     ("no-store", cimd.MIN_CACHE_SECONDS)],
+    [
+        (None, cimd.DEFAULT_CACHE_SECONDS),
+        ("max-age=10", cimd.MIN_CACHE_SECONDS),
+        ("public, max-age=7200", 7200),
+        ("max-age=99999999", cimd.MAX_CACHE_SECONDS),
+        ("no-store", cimd.MIN_CACHE_SECONDS),
+    ],
 )
 def test_cache_lifetime_bounds(header: str | None, seconds: int) -> None:
     assert cimd.cache_seconds(header) == seconds

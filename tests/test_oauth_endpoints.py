@@ -9,7 +9,8 @@ import peewee
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from orderdesk_mcp.app import get_services
@@ -118,7 +119,8 @@ def test_everything_is_404_when_oauth_is_off(settings: Settings, db: peewee.Data
         assert client.get(path).status_code == 404
     for path in ("/oauth/token", "/oauth/register", "/oauth/revoke"):
         reply = client.post(path, data={})
-        assert reply.status_code == 404 and reply.is_json
+        assert reply.status_code == 404
+        assert reply.is_json
     challenge = McpHttp(client, None).request("ping").headers["WWW-Authenticate"]
     assert "resource_metadata" not in challenge
 
@@ -158,9 +160,7 @@ def test_registration_of_a_public_client(client: FlaskClient) -> None:
 
 
 def test_native_app_private_use_scheme(client: FlaskClient) -> None:
-    reg = register(
-        client, redirect_uris=["com.example.app:/oauth/cb"], application_type="native"
-    )
+    reg = register(client, redirect_uris=["com.example.app:/oauth/cb"], application_type="native")
     assert reg.client_id
 
 
@@ -173,16 +173,26 @@ def test_native_app_private_use_scheme(client: FlaskClient) -> None:
         ({"redirect_uris": ["https://user:pw@app.example/cb"]}, "invalid_redirect_uri"),
         ({"redirect_uris": []}, "invalid_redirect_uri"),
         ({"redirect_uris": "https://app.example/cb"}, "invalid_redirect_uri"),
-        ({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]},
-         "invalid_client_metadata"),
-        ({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]},
-         "invalid_client_metadata"),
-        ({"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"},
-         "invalid_client_metadata"),
-        ({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"},
-         "invalid_client_metadata"),
-        ({"redirect_uris": ["https://a.example/cb"], "scope": "admin"},
-         "invalid_client_metadata"),
+        (
+            {"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]},
+            "invalid_client_metadata",
+        ),
+        (
+            {"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]},
+            "invalid_client_metadata",
+        ),
+        (
+            {"redirect_uris": ["https://a.example/cb"], "application_type": "desktop"},
+            "invalid_client_metadata",
+        ),
+        (
+            {
+                "redirect_uris": ["https://a.example/cb"],
+                "token_endpoint_auth_method": "private_key_jwt",
+            },
+            "invalid_client_metadata",
+        ),
+        ({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}, "invalid_client_metadata"),
     ],
 )
 def test_bad_registrations(client: FlaskClient, metadata: dict[str, object], error: str) -> None:
@@ -198,9 +208,11 @@ def test_oversized_or_malformed_registration_bodies(client: FlaskClient) -> None
     assert reply.status_code == 413
     assert reply.get_json()["error"] == "invalid_client_metadata"
     reply = client.post("/oauth/register", data="{not json", content_type="application/json")
-    assert reply.status_code == 400 and reply.get_json()["error"] == "invalid_client_metadata"
+    assert reply.status_code == 400
+    assert reply.get_json()["error"] == "invalid_client_metadata"
     reply = client.post("/oauth/register", data="[]", content_type="application/json")
-    assert reply.status_code == 400 and reply.get_json()["error"] == "invalid_client_metadata"
+    assert reply.status_code == 400
+    assert reply.get_json()["error"] == "invalid_client_metadata"
 
 
 @given(st.text(max_size=300))

@@ -3,6 +3,7 @@ checks, the code exchange with PKCE, refresh rotation, revocation, and the token
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -93,7 +94,7 @@ def _write_refused(mcp: McpHttp) -> bool:
 def test_code_flow_issues_tokens_that_open_mcp(
     app: Flask, client: FlaskClient, tenant: McpTenant
 ) -> None:
-    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    _reg, tokens = full_flow(app, client, tenant.tenant.id)
     assert tokens["token_type"] == "Bearer"
     assert tokens["scope"] == "read write"
     assert tokens["expires_in"] == 3600
@@ -106,7 +107,8 @@ def test_code_flow_issues_tokens_that_open_mcp(
     grant = OAuthGrant.get()
     assert grant.resource == RESOURCE
     actions = [row.action for row in AuditEvent.select()]
-    assert "oauth.grant" in actions and "oauth.client.register" in actions
+    assert "oauth.grant" in actions
+    assert "oauth.client.register" in actions
 
 
 def test_authorization_response_carries_state_and_iss(
@@ -141,7 +143,8 @@ def test_deny_redirects_with_access_denied(app: Flask, client: FlaskClient) -> N
         response = deny(validate_authorization_request())
     params = parse_qs(urlsplit(response.headers["Location"]).query)
     assert params["error"] == ["access_denied"]
-    assert params["state"] == [query["state"]] and params["iss"] == [PUBLIC_URL]
+    assert params["state"] == [query["state"]]
+    assert params["iss"] == [PUBLIC_URL]
 
 
 def test_read_scope_asks_read_only(app: Flask, client: FlaskClient) -> None:
@@ -159,9 +162,11 @@ def test_read_scope_asks_read_only(app: Flask, client: FlaskClient) -> None:
 
 
 def _validate(app: Flask, query: dict[str, str], method: str = "GET") -> AuthorizationError:
-    with app.test_request_context("/oauth/authorize?" + urlencode(query), method=method):
-        with pytest.raises(AuthorizationError) as caught:
-            validate_authorization_request()
+    with (
+        app.test_request_context("/oauth/authorize?" + urlencode(query), method=method),
+        pytest.raises(AuthorizationError) as caught,
+    ):
+        validate_authorization_request()
     return caught.value
 
 
@@ -192,9 +197,7 @@ def test_redirect_uri_mismatch_never_redirects(
     assert error.redirect is None
 
 
-def test_missing_redirect_uri_is_fine_with_one_registered(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_missing_redirect_uri_is_fine_with_one_registered(app: Flask, client: FlaskClient) -> None:
     reg = register(client)
     _, challenge = pkce_pair()
     query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
@@ -241,7 +244,8 @@ def test_form_fields_cannot_change_the_request(app: Flask, client: FlaskClient) 
         data={"redirect_uri": "https://evil.example/cb", "client_id": "odc_other"},
     ):
         request = validate_authorization_request()
-    assert request.redirect_uri == reg.redirect_uri and request.client_id == reg.client_id
+    assert request.redirect_uri == reg.redirect_uri
+    assert request.client_id == reg.client_id
 
 
 def test_public_url_or_trailing_slash_names_the_resource(app: Flask, client: FlaskClient) -> None:
@@ -270,10 +274,12 @@ def test_wrong_or_missing_verifier_is_invalid(
     reg, code, _ = _code(app, client, tenant.tenant.id)
     wrong, _ = pkce_pair()
     reply = exchange(client, code, wrong, reg)
-    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"
     reg, code, _ = _code(app, client, tenant.tenant.id)
     reply = exchange(client, code, "", reg)
-    assert reply.status_code == 400 and _token_error(reply) == "invalid_request"
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_request"
 
 
 def test_code_reuse_is_refused_and_revokes_the_grant(
@@ -283,9 +289,11 @@ def test_code_reuse_is_refused_and_revokes_the_grant(
     first = exchange(client, code, verifier, reg)
     assert first.status_code == 200
     second = exchange(client, code, verifier, reg)
-    assert second.status_code == 400 and _token_error(second) == "invalid_grant"
+    assert second.status_code == 400
+    assert _token_error(second) == "invalid_grant"
     grant = OAuthGrant.get()
-    assert grant.revoked is not None and grant.revoked_reason == "authorization code reused"
+    assert grant.revoked is not None
+    assert grant.revoked_reason == "authorization code reused"
     mcp = McpHttp(client, first.get_json()["access_token"])
     assert mcp.request("ping").status_code == 401
 
@@ -296,7 +304,8 @@ def test_code_for_another_client_is_refused(
     _, code, verifier = _code(app, client, tenant.tenant.id)
     other = register(client)
     reply = exchange(client, code, verifier, other)
-    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"
 
 
 def test_redirect_uri_must_match_the_codes(
@@ -304,7 +313,8 @@ def test_redirect_uri_must_match_the_codes(
 ) -> None:
     reg, code, verifier = _code(app, client, tenant.tenant.id)
     reply = exchange(client, code, verifier, reg, redirect_uri="http://127.0.0.1:1/other")
-    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"
 
 
 def test_token_for_another_resource_is_refused(
@@ -312,7 +322,8 @@ def test_token_for_another_resource_is_refused(
 ) -> None:
     reg, code, verifier = _code(app, client, tenant.tenant.id)
     reply = exchange(client, code, verifier, reg, resource="https://other.example/mcp")
-    assert reply.status_code == 400 and _token_error(reply) == "invalid_target"
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_target"
 
 
 def test_token_responses_are_not_cached_and_allow_cors(
@@ -323,7 +334,8 @@ def test_token_responses_are_not_cached_and_allow_cors(
     assert reply.headers["Cache-Control"] == "no-store"
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     bad = client.post("/oauth/token", data={"grant_type": "password"})
-    assert bad.status_code == 400 and bad.headers["Cache-Control"] == "no-store"
+    assert bad.status_code == 400
+    assert bad.headers["Cache-Control"] == "no-store"
     assert _token_error(bad) in {"unsupported_grant_type", "invalid_request"}
 
 
@@ -352,7 +364,8 @@ def test_refresh_rotates_and_reuse_revokes_the_grant(
     assert rotated["refresh_token"] != tokens["refresh_token"]
     assert McpHttp(client, rotated["access_token"]).request("ping").status_code != 401
     again = _refresh(client, reg.client_id, tokens["refresh_token"])
-    assert again.status_code == 400 and _token_error(again) == "invalid_grant"
+    assert again.status_code == 400
+    assert _token_error(again) == "invalid_grant"
     assert OAuthGrant.get().revoked_reason == "refresh token reused"
     assert _refresh(client, reg.client_id, rotated["refresh_token"]).status_code == 400
     assert McpHttp(client, rotated["access_token"]).request("ping").status_code == 401
@@ -364,7 +377,8 @@ def test_refresh_may_narrow_but_not_widen(
 ) -> None:
     reg, tokens = full_flow(app, client, tenant.tenant.id)
     narrow = _refresh(client, reg.client_id, tokens["refresh_token"], scope="read")
-    assert narrow.status_code == 200 and narrow.get_json()["scope"] == "read"
+    assert narrow.status_code == 200
+    assert narrow.get_json()["scope"] == "read"
     assert _write_refused(McpHttp(client, narrow.get_json()["access_token"]))
     reg2, ro = full_flow(
         app,
@@ -374,7 +388,8 @@ def test_refresh_may_narrow_but_not_widen(
         scope="read",
     )
     wide = _refresh(client, reg2.client_id, ro["refresh_token"], scope="read write")
-    assert wide.status_code == 400 and _token_error(wide) == "invalid_scope"
+    assert wide.status_code == 400
+    assert _token_error(wide) == "invalid_scope"
 
 
 def test_refresh_token_of_another_client_is_refused(
@@ -383,12 +398,11 @@ def test_refresh_token_of_another_client_is_refused(
     _, tokens = full_flow(app, client, tenant.tenant.id)
     other = register(client)
     reply = _refresh(client, other.client_id, tokens["refresh_token"])
-    assert reply.status_code == 400 and _token_error(reply) == "invalid_grant"
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"
 
 
-def test_disabled_tenant_stops_at_once(
-    app: Flask, client: FlaskClient, tenant: McpTenant
-) -> None:
+def test_disabled_tenant_stops_at_once(app: Flask, client: FlaskClient, tenant: McpTenant) -> None:
     reg, tokens = full_flow(app, client, tenant.tenant.id)
     mcp = McpHttp(client, tokens["access_token"])
     assert mcp.request("ping").status_code != 401
@@ -397,7 +411,8 @@ def test_disabled_tenant_stops_at_once(
     assert reply.status_code == 401
     assert 'error="invalid_token"' in reply.headers["WWW-Authenticate"]
     refresh = _refresh(client, reg.client_id, tokens["refresh_token"])
-    assert refresh.status_code == 400 and _token_error(refresh) == "invalid_grant"
+    assert refresh.status_code == 400
+    assert _token_error(refresh) == "invalid_grant"
 
 
 def test_read_only_grant_cannot_call_a_write_tool(
@@ -455,7 +470,8 @@ def test_confidential_client_authenticates_at_the_token_endpoint(
         "code_verifier": verifier,
     }
     wrong = client.post("/oauth/token", data=form, auth=(reg.client_id, "wrong-secret"))
-    assert wrong.status_code == 401 and _token_error(wrong) == "invalid_client"
+    assert wrong.status_code == 401
+    assert _token_error(wrong) == "invalid_client"
     right = client.post("/oauth/token", data=form, auth=(reg.client_id, reg.client_secret))
     assert right.status_code == 200, right.get_json()
 
@@ -467,3 +483,35 @@ def test_token_for_another_resource_is_refused_on_mcp(
     OAuthGrant.update(resource="https://other.example/mcp").execute()
     reply = McpHttp(client, tokens["access_token"]).request("ping")
     assert reply.status_code == 401
+
+
+def test_no_secret_in_logs_audit_or_database_file(
+    app: Flask,
+    client: FlaskClient,
+    tenant: McpTenant,
+    oauth_env: tuple[Settings, peewee.Database, Vault],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    tokens = exchange(client, code, verifier, reg).get_json()
+    refreshed = _refresh(client, reg.client_id, tokens["refresh_token"]).get_json()
+    confidential = register(client, auth_method="client_secret_post")
+    secrets_seen = [
+        code,
+        verifier,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        refreshed["access_token"],
+        refreshed["refresh_token"],
+        str(confidential.client_secret),
+    ]
+    audit = " ".join(f"{row.action} {row.arguments}" for row in AuditEvent.select())
+    oauth_env[1].execute_sql("PRAGMA wal_checkpoint(FULL)")
+    files = b"".join(
+        path.read_bytes() for path in oauth_env[0].data_dir.rglob("*") if path.is_file()
+    )
+    for secret in secrets_seen:
+        assert secret not in caplog.text
+        assert secret not in audit
+        assert secret.encode() not in files

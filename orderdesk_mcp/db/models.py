@@ -161,6 +161,11 @@ class OAuthGrant(BaseModel):
     last_used = peewee.DateTimeField(null=True)
     revoked = peewee.DateTimeField(null=True)
     revoked_reason = peewee.CharField(null=True)
+    # The foreign keys' raw ids peewee provides, declared for the type checker.
+    tenant_id: int
+    client_id: int
+    api_key_id: int
+    via_key_id: int | None
 
     class Meta:
         table_name = "oauth_grant"
@@ -182,6 +187,11 @@ class OAuthCode(BaseModel):
     used = peewee.DateTimeField(null=True)
     # Set at exchange: a second use of the code revokes what the first one got.
     grant = peewee.ForeignKeyField(OAuthGrant, null=True, on_delete="CASCADE")
+    # The foreign keys' raw ids peewee provides, declared for the type checker.
+    client_id: int
+    tenant_id: int
+    via_key_id: int | None
+    grant_id: int | None
 
     class Meta:
         table_name = "oauth_code"

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import Response, redirect
+from flask import Response
 
 from orderdesk_mcp.auth import hash_secret
 from orderdesk_mcp.db.models import OAuthCode, utcnow
@@ -86,8 +86,8 @@ def validate_authorization_request() -> AuthorizationRequest:
     def back_to_client(error: str, description: str) -> AuthorizationError:
         _refused(error)
         return AuthorizationError(
-            description, _redirect(redirect_uri, [("error", error),
-                                                  ("error_description", description)], state)
+            description,
+            _redirect(redirect_uri, [("error", error), ("error_description", description)], state),
         )
 
     if args.get("code_challenge_method") != "S256" or not args.get("code_challenge"):
@@ -172,9 +172,8 @@ def _redirect(uri: str, params: list[tuple[str, str]], state: str | None) -> Res
         params = [*params, ("state", state)]
     # RFC 9207: the issuer in every authorization response, errors included.
     params.append(("iss", get_server().public_url))
-    response = redirect(add_params_to_uri(uri, params), code=302)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    location = add_params_to_uri(uri, params)
+    return Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
 
 
 def _error(error: OAuth2Error, state: str | None) -> AuthorizationError:

@@ -207,9 +207,7 @@ def _checked_metadata(raw: dict[str, Any], *, auth_method: str) -> dict[str, Any
             f"client_name must be a string of at most {MAX_CLIENT_NAME_CHARS} characters"
         )
     scope = raw.get("scope")
-    if scope is not None and (
-        not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES)
-    ):
+    if scope is not None and (not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES)):
         raise ClientMetadataError("scope may hold only read and write")
     kept: dict[str, Any] = {
         "redirect_uris": redirect_uris,
@@ -237,9 +235,7 @@ class Registration:
     def response(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "client_id": self.client.client_id,
-            "client_id_issued_at": int(
-                self.client.row.created.replace(tzinfo=dt.UTC).timestamp()
-            ),
+            "client_id_issued_at": int(self.client.row.created.replace(tzinfo=dt.UTC).timestamp()),
             **self.client.metadata,
         }
         if self.client_secret is not None:

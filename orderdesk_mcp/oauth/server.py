@@ -11,8 +11,9 @@ server's /mcp resource, and a disabled tenant's grant issues nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
@@ -34,10 +35,13 @@ from orderdesk_mcp.oauth.metadata import CLIENT_AUTH_METHODS, SCOPES, normalise_
 from orderdesk_mcp.oauth.rights import GrantRights
 
 EXTENSION_KEY = "orderdesk_mcp.oauth.server"
+# Authlib logs issued token dicts at DEBUG ("Issue token %r"): never let a debug log level
+# put tokens in the logs.
+logging.getLogger("authlib").setLevel(logging.INFO)
 
 
 def scope_text(scope: str | None) -> str:
-    """"read" or "read write", whatever order or extra spaces the client used."""
+    """ "read" or "read write", whatever order or extra spaces the client used."""
     asked = set((scope or "").split())
     return " ".join(s for s in SCOPES if s in asked) or "read"
 
@@ -88,7 +92,7 @@ class TokenRecord:
         return str(self.row.scope)
 
 
-class _Request(FlaskOAuth2Request):
+class _Request(FlaskOAuth2Request):  # type: ignore[misc]
     """Authlib's Flask request, with the URI it checks for TLS taken from the public URL
     (behind nginx the app itself sees plain http)."""
 
@@ -100,7 +104,7 @@ class _Request(FlaskOAuth2Request):
         self.payload = _QueryPayload(request) if query_only else FlaskOAuth2Payload(request)
 
 
-class _QueryPayload(FlaskOAuth2Payload):
+class _QueryPayload(FlaskOAuth2Payload):  # type: ignore[misc]
     """The authorization request lives in the query string only: the sign-in and consent
     forms POST back to the same URL, and nothing about the client comes from a form field."""
 
@@ -109,15 +113,15 @@ class _QueryPayload(FlaskOAuth2Payload):
         return self._request.args
 
 
-class S256CodeChallenge(CodeChallenge):
+class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
     """PKCE, S256 only (OAuth 2.1); validate_authorization_request requires a challenge."""
 
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
 
 
-class CodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
+class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
     server: OAuthServer
 
     def validate_token_request(self) -> None:
@@ -163,8 +167,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return tenant if tenant is not None and not tenant.disabled else None
 
 
-class RefreshGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
+class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
     INCLUDE_NEW_REFRESH_TOKEN = True
     server: OAuthServer
 
@@ -198,8 +202,8 @@ class RefreshGrant(grants.RefreshTokenGrant):
         return None  # claimed (marked rotated) in save_token, before the new pair is stored
 
 
-class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
+class Revocation(RevocationEndpoint):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         # The hint is only a hint (RFC 7009 2.1): the prefix says what the token is.

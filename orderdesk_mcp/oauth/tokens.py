@@ -102,9 +102,7 @@ def claim_refresh(row: OAuthToken) -> bool:
     claimed: int = (
         OAuthToken.update(rotated=utcnow())
         .where(
-            (OAuthToken.id == row.id)
-            & OAuthToken.rotated.is_null()
-            & OAuthToken.revoked.is_null()
+            (OAuthToken.id == row.id) & OAuthToken.rotated.is_null() & OAuthToken.revoked.is_null()
         )
         .execute()
     )
