@@ -18,6 +18,7 @@ from orderdesk_mcp.db.models import (
     OAuthGrant,
     Store,
     Tenant,
+    TenantInvite,
     utcnow,
 )
 from orderdesk_mcp.invites import find_invite
@@ -224,3 +225,13 @@ def test_disabling_a_tenant_stops_its_keys_at_once(run: Any) -> None:
     token = _acme(run)
     assert run("tenant", "disable", "acme").exit_code == 0
     assert verify_token(token) is None
+
+
+def test_oauth_prune_reports_and_audits(run: Any) -> None:
+    _acme(run)
+    TenantInvite.create(token_hash="dead", tenant=Tenant.get(), expires=utcnow() - dt.timedelta(1))
+    data = _json(run("oauth", "prune", "--json"))
+    assert data["invites"] == 1
+    assert data["total"] == 1
+    assert "admin:oauth.prune" in _audit_text()
+    assert "Deleted 0 dead OAuth row(s)" in run("oauth", "prune").stdout

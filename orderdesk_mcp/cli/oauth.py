@@ -1,4 +1,4 @@
-"""OAuth clients and grants: oauth clients list|revoke, oauth grants list|revoke.
+"""OAuth clients and grants: oauth clients list|revoke, oauth grants list|revoke, oauth prune.
 
 A client is an application (Claude, ChatGPT, an MCP inspector) that registered itself or
 named its client ID metadata document; a grant is one tenant's consent to one client. Listings
@@ -8,6 +8,7 @@ never show a secret: only ids, names, hosts, rights and times.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,6 +35,7 @@ from orderdesk_mcp.oauth.grants import (
     revoke_grant,
     revoke_grants_of_client,
 )
+from orderdesk_mcp.oauth.housekeeping import prune_expired
 from orderdesk_mcp.tenancy import get_tenant
 
 CLIENT_KINDS = {"registered": "registered", "metadata_document": "metadata document"}
@@ -200,4 +202,29 @@ def grants_revoke(ctx: click.Context, grant_id: str, as_json: bool) -> None:
         {"grant_id": grant.public_id, "revoked": True, "already_revoked": not changed},
         f"OAuth grant {grant.public_id} of {tenant.name} "
         + ("revoked." if changed else "was already revoked."),
+    )
+
+
+@oauth.command("prune")
+@json_option
+@click.pass_context
+def oauth_prune(ctx: click.Context, as_json: bool) -> None:
+    """Delete dead OAuth rows: expired codes, invites and sign-in sessions, tokens a day past
+    expiry or revocation, and clients without a grant (registered ones unused for
+    ORDERDESK_MCP_OAUTH_UNUSED_CLIENT_DAYS, metadata documents past their cache time).
+
+    The daily backup unit runs it; grants are kept.
+    """
+    settings = settings_from_context(ctx)
+    open_current_database(settings)
+    result = prune_expired(unused_client_days=settings.oauth_unused_client_days)
+    data = asdict(result)
+    if result.total:
+        record_admin_action("oauth.prune", details=data)
+    emit(
+        as_json,
+        {**data, "total": result.total},
+        f"Deleted {result.total} dead OAuth row(s): "
+        + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in data.items())
+        + ".",
     )
