@@ -86,15 +86,29 @@ def parse_store_ids(text: str | None) -> frozenset[int] | None:
     return frozenset(int(part) for part in text.split(",") if part.strip())
 
 
+def format_store_ids(store_ids: frozenset[int] | None) -> str | None:
+    """The ApiKey.store_ids column for these ids (the inverse of parse_store_ids)."""
+    if store_ids is None:
+        return None
+    return ",".join(str(row_id) for row_id in sorted(store_ids))
+
+
 def issue_key(
     tenant: Tenant,
     *,
     read_only: bool = False,
     label: str = "",
     toolsets: str | None = None,
+    store_ids: frozenset[int] | None = None,
 ) -> IssuedKey:
-    """Create a key for a tenant; the token in the result is the only copy of the secret."""
+    """Create a key for a tenant; the token in the result is the only copy of the secret.
+
+    `store_ids` (Store row ids of this tenant) narrows the key to those stores; None: all.
+    """
     narrowed = parse_toolsets(toolsets)
+    if store_ids is not None and not store_ids:
+        # An empty list stored as "" would read back as "every store".
+        raise AuthError("a key narrowed to stores needs at least one store")
     public_id = secrets.token_hex(6)
     secret = base64.urlsafe_b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii").rstrip("=")
     row = ApiKey.create(
@@ -103,6 +117,7 @@ def issue_key(
         secret_hash=hash_secret(secret),
         scopes="read" if read_only else "read,write",
         toolsets=",".join(sorted(narrowed)) if narrowed else None,
+        store_ids=format_store_ids(store_ids),
         label=label,
     )
     return IssuedKey(

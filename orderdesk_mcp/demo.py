@@ -1,7 +1,9 @@
 """`orderdesk-mcp demo`: the sandbox and the server together, on a throwaway data dir.
 
 Everything is real: a real SQLite database, a sealed store key, a tenant API key, the real
-MCP endpoint, and the sandbox standing in for Order Desk. Ctrl-C stops both.
+MCP endpoint, and the sandbox standing in for Order Desk. Ctrl-C stops both. OAuth sign-in is
+on (ORDERDESK_MCP_PUBLIC_URL is the loopback URL), and the demo tenant has a random password,
+so clients that only speak OAuth (connector UIs, the MCP Inspector, mcp-remote) work too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
+from orderdesk_mcp.invites import set_password
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 
@@ -28,6 +31,12 @@ class DemoSetup:
     settings: Settings
     mcp_url: str
     api_key: str
+    password: str  # the demo tenant's sign-in password, printed once like the key
+
+
+def demo_public_url(host: str, port: int) -> str:
+    """ORDERDESK_MCP_PUBLIC_URL for the demo: plain http is allowed on a loopback host."""
+    return f"http://{host}:{port}"
 
 
 def prepare_demo(settings: Settings, sandbox_base_url: str, sandbox_api_key: str) -> DemoSetup:
@@ -50,11 +59,29 @@ def prepare_demo(settings: Settings, sandbox_base_url: str, sandbox_api_key: str
             make_default=True,
         )
         issued = issue_key(tenant, label="demo")
+        password = secrets.token_urlsafe(15)
+        set_password(tenant, password)
     database.close()
     return DemoSetup(
         settings=settings,
-        mcp_url=f"http://{settings.host}:{settings.port}/mcp",
+        mcp_url=f"{demo_public_url(settings.host, settings.port)}/mcp",
         api_key=issued.token,
+        password=password,
+    )
+
+
+def oauth_instructions(mcp_url: str) -> str:
+    """How a client that speaks OAuth connects: no key to paste, a browser sign-in instead."""
+    return "\n".join(
+        [
+            "OAuth (MCP Inspector, mcp-remote, connector UIs on this machine):",
+            f"  Add {mcp_url} with no key or header. The client finds the sign-in by itself",
+            "  and opens your browser: sign in as tenant "
+            f"{DEMO_TENANT!r} with the password above (or paste the API key),",
+            "  choose what to allow, and the client gets its own token. For example:",
+            f"  npx @modelcontextprotocol/inspector  (URL {mcp_url}, transport Streamable HTTP)",
+            f"  npx mcp-remote {mcp_url}",
+        ]
     )
 
 
@@ -111,8 +138,11 @@ def run_demo(settings: Settings, sandbox_port: int) -> None:
                     f"  Order Desk sandbox:   {sandbox.base_url} (store {DEMO_STORE_ID})",
                     f"  MCP endpoint:         {setup.mcp_url}",
                     f"  API key (tenant {DEMO_TENANT}): {setup.api_key}",
+                    f"  Sign-in password (tenant {DEMO_TENANT}): {setup.password}",
                     "",
                     client_configurations(setup.mcp_url, setup.api_key),
+                    "",
+                    oauth_instructions(setup.mcp_url),
                     "",
                 ]
             ),

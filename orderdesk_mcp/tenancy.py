@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import peewee
 
+from orderdesk_mcp.auth import format_store_ids, parse_store_ids
 from orderdesk_mcp.db import lookups
 from orderdesk_mcp.db.connection import database
 from orderdesk_mcp.db.lookups import StoreRow
-from orderdesk_mcp.db.models import Store, Tenant
+from orderdesk_mcp.db.models import ApiKey, Store, Tenant
 from orderdesk_mcp.vault import Vault, VaultError
 
 _TENANT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -153,12 +154,32 @@ def remove_store(tenant: Tenant, ref: str) -> Store:
         raise TenancyError(f"tenant {tenant.name!r} has no store {ref!r}")
     with database.atomic():
         store.delete_instance()
+        _forget_store_in_keys(tenant, store.id)
         if store.is_default:
             successor = find_store(tenant.id, None)
             if successor is not None:
                 successor.is_default = True
                 successor.save()
     return store
+
+
+def _forget_store_in_keys(tenant: Tenant, store_row_id: int) -> None:
+    """Drop a removed store from the keys and grants narrowed to it.
+
+    SQLite may hand the removed row id to the tenant's next store, which such a key must not
+    reach. A key left with no store is narrowed to "0", never a row id: it reaches nothing
+    (an empty column would read as "every store").
+    """
+    narrowed = ApiKey.select(ApiKey.id, ApiKey.store_ids).where(
+        (ApiKey.tenant == tenant) & ApiKey.store_ids.is_null(False)
+    )
+    for key in narrowed:
+        store_ids = parse_store_ids(key.store_ids) or frozenset()
+        if store_row_id in store_ids:
+            remaining = store_ids - {store_row_id}
+            ApiKey.update(store_ids=format_store_ids(remaining) if remaining else "0").where(
+                ApiKey.id == key.id
+            ).execute()
 
 
 def open_store_key(store: Store | StoreRow, vault: Vault) -> str:

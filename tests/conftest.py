@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import peewee
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 
 from orderdesk_mcp.app import create_app, get_services, observe_upstream_call
 from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.background_server import BackgroundServer
+from orderdesk_mcp.cli import cli
 from orderdesk_mcp.config import Settings, load_settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
@@ -161,3 +165,20 @@ def mcp_server(mcp_app: Flask, mcp_tenant: McpTenant) -> Iterator[McpServer]:
         )
     finally:
         served.stop()
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Invoke the CLI on a fresh data dir; returns the click Result."""
+    data_dir = tmp_path / "data"
+    for name in list(os.environ):
+        if name.startswith("ORDERDESK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ORDERDESK_MCP_LOG_FORMAT", "text")
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(cli, ["--data-dir", str(data_dir), *args], input=input)
+
+    invoke.data_dir = data_dir  # type: ignore[attr-defined]
+    return invoke

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from orderdesk_mcp.cli import cli
 from orderdesk_mcp.db.models import AuditEvent
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Invoke the CLI on a fresh data dir; returns the click Result."""
-    data_dir = tmp_path / "data"
-    for name in list(os.environ):
-        if name.startswith("ORDERDESK_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ORDERDESK_MCP_LOG_FORMAT", "text")
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(cli, ["--data-dir", str(data_dir), *args], input=input)
-
-    invoke.data_dir = data_dir  # type: ignore[attr-defined]
-    return invoke
 
 
 def _json(result: Result) -> Any:

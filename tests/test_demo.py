@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,16 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from orderdesk_mcp.demo import client_configurations
+from orderdesk_mcp.config import Settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.models import Tenant
+from orderdesk_mcp.demo import (
+    client_configurations,
+    demo_public_url,
+    oauth_instructions,
+    prepare_demo,
+)
+from orderdesk_mcp.passwords import verify_password
 
 
 def _free_port() -> int:
@@ -28,7 +38,8 @@ def _free_port() -> int:
         return port
 
 
-def _read_until_key(process: subprocess.Popen[str], deadline: float) -> tuple[str, str]:
+def _read_until_started(process: subprocess.Popen[str], deadline: float) -> str:
+    """What the demo printed, up to the OAuth instructions' last line."""
     assert process.stdout is not None
     lines = []
     while time.monotonic() < deadline:
@@ -36,12 +47,15 @@ def _read_until_key(process: subprocess.Popen[str], deadline: float) -> tuple[st
         if not line:
             break
         lines.append(line)
-        match = re.search(r"API key \(tenant demo\): (odmcp_\S+)", line)
-        if match:
-            url = re.search(r"MCP endpoint:\s+(\S+)", "".join(lines))
-            assert url is not None
-            return url.group(1), match.group(1)
-    raise AssertionError("demo did not print its key:\n" + "".join(lines))
+        if "npx mcp-remote" in line:
+            return "".join(lines)
+    raise AssertionError("demo did not print how to connect:\n" + "".join(lines))
+
+
+def _printed(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, f"{pattern!r} not in:\n{text}"
+    return match.group(1)
 
 
 async def _list_and_read(url: str, key: str) -> tuple[int, int]:
@@ -79,7 +93,12 @@ def test_demo_serves_the_sandbox_store_and_stops_cleanly(
         env=env,
     )
     try:
-        url, key = _read_until_key(process, time.monotonic() + 30)
+        printed = _read_until_started(process, time.monotonic() + 30)
+        url = _printed(r"MCP endpoint:\s+(\S+)", printed)
+        key = _printed(r"API key \(tenant demo\): (odmcp_\S+)", printed)
+        password = _printed(r"Sign-in password \(tenant demo\): (\S+)", printed)
+        assert len(password) >= 12
+        assert f"npx mcp-remote {url}" in printed
         tool_count, orders = asyncio.run(asyncio.wait_for(_list_and_read(url, key), 30))
         assert tool_count >= 28
         assert orders >= 250  # the demo seed's orders
@@ -100,3 +119,20 @@ def test_client_configurations_are_valid_json_snippets() -> None:
     assert len(blocks) == 2
     for block in blocks:
         json.loads(block)
+
+
+def test_demo_tenant_signs_in_with_the_printed_password(settings: Settings) -> None:
+    setup = prepare_demo(
+        replace(settings, public_url=demo_public_url("127.0.0.1", 8080)),
+        "http://127.0.0.1:8090",
+        "sandbox_key",
+    )
+    assert setup.mcp_url == "http://127.0.0.1:8080/mcp"
+    database = open_database(settings)
+    try:
+        tenant = Tenant.get(Tenant.name == "demo")
+        assert verify_password(tenant.password_hash, setup.password)
+        assert setup.password not in (tenant.password_hash or "")
+    finally:
+        database.close()
+    assert "npx mcp-remote http://127.0.0.1:8080/mcp" in oauth_instructions(setup.mcp_url)

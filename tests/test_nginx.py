@@ -131,6 +131,16 @@ def test_site_keeps_the_promised_policies() -> None:
     assert "client_header_timeout 15s;" in site
     assert "client_body_timeout 15s;" in site
     assert "limit_conn orderdesk_mcp_conn_per_ip 20;" in site
+    # OAuth: discovery and the pages reach the app; /oauth/ has its own per-address zone.
+    for location in (
+        "location = /.well-known/oauth-protected-resource {",
+        "location ^~ /.well-known/oauth-protected-resource/ {",
+        "location = /.well-known/oauth-authorization-server {",
+        "location ^~ /oauth/ {",
+        "location ^~ /tenant/invite/ {",
+    ):
+        assert location in site
+    assert "zone=orderdesk_mcp_oauth_per_ip" in site
     assert "error_page 429 @orderdesk_mcp_429;" in site
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in site
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in site

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import httpx2
 import peewee
 import pytest
 import requests
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -70,6 +70,15 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], error_log: Path)
     raise AssertionError(f"nginx did not listen on {port} within {STARTUP_SECONDS:g} s")
 
 
+PUBLIC_URL = "https://mcp.example.com"
+PAGE_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"
+OAUTH_METADATA_PATHS = (
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-protected-resource/mcp",
+    "/.well-known/oauth-authorization-server",
+)
+
+
 @dataclass(frozen=True)
 class Stack:
     base: str  # https://127.0.0.1:PORT
@@ -77,6 +86,8 @@ class Stack:
     layout: NginxLayout
     tenant: McpTenant
     tls: ssl.SSLContext
+    app: Flask
+    reached: list[str]  # paths the app was asked for, in order
 
 
 @pytest.fixture
@@ -87,12 +98,27 @@ def stack(
     sandbox: RunningSandbox,
     tmp_path: Path,
 ) -> Iterator[Stack]:
-    app = make_mcp_app(settings, db, vault)
+    # OAuth on, as in production behind this site.
+    app = make_mcp_app(replace(settings, public_url=PUBLIC_URL), db, vault)
+    reached: list[str] = []
 
-    # Test-only probe (not in the product): what the app believes about the client.
+    # Test-only probes (not in the product): what the app believes about the client, which
+    # paths reach it, and a page with its own CSP as the sign-in and consent pages have.
     @app.get("/health/e2e-peer")
     def peer() -> Any:
         return jsonify(remote_addr=request.remote_addr, scheme=request.scheme)
+
+    @app.before_request
+    def note_path() -> None:
+        reached.append(request.path)
+
+    @app.get("/oauth/e2e-page")
+    def page() -> Any:
+        return Response(
+            "<!doctype html><title>probe</title>",
+            mimetype="text/html",
+            headers={"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff"},
+        )
 
     tenant = make_mcp_tenant("edge", vault, sandbox)
     server = ProxiedServer(app)
@@ -105,6 +131,8 @@ def stack(
             layout=layout,
             tenant=tenant,
             tls=tls,
+            app=app,
+            reached=reached,
         )
     finally:
         process.send_signal(signal.SIGQUIT)  # graceful: finish open requests, then exit
@@ -238,3 +266,50 @@ def test_only_loopback_addresses_are_used(stack: Stack) -> None:
     assert listens
     assert all(address.startswith("127.0.0.1:") for address in listens)
     assert os.path.exists(stack.layout.root / "nginx.pid")
+
+
+def _https(stack: Stack) -> requests.Session:
+    https = requests.Session()
+    https.trust_env = False
+    https.verify = str(stack.layout.cert)
+    return https
+
+
+def test_oauth_discovery_reaches_the_app(stack: Stack) -> None:
+    https = _https(stack)
+    routed = {rule.rule for rule in stack.app.url_map.iter_rules()}
+    for path in OAUTH_METADATA_PATHS:
+        reply = https.get(f"{stack.base}{path}", timeout=10)
+        assert stack.reached[-1] == path, path  # answered by the app, not by nginx
+        assert reply.headers["Strict-Transport-Security"].startswith("max-age=")
+        if path in routed:
+            # The protocol half (oauth/) is there: the metadata itself.
+            assert reply.status_code == 200, path
+            assert reply.headers["Content-Type"].startswith("application/json")
+        else:
+            assert reply.status_code == 404
+            assert "nothing is served at this path" not in reply.text
+    if "/.well-known/oauth-authorization-server" in routed:
+        metadata = https.get(
+            f"{stack.base}/.well-known/oauth-authorization-server", timeout=10
+        ).json()
+        assert metadata["code_challenge_methods_supported"] == ["S256"]
+        assert metadata["issuer"] == PUBLIC_URL
+
+
+def test_oauth_pages_keep_their_own_csp_and_hsts(stack: Stack) -> None:
+    https = _https(stack)
+    page = https.get(f"{stack.base}/oauth/e2e-page", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP  # not the server-wide one
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert page.headers["X-Content-Type-Options"] == "nosniff"  # once, not twice
+    assert page.headers["X-Frame-Options"] == "DENY"
+    invite = https.get(f"{stack.base}/tenant/invite/not-a-token", timeout=10)
+    assert stack.reached[-1] == "/tenant/invite/not-a-token"
+    assert invite.headers["Strict-Transport-Security"].startswith("max-age=")
+    # Everything else under /tenant/ and /.well-known/ still stops at nginx.
+    for path in ("/tenant/keys", "/.well-known/openid-configuration"):
+        closed = https.get(f"{stack.base}{path}", timeout=10)
+        assert closed.status_code == 404
+        assert stack.reached[-1] != path

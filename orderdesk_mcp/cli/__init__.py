@@ -58,6 +58,7 @@ def _add_subcommands() -> None:
     from orderdesk_mcp.cli.audit import audit
     from orderdesk_mcp.cli.backup import backup
     from orderdesk_mcp.cli.database import db, init, rotate_master_key_command
+    from orderdesk_mcp.cli.oauth import oauth
     from orderdesk_mcp.cli.serving import demo, serve, stdio
     from orderdesk_mcp.cli.stores import store
     from orderdesk_mcp.cli.tenants import key, tenant
@@ -67,6 +68,7 @@ def _add_subcommands() -> None:
         cli.add_command(command)
     cli.add_command(demo)
     cli.add_command(backup)
+    cli.add_command(oauth)
     cli.add_command(sandbox_command, name="sandbox")
 
 

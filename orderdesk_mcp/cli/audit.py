@@ -14,6 +14,7 @@ from orderdesk_mcp.cli.base import (
     emit,
     json_option,
     open_current_database,
+    parse_age,
     settings_from_context,
     table,
     translated_errors,
@@ -21,15 +22,6 @@ from orderdesk_mcp.cli.base import (
 from orderdesk_mcp.db.models import AuditEvent, Tenant
 from orderdesk_mcp.mcp.audit import prune_audit_events
 from orderdesk_mcp.tenancy import get_tenant
-
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
-
-
-def _parse_age(value: str) -> dt.timedelta | None:
-    """30m, 12h or 7d as a timedelta; None when `value` is not written that way."""
-    if value[-1:] in _UNIT_SECONDS and value[:-1].isdigit():
-        return dt.timedelta(seconds=int(value[:-1]) * _UNIT_SECONDS[value[-1]])
-    return None
 
 
 def _utcnow() -> dt.datetime:
@@ -39,7 +31,7 @@ def _utcnow() -> dt.datetime:
 def _parse_since(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
-    age = _parse_age(value)
+    age = parse_age(value)
     if age is not None:
         return _utcnow() - age
     try:
@@ -120,7 +112,7 @@ def audit_prune(ctx: click.Context, older_than: str | None, as_json: bool) -> No
             )
             return
         older_than = f"{settings.audit_retention_days}d"
-    age = _parse_age(older_than)
+    age = parse_age(older_than)
     if age is None or age <= dt.timedelta(0):
         raise CliError(
             f"--older-than {older_than!r} is not an age: use e.g. 30d, 12h or 90m (more than 0)"

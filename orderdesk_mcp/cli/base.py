@@ -5,6 +5,7 @@ Errors are one line on stderr: exit 1 for bad input (CliError), 2 for usage (cli
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,9 @@ from orderdesk_mcp.db.migrations import (
     current_version,
     pending_migrations,
 )
+from orderdesk_mcp.invites import InviteError
+from orderdesk_mcp.oauth.grants import GrantError
+from orderdesk_mcp.passwords import PasswordError
 from orderdesk_mcp.tenancy import TenancyError
 from orderdesk_mcp.vault import Vault, VaultError
 from orderdesk_mcp.vault_canary import CanaryStatus, MasterKeyMismatch, check_master_key
@@ -125,7 +129,15 @@ def translated_errors() -> Iterator[None]:
     """Our own bad-input errors become one clean line, never a traceback."""
     try:
         yield
-    except (TenancyError, AuthError, VaultError, SettingsError) as exc:
+    except (
+        TenancyError,
+        AuthError,
+        VaultError,
+        SettingsError,
+        InviteError,
+        PasswordError,
+        GrantError,
+    ) as exc:
         raise CliError(str(exc)) from None
 
 
@@ -144,6 +156,26 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
     lines += ["  ".join(cell[c].ljust(widths[c]) for c in columns) for cell in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(value: str) -> dt.timedelta | None:
+    """30m, 12h or 7d as a timedelta; None when `value` is not written that way."""
+    if value[-1:] in _UNIT_SECONDS and value[:-1].isdigit():
+        return dt.timedelta(seconds=int(value[:-1]) * _UNIT_SECONDS[value[-1]])
+    return None
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """A naive UTC datetime (as the models store them) in ISO 8601 with Z."""
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
+def short_time(moment: dt.datetime | None) -> str | None:
+    """How listings show a stored time (UTC, to the second); None stays None."""
+    return moment.isoformat(sep=" ", timespec="seconds") if moment is not None else None
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

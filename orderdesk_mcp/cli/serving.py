@@ -72,13 +72,18 @@ def stdio(ctx: click.Context) -> None:
 @click.pass_context
 def demo(ctx: click.Context, port: int, sandbox_port: int) -> None:
     """Run the sandbox and the server on a throwaway data dir and print how to connect."""
-    from orderdesk_mcp.demo import run_demo, throwaway_data_dir
+    from orderdesk_mcp.demo import demo_public_url, run_demo, throwaway_data_dir
 
     state: CliState = ctx.find_root().obj
     throwaway = state.data_dir is None
     data_dir = state.data_dir or throwaway_data_dir()
     settings = settings_from_context(
-        ctx, data_dir=data_dir, host="127.0.0.1", port=port, log_format="text"
+        ctx,
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=port,
+        log_format="text",
+        public_url=demo_public_url("127.0.0.1", port),
     )
     try:
         run_demo(settings, sandbox_port)

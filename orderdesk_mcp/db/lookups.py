@@ -49,6 +49,7 @@ class _Statements:
     default_store: str
     store_by_alias: str
     store_by_store_id: str
+    store_by_row_id: str
     # Keyed by (tenant id is None, key id is None): `= ?` or `IS NULL` for each owner column.
     session: dict[tuple[bool, bool], str]
     insert_audit: str
@@ -81,6 +82,7 @@ def _statements_for(p: str) -> _Statements:
         store_by_store_id=(
             f"{_STORE_SELECT}WHERE s.tenant_id = {p} AND s.store_id = {p} ORDER BY s.id LIMIT 1"
         ),
+        store_by_row_id=f"{_STORE_SELECT}WHERE s.tenant_id = {p} AND s.id = {p}",
         session={
             (tenant_null, key_null): session_sql(tenant_null, key_null)
             for tenant_null in (False, True)
@@ -200,6 +202,11 @@ def store_by_alias(tenant_id: int, alias: str) -> StoreRow | None:
 def store_by_store_id(tenant_id: int, store_id: str) -> StoreRow | None:
     """The tenant's oldest registration of an Order Desk store id."""
     return _store_row(_statements().store_by_store_id, (tenant_id, store_id))
+
+
+def store_by_row_id(tenant_id: int, row_id: int) -> StoreRow | None:
+    """The tenant's store with this Store row id (a key narrowed to some stores names them so)."""
+    return _store_row(_statements().store_by_row_id, (tenant_id, row_id))
 
 
 @dataclass(frozen=True)

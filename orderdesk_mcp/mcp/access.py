@@ -101,6 +101,7 @@ class TenantAccess:
             vault=self._vault,
             machinery=self._machinery,
             default_base_url=self._default_base_url,
+            store_ids=caller.store_ids,
         )
 
 

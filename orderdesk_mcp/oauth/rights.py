@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orderdesk_mcp.auth import TOOLSETS, AuthenticatedKey
+from orderdesk_mcp.auth import TOOLSETS, AuthenticatedKey, format_store_ids
 
 
 class RightsError(ValueError):
@@ -52,9 +52,7 @@ class GrantRights:
         """The ApiKey columns that carry these rights."""
         return {
             "scopes": "read" if self.read_only else "read,write",
-            "store_ids": ",".join(str(i) for i in sorted(self.store_ids))
-            if self.store_ids is not None
-            else None,
+            "store_ids": format_store_ids(self.store_ids),
             "toolsets": ",".join(sorted(self.toolsets)) if self.toolsets is not None else None,
         }
 
