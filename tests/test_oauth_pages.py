@@ -25,7 +25,7 @@ import peewee
 import pytest
 from flask import Flask, Response, redirect, request
 from flask.testing import FlaskClient
-from hypothesis import given
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
@@ -342,6 +342,7 @@ def test_a_request_the_protocol_refuses_shows_a_page_and_never_redirects(
     assert "Location" not in page.headers
     assert page.mimetype == "text/html"
     assert "evil.example" not in page.text
+    assert WebSession.select().count() == 0  # junk requests never write a session row
     # An error the protocol may send back to a verified redirect URI is passed on as is.
     url = authorize_url(response_type="token")
     reply = browser.get(url)
@@ -855,3 +856,53 @@ def test_the_consent_parser_grants_within_the_offer_or_says_why(
     assert rights.toolsets == frozenset(toolsets)  # never None: not every toolset was offered
     assert rights.read_only == (access[0] == "read-only")
     rights.within(offer.holder)
+
+
+_form_values = st.one_of(
+    st.sampled_from(["acme", PASSWORD, "allow", "deny", "read-only", "demo", "orders", ""]),
+    st.text(max_size=30),
+)
+_form_fields = st.sampled_from(
+    ["username", "password", "api_key", "decision", "access", "store", "toolset", "other"]
+)
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fields=st.lists(st.tuples(_form_fields, _form_values), max_size=8), signed=st.booleans())
+def test_any_posted_form_gets_a_page_or_a_redirect_never_an_error(
+    shop: Shop, fields: list[tuple[str, str]], signed: bool
+) -> None:
+    browser = shop.app.test_client()
+    url = authorize_url()
+    page = browser.get(url).text
+    if signed:
+        browser.post(
+            url, data={"csrf_token": csrf_of(page), "username": "acme", "password": PASSWORD}
+        )
+        page = browser.get(url).text
+    data = MultiDict([("csrf_token", csrf_of(page)), *fields])
+    reply = browser.post(url, data=data)
+    assert reply.status_code in {200, 302, 303, 400, 429}
+    if reply.status_code in {302, 303}:
+        assert reply.headers["Location"].startswith((REDIRECT_URI, "/oauth/authorize?"))
+    else:
+        assert reply.mimetype == "text/html"
+        assert "Traceback" not in reply.text
+
+
+def test_signing_out_from_the_consent_page_starts_over(browser: FlaskClient, shop: Shop) -> None:
+    url = authorize_url()
+    page = signed_in_consent(browser, url)
+    signed_cookie = cookie_value(browser) or ""
+    reply = decide(browser, url, page, {"sign_out": "1"})
+    assert reply.status_code == 200
+    assert 'name="password"' in reply.text
+    assert web_sessions.load_session(signed_cookie) is None
+    assert cookie_value(browser) != signed_cookie
+    assert OAuthCode.select().count() == 0
+    # Signed in as someone else (the read-only key), the consent follows that sign-in.
+    again = sign_in(browser, url, api_key=shop.read_only_key)
+    assert again.status_code == 303
+    assert 'value="read-write"' not in browser.get(url).text

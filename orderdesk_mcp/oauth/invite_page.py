@@ -38,10 +38,11 @@ def _form(
 
 @web.bp.route("/tenant/invite/<token>", methods=["GET", "POST"])
 def invite(token: str) -> Response:
-    session, came_with = web.browser_session()
     row = invites.find_invite(token)
     if row is None:
         return web.message_page(404, "Invite not valid", NOT_VALID)
+    came_with = web.loaded_session()
+    session = web.browser_session(came_with)
     tenant: Tenant = row.tenant
     if request.method == "GET":
         return _form(tenant, session)

@@ -112,21 +112,31 @@ def _consent_page(
 
 @web.bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
-    session, came_with = web.browser_session()
+    came_with = web.loaded_session()
     posted = request.method == "POST"
     if posted and not web_sessions.csrf_matches(came_with, request.form.get("csrf_token")):
         return web.message_page(400, "Form expired", FORM_EXPIRED, retry_url=web.this_url())
     try:
-        auth_request = authorization.validate_authorization_request()
+        return _authorize(came_with, posted)
     except AuthorizationError as error:
+        # From validation, or from approve/deny (a client revoked meanwhile, say).
         if error.redirect is not None:
             return error.redirect
         return web.message_page(400, "Cannot connect", error.message)
+
+
+def _authorize(came_with: BrowserSession | None, posted: bool) -> Response:
+    auth_request = authorization.validate_authorization_request()
+    # Only now a session row, if there was none: junk requests never write one.
+    session = web.browser_session(came_with)
     signed_in = _signed_in(session)
-    if signed_in is None and session.tenant_id is not None:
-        # Disabled tenant or revoked sign-in key since: that sign-in is over.
+    switching = posted and "sign_out" in request.form
+    if session.tenant_id is not None and (signed_in is None or switching):
+        # Signed out on request, or the tenant was disabled or its sign-in key revoked since.
         web_sessions.end_session(session)
         session = web.use_session(web_sessions.start_session())
+        if switching:
+            return _sign_in_page(auth_request, session)
         if posted:
             return _sign_in_page(auth_request, session, error=SIGN_IN_ENDED, status=400)
     if not posted:

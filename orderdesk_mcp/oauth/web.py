@@ -84,14 +84,13 @@ def use_session(session: BrowserSession) -> BrowserSession:
     return session
 
 
-def browser_session() -> tuple[BrowserSession, BrowserSession | None]:
-    """(the session this reply uses, the one the request came with or None).
+def browser_session(loaded: BrowserSession | None) -> BrowserSession:
+    """The request's live session, or a new anonymous one (its cookie goes with the reply).
 
-    A request without a live session gets a new anonymous one, so the page it sees has a
-    CSRF token; a form posted with it then fails the CSRF check, as it should.
+    The page then has a CSRF token; a form posted without a live session fails the CSRF
+    check, as it should.
     """
-    loaded = loaded_session()
-    return (loaded if loaded is not None else use_session(web_sessions.start_session())), loaded
+    return loaded if loaded is not None else use_session(web_sessions.start_session())
 
 
 def this_url() -> str:
