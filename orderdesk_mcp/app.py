@@ -12,6 +12,7 @@ from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.mcp import blueprint as mcp_blueprint
 from orderdesk_mcp.mcp.audit import note_upstream_call
 from orderdesk_mcp.oauth import blueprint as oauth_blueprint
+from orderdesk_mcp.oauth import pages as oauth_pages
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
 from orderdesk_mcp.services import SERVICES_KEY, Services, get_services
 from orderdesk_mcp.vault import Vault
@@ -50,4 +51,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     health.init_app(app)
     mcp_blueprint.init_app(app)
     oauth_blueprint.init_app(app)  # only when ORDERDESK_MCP_PUBLIC_URL is set
+    oauth_pages.init_app(app)
     return app

@@ -216,6 +216,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.sign_in_failures = Counter(
+            f"{PREFIX}_oauth_sign_in_failures",
+            "Failed sign-ins on the OAuth pages by reason (password, api_key, limited, ...).",
+            ["reason"],
+            registry=r,
+        )
         self.audit_failures = Counter(
             f"{PREFIX}_audit_failures",
             "Audit rows that could not be written, by what happened to the call "
@@ -295,6 +301,9 @@ class Metrics:
 
     def record_auth_failure(self, reason: str) -> None:
         self.auth_failures.labels(self._reasons(reason)).inc()
+
+    def record_sign_in_failure(self, reason: str) -> None:
+        self.sign_in_failures.labels(self._reasons(reason)).inc()
 
     def record_rate_limited(self, kind: str) -> None:
         self.rate_limited.labels(self._kinds(kind)).inc()
@@ -451,6 +460,10 @@ def record_tool_call(tool: str, outcome: str, seconds: float) -> None:
 
 def record_auth_failure(reason: str) -> None:
     get_metrics().record_auth_failure(reason)
+
+
+def record_sign_in_failure(reason: str) -> None:
+    get_metrics().record_sign_in_failure(reason)
 
 
 def record_rate_limited(kind: str) -> None:
