@@ -27,11 +27,13 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
+from orderdesk_mcp.db.models import OAuthClient
 from orderdesk_mcp.sandbox import RunningSandbox
 from tests.oauth_e2e import (
     HTTP_TIMEOUT_S,
     AuthorizeResult,
     Browser,
+    MetadataDocumentServer,
     OAuthSite,
     assert_token_refused,
     checkpoint,
@@ -93,7 +95,12 @@ class PersonAtTheBrowser:
         )
 
 
-def sdk_provider(site: OAuthSite, person: PersonAtTheBrowser, storage: MemoryStorage) -> Any:
+def sdk_provider(
+    site: OAuthSite,
+    person: PersonAtTheBrowser,
+    storage: MemoryStorage,
+    client_metadata_url: str | None = None,
+) -> Any:
     return OAuthClientProvider(
         server_url=site.mcp_url,
         client_metadata=OAuthClientMetadata(
@@ -106,6 +113,7 @@ def sdk_provider(site: OAuthSite, person: PersonAtTheBrowser, storage: MemorySto
         storage=storage,
         redirect_handler=person.redirect_handler,
         callback_handler=person.callback_handler,
+        client_metadata_url=client_metadata_url,
     )
 
 
@@ -118,7 +126,7 @@ def test_sdk_client_signs_in_calls_refreshes_and_is_revoked(site: OAuthSite) -> 
     async def run() -> None:
         async with create_mcp_http_client(auth=provider) as http_client:
             transport = streamable_http_client(site.mcp_url, http_client=http_client)
-            async with Client(transport, mode="legacy") as client:
+            async with Client(transport) as client:
                 stores = await client.call_tool("list_stores", {})
                 assert stores.is_error is False, stores.content
                 seen["stores"] = stores.structured_content
@@ -179,6 +187,44 @@ def test_sdk_client_signs_in_calls_refreshes_and_is_revoked(site: OAuthSite) -> 
     }
     assert files_holding(site.data_dir, secrets) == []
     assert site.log.getvalue(), "the server's log was captured"
+
+
+def test_sdk_client_identified_by_a_client_id_metadata_document(
+    data_dir: Path, sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 2025-11-25 way: the client_id is an https URL the server fetches; no registration."""
+    documents = MetadataDocumentServer(
+        tmp_path,
+        {
+            "client_name": "SDK by metadata document",
+            "redirect_uris": [REDIRECT_URI],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(documents.cert_file))  # trust our loopback cert
+    cimd_env = {"ORDERDESK_MCP_OAUTH_CIMD_ALLOW_PRIVATE": "true"}
+    try:
+        with oauth_site(data_dir, sandbox, cimd_env) as site:
+            storage, person = MemoryStorage(), PersonAtTheBrowser(site)
+            provider = sdk_provider(site, person, storage, client_metadata_url=documents.url)
+
+            async def run() -> Any:
+                async with create_mcp_http_client(auth=provider) as http_client:
+                    transport = streamable_http_client(site.mcp_url, http_client=http_client)
+                    async with Client(transport) as client:
+                        return await client.call_tool("list_stores", {})
+
+            stores = asyncio.run(asyncio.wait_for(run(), timeout=90))
+            assert stores.is_error is False, stores.content
+            assert storage.client_info is not None
+            assert storage.client_info.client_id == documents.url
+            assert documents.fetches >= 1
+            assert "SDK by metadata document" in person.results[0].consent_text
+            assert [row.kind for row in OAuthClient.select()] == ["metadata_document"]
+    finally:
+        documents.stop()
 
 
 def test_the_first_401_points_the_sdk_at_our_metadata(site: OAuthSite) -> None:
