@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck conformance bench
+.PHONY: demo test lint typecheck pytest venv clean system-deps shellcheck conformance ts-sdk bench
 
 # Debian and Ubuntu ship venv/ensurepip in a separate package; fetch it only when missing.
 $(BIN)/python:
@@ -31,10 +31,12 @@ demo: $(STAMP)
 ## its summary closes the output).
 test: system-deps lint shellcheck typecheck conformance pytest
 
-# nginx, shellcheck and openssl (deployment tests) and npm (conformance) from Debian's packages when
-# missing; apt-get update runs only then, and sudo only when not root. The tests start their
-# own nginx on loopback, so the packaged service (listening on port 80) is switched off.
-SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl npm:npm
+# nginx, shellcheck and openssl (deployment tests), npm (conformance, TypeScript SDK) and
+# chromium with its driver (the browser sign-in test) from Debian's packages when missing;
+# apt-get update runs only then, and sudo only when not root. The tests start their own nginx
+# on loopback, so the packaged service (listening on port 80) is switched off.
+SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl npm:npm \
+	chromium:chromium chromedriver:chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -58,8 +60,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) ts-sdk
 	$(BIN)/pytest -q
+
+## ts-sdk: the official MCP TypeScript SDK, pinned, into .tools/ (the OAuth end-to-end test
+## drives it; first run fetches Node 22 and the SDK with npm).
+ts-sdk:
+	scripts/install-ts-sdk.sh
 
 ## conformance: the official MCP conformance suite against `serve --local` (first run fetches
 ## Node 22 and the pinned suite into .tools/ with npm).

