@@ -467,6 +467,17 @@ def test_repeated_auth_failures_from_one_address_are_429(mcp_app: Flask) -> None
     error_of(reply)
 
 
+def test_requests_without_credentials_are_never_throttled(mcp_app: Flask) -> None:
+    # The first request of every OAuth client carries no token: 401 (pointing at discovery)
+    # however many clients share one address, never 429.
+    client = mcp_app.test_client()
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    statuses = {client.post("/mcp", json=body).status_code for _ in range(30)}
+    assert statuses == {401}
+    http = McpHttp(client, "odmcp_000000000000_" + "B" * 43)
+    assert [http.request("ping").status_code for _ in range(20)] == [401] * 20
+
+
 def test_per_key_rate_limit_is_429_with_retry_after(
     settings: Settings, db: Any, vault: Vault, mcp_tenant: McpTenant
 ) -> None:

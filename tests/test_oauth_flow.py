@@ -154,7 +154,7 @@ def test_read_scope_asks_read_only(app: Flask, client: FlaskClient) -> None:
     with app.test_request_context("/oauth/authorize?" + urlencode(query)):
         request = validate_authorization_request()
     assert request.requested.read_only
-    assert request.redirect_host == "127.0.0.1"
+    assert request.redirect_host == "127.0.0.1:33418"
     assert request.client_name == "Test Client"
 
 

@@ -1,10 +1,9 @@
 """The browser half of OAuth sign-in: /oauth/authorize (sign-in, consent) and the invite page.
 
 The real app on a real SQLite file, driven as a browser would (forms, cookies, redirects).
-The protocol half (oauth/authorization.py) is replaced by `fake_authorization_protocol`
-until it lands; every assertion is written so it holds against the real implementation too:
-approve answers a 302 to the redirect URI with `code` and `state` and stores the code's
-rights in `oauth_code` (SHA-256 of the code); deny answers a 302 with error=access_denied.
+The protocol half is the real one (oauth/authorization.py): approve answers a 302 to the
+redirect URI with `code`, `state` and `iss` and stores the code's rights in `oauth_code`
+(SHA-256 of the code); deny answers a 302 with error=access_denied.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import peewee
 import pytest
-from flask import Flask, Response, redirect, request
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -46,8 +45,7 @@ from orderdesk_mcp.db.models import (
 )
 from orderdesk_mcp.invites import create_invite, set_password
 from orderdesk_mcp.metrics import get_metrics
-from orderdesk_mcp.oauth import authorization, consent, web_sessions
-from orderdesk_mcp.oauth.authorization import AuthorizationError, AuthorizationRequest
+from orderdesk_mcp.oauth import consent, web_sessions
 from orderdesk_mcp.oauth.consent import ConsentError, ConsentOffer
 from orderdesk_mcp.oauth.rights import GrantRights
 from orderdesk_mcp.passwords import verify_password
@@ -66,66 +64,6 @@ CSP = (
 )
 OTHER_ADDRESS = {"REMOTE_ADDR": "203.0.113.7"}
 VERIFIER = "pkce-verifier-" + "v" * 50  # PKCE (RFC 7636): 43 to 128 characters
-
-
-# --- the protocol half's stand-in: REMOVE AT MERGE (oauth/authorization.py implements it) ---
-
-
-@pytest.fixture(autouse=True)
-def fake_authorization_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test double of validate_authorization_request/approve/deny, until ocore's lands."""
-
-    def validate() -> AuthorizationRequest:
-        args = request.args
-        client = OAuthClient.get_or_none(OAuthClient.client_id == args.get("client_id", ""))
-        metadata = json.loads(client.metadata) if client is not None else {}
-        redirect_uri = args.get("redirect_uri", "")
-        if client is None or redirect_uri not in metadata.get("redirect_uris", []):
-            raise AuthorizationError("This app's sign-in link is not valid (unknown client).")
-        state = args.get("state")
-        if args.get("response_type") != "code":
-            query = urlencode({"error": "unsupported_response_type", "state": state or ""})
-            raise AuthorizationError("unsupported", redirect(f"{redirect_uri}?{query}"))
-        return AuthorizationRequest(
-            client_id=client.client_id,
-            client_name=metadata.get("client_name", client.client_id),
-            redirect_uri=redirect_uri,
-            redirect_host=urlparse(redirect_uri).netloc,
-            requested=GrantRights(
-                read_only=args.get("scope") == "read", store_ids=None, toolsets=None
-            ),
-            state=state,
-            resource=f"{PUBLIC_URL}/mcp",
-        )
-
-    def approve(
-        req: AuthorizationRequest, *, tenant_id: int, via_key_id: int | None, rights: GrantRights
-    ) -> Response:
-        code = secrets.token_urlsafe(32)
-        columns = rights.column_values()
-        OAuthCode.create(
-            code_hash=hashlib.sha256(code.encode()).hexdigest(),
-            client=OAuthClient.get(OAuthClient.client_id == req.client_id),
-            tenant=tenant_id,
-            via_key=via_key_id,
-            redirect_uri=req.redirect_uri,
-            scope=rights.scope,
-            store_ids=columns["store_ids"],
-            toolsets=columns["toolsets"],
-            code_challenge=request.args.get("code_challenge", ""),
-            resource=req.resource,
-            expires=utcnow() + dt.timedelta(minutes=1),
-        )
-        query = urlencode({"code": code, "state": req.state or "", "iss": PUBLIC_URL})
-        return redirect(f"{req.redirect_uri}?{query}")  # type: ignore[return-value]
-
-    def deny(req: AuthorizationRequest) -> Response:
-        query = urlencode({"error": "access_denied", "state": req.state or ""})
-        return redirect(f"{req.redirect_uri}?{query}")  # type: ignore[return-value]
-
-    monkeypatch.setattr(authorization, "validate_authorization_request", validate)
-    monkeypatch.setattr(authorization, "approve", approve)
-    monkeypatch.setattr(authorization, "deny", deny)
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -325,12 +263,12 @@ def test_https_public_url_makes_a_secure_host_prefixed_cookie(
     )
     shop = _make_shop(https, db, vault)
     browser = shop.app.test_client()
-    cookie = browser.get(authorize_url(), base_url="https://mcp.example.com").headers["Set-Cookie"]
+    url = authorize_url(resource="https://mcp.example.com/mcp")
+    cookie = browser.get(url, base_url="https://mcp.example.com").headers["Set-Cookie"]
     assert cookie.startswith("__Host-odmcp_session=")
     assert "Secure" in cookie
     assert "HttpOnly" in cookie
     assert "Domain" not in cookie
-    url = authorize_url()
     page = browser.get(url, base_url="https://mcp.example.com")
     signed = browser.post(
         url,
@@ -394,7 +332,7 @@ def test_password_sign_in_rotates_the_session_and_shows_consent(
     old = shop.app.test_client()
     old.set_cookie(web_sessions.COOKIE_NAME, before)
     assert "Sign in" in old.get(url).text
-    events = list(AuditEvent.select().where(AuditEvent.action == "oauth:sign_in"))
+    events = list(AuditEvent.select().where(AuditEvent.action == "oauth.sign_in"))
     assert len(events) == 1
     assert events[0].tenant_id == shop.tenant.id
 
@@ -448,7 +386,7 @@ def test_disabled_tenant_and_revoked_key_cannot_sign_in(browser: FlaskClient, sh
     Tenant.update(disabled=True).where(Tenant.id == shop.tenant.id).execute()
     assert "do not match" in sign_in(browser, url, username="acme", password=PASSWORD).text
     assert "API key is not valid" in sign_in(browser, url, api_key=shop.read_only_key).text
-    failed = AuditEvent.select().where(AuditEvent.action == "oauth:sign_in_failed").count()
+    failed = AuditEvent.select().where(AuditEvent.action == "oauth.sign_in_failed").count()
     assert failed == 3
 
 
@@ -535,15 +473,29 @@ def test_consent_carries_exactly_the_rights_chosen(browser: FlaskClient, shop: S
 
 
 def test_consent_to_everything_keeps_every_toolset(browser: FlaskClient, shop: Shop) -> None:
-    url = authorize_url(scope="read")
+    url = authorize_url()
     page = signed_in_consent(browser, url)
-    assert 'value="read-only" checked' in page
+    assert 'value="read-write" checked' in page
     data = {"decision": "allow", "access": "read-write", "store": ["demo", "empty"]}
     reply = decide(browser, url, page, {**data, "toolset": list(TOOLSETS)})
     row = code_row(reply, state_of(url))
     assert "write" in re.split(r"[ ,]", row.scope)
     assert parse_store_ids(row.store_ids) == set(shop.store_ids.values())
     assert parse_toolsets(row.toolsets) is None
+
+
+def test_a_client_asking_read_only_is_never_given_read_write(
+    browser: FlaskClient, shop: Shop
+) -> None:
+    url = authorize_url(scope="read")
+    page = signed_in_consent(browser, url)
+    assert 'value="read-only" checked' in page
+    assert 'value="read-write"' not in page
+    data = {"decision": "allow", "access": "read-write", "store": ["demo"]}
+    reply = decide(browser, url, page, {**data, "toolset": list(TOOLSETS)})
+    assert reply.status_code == 400
+    assert "asked for read-only access" in reply.text
+    assert OAuthCode.select().count() == 0
 
 
 def test_deny_sends_access_denied_to_the_client(browser: FlaskClient) -> None:
@@ -713,7 +665,7 @@ def test_an_invite_sets_the_password_once(browser: FlaskClient, shop: Shop) -> N
         path, data={"csrf_token": token, "password": "yet another password", "confirm": "x"}
     )
     assert used.status_code == 404
-    assert AuditEvent.select().where(AuditEvent.action == "oauth:invite_used").count() == 1
+    assert AuditEvent.select().where(AuditEvent.action == "oauth.invite_used").count() == 1
 
 
 def test_an_expired_or_made_up_invite_is_not_found(browser: FlaskClient, shop: Shop) -> None:

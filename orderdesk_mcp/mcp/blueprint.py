@@ -101,6 +101,7 @@ class McpState:
     # point clients at the protected resource metadata (RFC 9728 5.1).
     challenge_missing: str = WWW_AUTHENTICATE_MISSING
     challenge_invalid: str = WWW_AUTHENTICATE_INVALID
+    oauth_enabled: bool = False
 
 
 class HttpFailure(Exception):
@@ -165,6 +166,7 @@ def init_app(app: Flask) -> None:
         ),
         challenge_missing=challenge_missing,
         challenge_invalid=challenge_invalid,
+        oauth_enabled=settings.oauth_enabled,
     )
     app.register_blueprint(bp)
     # Errors raised before the view runs (an unknown method, a body over the limit, a path
@@ -361,6 +363,21 @@ def _authenticate(mcp: McpState) -> Caller:
         # A valid key is never locked out by others' failures from a shared address (NAT,
         # or a proxy whose forwarded address is not trusted); its secret cannot be guessed.
         return caller
+    if token is None:
+        # No credentials is how every OAuth client starts (the 401 points it at discovery),
+        # and it costs no lookup: never counted or throttled, or connectors reaching us from
+        # one shared address would get 429 instead of the way to sign in.
+        metrics.record_auth_failure("missing")
+        raise HttpFailure(
+            401,
+            SERVER_ERROR,
+            "missing credentials: sign in with OAuth (clients that support it do so from "
+            "this answer) or send 'Authorization: Bearer <key>' (`orderdesk-mcp key create`)"
+            if mcp.oauth_enabled
+            else "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key "
+            "create` makes one)",
+            headers={"WWW-Authenticate": mcp.challenge_missing},
+        )
     address = request.remote_addr or "unknown"
     blocked = mcp.limits.auth_blocked(address)
     if blocked is not None:
@@ -372,17 +389,16 @@ def _authenticate(mcp: McpState) -> Caller:
             headers={"Retry-After": str(blocked)},
         )
     mcp.limits.note_auth_failure(address)
-    metrics.record_auth_failure("missing" if token is None else "invalid")
-    if token is None:
-        problem = (
-            "missing API key: send 'Authorization: Bearer <key>' (`orderdesk-mcp key create` "
-            "makes one)"
-        )
-        challenge = mcp.challenge_missing
-    else:
-        problem = "the API key is invalid or revoked; ask the operator for a new one"
-        challenge = mcp.challenge_invalid
-    raise HttpFailure(401, SERVER_ERROR, problem, headers={"WWW-Authenticate": challenge})
+    metrics.record_auth_failure("invalid")
+    problem = (
+        "the API key or access token is invalid, expired or revoked; an OAuth client signs "
+        "in again (or refreshes), a key holder asks the operator for a new key"
+        if mcp.oauth_enabled
+        else "the API key is invalid or revoked; ask the operator for a new one"
+    )
+    raise HttpFailure(
+        401, SERVER_ERROR, problem, headers={"WWW-Authenticate": mcp.challenge_invalid}
+    )
 
 
 def _effective_toolsets(caller: Caller) -> frozenset[str] | None:

@@ -304,8 +304,9 @@ class Dispatcher:
             )
         if scope.read_only and not tool.annotations.read_only:
             raise invalid_params(
-                f"tool {name} changes data and this API key is read-only; use a key with "
-                "write access (`orderdesk-mcp key create` without --read-only)"
+                f"tool {name} changes data and these credentials are read-only; use a key "
+                "with write access (`orderdesk-mcp key create` without --read-only), or, "
+                "signed in with OAuth, connect again and allow read-write access"
             )
         if scope.toolsets is not None and tool.toolset not in scope.toolsets:
             raise invalid_params(

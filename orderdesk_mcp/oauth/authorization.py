@@ -183,12 +183,22 @@ def _error(error: OAuth2Error, state: str | None) -> AuthorizationError:
         if error.description:
             params.append(("error_description", str(error.description)))
         return AuthorizationError(description, _redirect(error.redirect_uri, params, state))
+    if "redirect" in description.lower():
+        # Authlib's text quotes the URI; a page that echoes an attacker's URL helps phishing.
+        description = (
+            "this sign-in link asks to send you to an address the app never registered, so "
+            "sign-in stopped there; start again from the app"
+        )
     return AuthorizationError(description)
 
 
 def _host_of(uri: str) -> str:
+    """Where the consent page says the tenant will be sent: host and port, no credentials."""
     parts = urlsplit(uri)
-    return parts.hostname or f"{parts.scheme}: app"
+    if not parts.hostname:
+        return f"{parts.scheme}: app"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _refused(error: str) -> None:

@@ -54,7 +54,11 @@ def key_rights(key: ApiKey) -> GrantRights:
     )
 
 
-def offer_for(tenant_id: int, via_key: ApiKey | None) -> ConsentOffer:
+def offer_for(
+    tenant_id: int, via_key: ApiKey | None, *, asked_read_only: bool = False
+) -> ConsentOffer:
+    """`asked_read_only`: the client asked only for read access, so read-write is not offered
+    (a tenant may narrow what a client asks for, never widen it)."""
     holder = key_rights(via_key) if via_key is not None else GrantRights.everything()
     stores = {
         row.alias: row.id
@@ -67,7 +71,10 @@ def offer_for(tenant_id: int, via_key: ApiKey | None) -> ConsentOffer:
         name for name in TOOLSETS if holder.toolsets is None or name in holder.toolsets
     )
     return ConsentOffer(
-        stores=stores, toolsets=toolsets, read_write=not holder.read_only, holder=holder
+        stores=stores,
+        toolsets=toolsets,
+        read_write=not holder.read_only and not asked_read_only,
+        holder=holder,
     )
 
 
@@ -99,6 +106,8 @@ def rights_from_form(form: MultiDict[str, str], offer: ConsentOffer) -> GrantRig
         raise ConsentError("Choose read-only or read-write access.")
     if not offer.stores:
         raise ConsentError("You have no store to grant yet; add a store first, or deny.")
+    if access == READ_WRITE and not offer.holder.read_only and not offer.read_write:
+        raise ConsentError("This app asked for read-only access; choose read-only.")
     aliases = _chosen(form.getlist("store"), list(offer.stores), "store")
     toolsets = _chosen(form.getlist("toolset"), offer.toolsets, "toolset")
     rights = GrantRights(

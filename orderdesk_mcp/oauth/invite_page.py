@@ -19,7 +19,7 @@ NOT_VALID = (
     "This invite link is not valid any more (used, expired or mistyped); ask the operator for "
     "a new one."
 )
-AUDIT_INVITE_USED = "oauth:invite_used"
+AUDIT_INVITE_USED = "oauth.invite_used"
 
 
 def _form(

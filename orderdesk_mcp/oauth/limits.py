@@ -20,7 +20,8 @@ from orderdesk_mcp.config import Settings
 from orderdesk_mcp.mcp.limit_storage import memory_uri_to_swept
 
 PER_CLIENT_LIMIT = "60/minute"
-REGISTRATIONS_PER_ADDRESS_LIMIT = "30/minute"
+# Registration has no client id yet; Claude's and ChatGPT's users share a few addresses.
+REGISTRATIONS_PER_ADDRESS_LIMIT = "120/minute"
 PER_ADDRESS_LIMIT = "600/minute"
 
 

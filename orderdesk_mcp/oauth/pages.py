@@ -20,6 +20,7 @@ from orderdesk_mcp.oauth import (
 )
 from orderdesk_mcp.oauth.authorization import AuthorizationError, AuthorizationRequest
 from orderdesk_mcp.oauth.consent import ConsentChoice, ConsentError, ConsentOffer
+from orderdesk_mcp.oauth.rights import RightsError
 from orderdesk_mcp.oauth.sign_in import SignInFailed, check_sign_in
 from orderdesk_mcp.oauth.sign_in_limits import SignInLimits
 from orderdesk_mcp.oauth.web_sessions import BrowserSession
@@ -143,7 +144,13 @@ def _authorize(came_with: BrowserSession | None, posted: bool) -> Response:
         if signed_in is None:
             return _sign_in_page(auth_request, session)
         tenant, key = signed_in
-        return _consent_page(auth_request, session, tenant, key, consent.offer_for(tenant.id, key))
+        return _consent_page(
+            auth_request,
+            session,
+            tenant,
+            key,
+            consent.offer_for(tenant.id, key, asked_read_only=auth_request.requested.read_only),
+        )
     if "decision" in request.form:
         if signed_in is None:
             return _sign_in_page(auth_request, session, error=SIGN_IN_ENDED, status=400)
@@ -183,7 +190,7 @@ def _decide(
     decision = request.form.get("decision")
     if decision == "deny":
         return authorization.deny(auth_request)
-    offer = consent.offer_for(tenant.id, key)
+    offer = consent.offer_for(tenant.id, key, asked_read_only=auth_request.requested.read_only)
     if decision != "allow":
         error = "Choose Allow or Deny."
     else:
@@ -192,12 +199,16 @@ def _decide(
         except ConsentError as problem:
             error = str(problem)
         else:
-            return authorization.approve(
-                auth_request,
-                tenant_id=tenant.id,
-                via_key_id=key.id if key is not None else None,
-                rights=rights,
-            )
+            try:
+                return authorization.approve(
+                    auth_request,
+                    tenant_id=tenant.id,
+                    via_key_id=key.id if key is not None else None,
+                    rights=rights,
+                )
+            except RightsError:
+                # The offer already keeps within the request; this is the last line.
+                error = "This app did not ask for that much access; choose less."
     return _consent_page(
         auth_request,
         session,

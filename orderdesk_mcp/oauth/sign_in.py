@@ -24,8 +24,8 @@ API_KEY_FAILED = "That API key is not valid; paste a current tenant API key (odm
 NOTHING_ENTERED = "Enter your tenant name and password, or paste a tenant API key."
 BOTH_ENTERED = "Sign in with your tenant name and password or with an API key, not both."
 MAX_NAME_CHARS = 64
-AUDIT_SIGN_IN = "oauth:sign_in"
-AUDIT_SIGN_IN_FAILED = "oauth:sign_in_failed"
+AUDIT_SIGN_IN = "oauth.sign_in"
+AUDIT_SIGN_IN_FAILED = "oauth.sign_in_failed"
 
 
 class SignInFailed(Exception):
