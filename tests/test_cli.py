@@ -232,6 +232,13 @@ def test_serve_refuses_a_pending_migration(run: Any) -> None:
     assert "run `orderdesk-mcp db upgrade` first" in result.stderr
 
 
+def test_demo_needs_a_real_port_for_its_oauth_urls(run: Any) -> None:
+    # The issuer and resource URLs name the port before the server binds it.
+    result = run("demo", "--port", "0")
+    assert result.exit_code == 2
+    assert "--port" in result.stderr
+
+
 def test_store_add_and_verify_call_order_desk(run: Any, sandbox: Any) -> None:
     from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
 

@@ -59,7 +59,8 @@ def stdio(ctx: click.Context) -> None:
     "--port",
     default=8080,
     show_default=True,
-    type=click.IntRange(0, 65535),
+    # Not 0: the OAuth issuer and resource URLs name the port before the server binds it.
+    type=click.IntRange(1, 65535),
     help="Port of the MCP server (loopback only).",
 )
 @click.option(
