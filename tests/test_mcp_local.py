@@ -135,7 +135,7 @@ def test_local_mode_with_the_sdk_client(local_app: Flask) -> None:
         version, tools = asyncio.run(asyncio.wait_for(run(), timeout=60))
     finally:
         served.stop()
-    assert version == "2025-11-25"
+    assert version == "2026-07-28"  # the SDK's probe finds the stateless revision
     assert "update_order" in tools
 
 
@@ -208,7 +208,7 @@ def test_sdk_client_over_stdio_subprocess(tmp_path: Path, sandbox: RunningSandbo
             }
 
     seen = asyncio.run(asyncio.wait_for(run(), timeout=60))
-    assert seen["version"] == "2025-11-25"
+    assert seen["version"] == "2026-07-28"  # server/discover is the probe on stdio too
     assert seen["tools"] > 20
     assert seen["store"]["store"]["id"] == SANDBOX_DEMO_STORE
     assert seen["missing"] is True
