@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -142,16 +143,25 @@ def test_local_mode_with_the_sdk_client(local_app: Flask) -> None:
 # --- stdio ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def stdio_session(local_settings: Settings) -> Iterator[StdioSession]:
-    machinery = UpstreamMachinery.from_settings(local_settings)
+@contextmanager
+def local_stdio_session(settings: Settings) -> Iterator[StdioSession]:
+    """What `orderdesk-mcp stdio` serves, without the pipes: feed it lines."""
+    machinery = UpstreamMachinery.from_settings(settings)
     store = LocalStore(
         store_id=SANDBOX_DEMO_STORE,
         api_key=SANDBOX_KEYS[SANDBOX_DEMO_STORE],
-        base_url=local_settings.orderdesk_api_base_url,
+        base_url=settings.orderdesk_api_base_url,
     )
-    yield StdioSession(Dispatcher(), LocalAccess(store, machinery, 3600), LOCAL_CALLER)
-    machinery.close()
+    try:
+        yield StdioSession(Dispatcher(), LocalAccess(store, machinery, 3600), LOCAL_CALLER)
+    finally:
+        machinery.close()
+
+
+@pytest.fixture
+def stdio_session(local_settings: Settings) -> Iterator[StdioSession]:
+    with local_stdio_session(local_settings) as session:
+        yield session
 
 
 def line(session: StdioSession, message: Any) -> Any:
