@@ -496,7 +496,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "600/minute",
         "Protocol requests allowed per tenant API key (flask-limiter syntax): initialize, "
         "notifications, ping, tools/list, prompts/list, resources/list, resource templates, "
-        "server/discover, logging/setLevel. An SDK session sends 7 of them; 600 covers about 85 "
+        "server/discover, logging/setLevel. An SDK session sends 5 to 7 of them (5 at "
+        "revision 2026-07-28, 7 through the initialize handshake); 600 covers about 85 "
         "sessions a minute, or a dozen open sessions that re-list and ping on every turn, "
         "and still stops a flood at 10 requests/s (each answered from memory or one row).",
         _parse_rate_limit,
