@@ -1,4 +1,10 @@
-"""The Streamable HTTP transport (MCP 2025-11-25) on `/mcp`: POST, DELETE, and 405 for GET.
+"""The Streamable HTTP transport on `/mcp`: POST, DELETE, and 405 for GET.
+
+Two eras share the endpoint. Handshake-era clients (2025-11-25, 2025-06-18, 2025-03-26)
+`initialize` a session and repeat its `Mcp-Session-Id`; stateless clients (2026-07-28) send
+self-describing requests (`params._meta` and the mirrored headers) that go straight to the
+dispatcher, with no session required or minted (`_is_stateless` decides; stateless_http.py
+answers them). Authentication, rate limits and audit are the same per request for both.
 
 One POST carries one JSON-RPC message and gets `application/json` back (no SSE: every
 method finishes within its request). The checks run in a fixed order, each failing with one
@@ -32,14 +38,16 @@ from orderdesk_mcp.mcp.access import AccessPolicy, Caller, tenant_access
 from orderdesk_mcp.mcp.admission import Admission, AdmissionLimits
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
 from orderdesk_mcp.mcp.echo import echo
+from orderdesk_mcp.mcp.envelope import has_modern_envelope
 from orderdesk_mcp.mcp.limits import McpLimits, is_protocol_message
 from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
+    HANDSHAKE_PROTOCOL_VERSIONS,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     MAX_BATCH_MESSAGES,
+    MODERN_PROTOCOL_VERSIONS,
     SERVER_ERROR,
-    SUPPORTED_PROTOCOL_VERSIONS,
     ClientResponse,
     JsonRpcError,
     Notification,
@@ -52,7 +60,9 @@ from orderdesk_mcp.mcp.protocol import (
     request_id_of,
 )
 from orderdesk_mcp.mcp.registry import TOOLSETS
+from orderdesk_mcp.mcp.request_headers import ROUTING_HEADERS
 from orderdesk_mcp.mcp.sessions import SessionState
+from orderdesk_mcp.mcp.stateless_http import answer_stateless
 from orderdesk_mcp.services import get_services
 
 logger = logging.getLogger(__name__)
@@ -64,7 +74,7 @@ STATE_KEY = "orderdesk_mcp.mcp"
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
 TOOLSETS_HEADER = "X-MCP-Toolsets"
-# The first request of newer (stateless, 2026) clients; see docs/CONFORMANCE.md.
+# The first request of stateless (2026-07-28) clients; see docs/CONFORMANCE.md.
 DISCOVER_METHOD = "server/discover"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # RFC 6750 3.1: a request without credentials gets the challenge but no error code; a wrong,
@@ -261,6 +271,15 @@ def mcp_endpoint() -> Response:
 def _serve(mcp: McpState, request_id: str) -> Response:
     _check_host(mcp)
     _check_origin(mcp)
+    if request.method != "POST" and request.headers.get(VERSION_HEADER) in MODERN_PROTOCOL_VERSIONS:
+        raise HttpFailure(
+            405,
+            INVALID_REQUEST,
+            f"2026-07-28 has no {request.method} on {ENDPOINT}: no sessions to end and no "
+            "server-initiated stream (this server offers no subscriptions/listen); POST each "
+            "request",
+            headers={"Allow": "POST"},
+        )
     if request.method == "GET":
         raise HttpFailure(
             405,
@@ -483,6 +502,8 @@ def _post(mcp: McpState, caller: Caller, request_id: str) -> Response:
         mcp, caller, protocol=is_protocol_message(raw[0] if isinstance(raw, list) and raw else raw)
     )
     toolsets = _effective_toolsets(caller)
+    if _is_stateless(raw):
+        return _stateless(mcp, _scope(mcp, caller, toolsets, request_id), raw)
     if isinstance(raw, list):
         return _batch(mcp, caller, toolsets, request_id, raw)
     try:
@@ -491,21 +512,42 @@ def _post(mcp: McpState, caller: Caller, request_id: str) -> Response:
         raise HttpFailure(400, error.code, error.message, request_id=request_id_of(raw)) from None
     if isinstance(message, Request) and message.method == "initialize":
         return _initialize(mcp, caller, message)
-    if (
-        isinstance(message, Request)
-        and message.method == DISCOVER_METHOD
-        and not request.headers.get(SESSION_HEADER)
-    ):
-        # The SDK's stateless probe: "method not found" makes it fall back to initialize.
-        return json_reply(
-            mcp.dispatcher.handle_request(message, _scope(mcp, caller, toolsets, request_id))
-        )
     _require_session(mcp, caller, request_id_of(raw))
     scope = _scope(mcp, caller, toolsets, request_id)
     reply = _handle(mcp, message, scope)
     if reply is None:
         return empty_reply(202)
     return json_reply(reply)
+
+
+def _is_stateless(raw: Any) -> bool:
+    """Whether a POST is a 2026-07-28 request rather than part of a handshake session.
+
+    A 2026-07-28 version header decides alone (a stray session id is ignored, as that
+    revision says). Otherwise a session id or `initialize` means the handshake era; without
+    them, a header naming a version we do not speak (answered -32022, as the SDK does), an
+    envelope in `params._meta`, or server/discover (which exists only in 2026-07-28) means
+    stateless. What remains (no session, no envelope) is a handshake client that forgot
+    its session id, and gets the 400 that says so.
+    """
+    version = request.headers.get(VERSION_HEADER)
+    if version in MODERN_PROTOCOL_VERSIONS:
+        return True
+    method = raw.get("method") if isinstance(raw, dict) else None
+    if request.headers.get(SESSION_HEADER) or method == "initialize":
+        return False
+    if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return True
+    params = raw.get("params") if isinstance(raw, dict) else None
+    return method == DISCOVER_METHOD or (isinstance(params, dict) and has_modern_envelope(params))
+
+
+def _stateless(mcp: McpState, scope: CallScope, raw: Any) -> Response:
+    headers = {name.lower(): request.headers.getlist(name) for name in ROUTING_HEADERS}
+    answer = answer_stateless(mcp.dispatcher, scope, raw, headers)
+    if answer.body is None:
+        return empty_reply(answer.status)
+    return json_reply(answer.body, answer.status)
 
 
 def _initialize(mcp: McpState, caller: Caller, message: Request) -> Response:
@@ -547,14 +589,13 @@ def _check_version_header(session: SessionState, message_id: RequestId | None) -
     the version negotiated at initialize.
     """
     version = request.headers.get(VERSION_HEADER)
-    if version is None or version in SUPPORTED_PROTOCOL_VERSIONS:
+    if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:
         return
     raise HttpFailure(
         400,
         INVALID_REQUEST,
         f"unsupported {VERSION_HEADER} {version[:40]!r}; this session negotiated "
-        f"{session.protocol_version}, and the server speaks "
-        + ", ".join(SUPPORTED_PROTOCOL_VERSIONS),
+        f"{session.protocol_version}, and sessions speak " + ", ".join(HANDSHAKE_PROTOCOL_VERSIONS),
         request_id=message_id,
     )
 

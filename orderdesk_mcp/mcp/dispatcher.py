@@ -2,7 +2,8 @@
 
 Both transports (the HTTP blueprint and stdio) parse messages, own sessions and decide who
 is calling; they hand the dispatcher a `CallScope` and it answers. It never reads HTTP
-headers, the database or settings.
+headers, the database or settings. A stateless (2026-07-28) request also comes with its
+`Envelope`: it then sees that revision's methods and result envelope (stateless.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderdesk_mcp import __version__, metrics
-from orderdesk_mcp.mcp import completion, prompts, resources, results
+from orderdesk_mcp.mcp import completion, prompts, resources, results, stateless
 from orderdesk_mcp.mcp.admission import Admission, AdmittedResolver
 from orderdesk_mcp.mcp.audit import (
     PENDING,
@@ -26,8 +27,11 @@ from orderdesk_mcp.mcp.audit import (
     count_upstream_calls,
 )
 from orderdesk_mcp.mcp.echo import bound_message, clip, echo
+from orderdesk_mcp.mcp.envelope import LOG_LEVELS, Envelope
 from orderdesk_mcp.mcp.protocol import (
     INTERNAL_ERROR,
+    INVALID_PARAMS,
+    LATEST_HANDSHAKE_VERSION,
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
     SERVER_ERROR,
@@ -61,7 +65,7 @@ DEFAULT_PAGE_SIZE = 100
 # Distinct (read-only, toolsets, cursor) keys whose tools/list page is kept encoded: 2 x 32
 # toolset subsets on one page; cursors and odd subsets beyond the cap are built each time.
 TOOLS_PAGE_CACHE_SIZE = 256
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+SERVER_INFO: dict[str, Any] = {"name": SERVER_NAME, "title": SERVER_TITLE, "version": __version__}
 
 INSTRUCTIONS = (
     "Tools for Order Desk stores: orders, order items, shipments, folders and inventory. "
@@ -71,6 +75,9 @@ INSTRUCTIONS = (
     "Destructive tools accept dry_run: true to preview exactly what would change."
 )
 
+# The same on every revision. Nothing is ever pushed: no list-changed notifications, no
+# resource subscriptions, and on 2026-07-28 no subscriptions/listen (each stream would hold
+# a waitress thread for its lifetime).
 CAPABILITIES: dict[str, Any] = {
     "tools": {"listChanged": False},
     "resources": {"subscribe": False, "listChanged": False},
@@ -196,6 +203,13 @@ class Dispatcher:
             "completion/complete": self._complete,
             "logging/setLevel": self._set_log_level,
         }
+        # 2026-07-28: the same methods less the removed ones, plus server/discover.
+        self._modern_methods = {
+            name: handler
+            for name, handler in self._methods.items()
+            if name not in stateless.REMOVED_METHODS
+        }
+        self._modern_methods["server/discover"] = self._discover
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -205,14 +219,14 @@ class Dispatcher:
         if not isinstance(requested, str) or not requested:
             raise invalid_params(
                 "initialize needs params.protocolVersion (a string such as "
-                f"{SUPPORTED_PROTOCOL_VERSIONS[0]!r})"
+                f"{LATEST_HANDSHAKE_VERSION!r})"
             )
         client_info = params.get("clientInfo")
         version = negotiate_version(requested)
         result = {
             "protocolVersion": version,
             "capabilities": CAPABILITIES,
-            "serverInfo": {"name": SERVER_NAME, "title": SERVER_TITLE, "version": __version__},
+            "serverInfo": SERVER_INFO,
             "instructions": INSTRUCTIONS,
         }
         return Handshake(
@@ -221,10 +235,18 @@ class Dispatcher:
             result=result,
         )
 
-    def handle_request(self, request: Request, scope: CallScope) -> dict[str, Any]:
-        """The full JSON-RPC reply to one request; never raises."""
+    def handle_request(
+        self, request: Request, scope: CallScope, envelope: Envelope | None = None
+    ) -> dict[str, Any]:
+        """The full JSON-RPC reply to one request; never raises.
+
+        `envelope` is given for a stateless (2026-07-28) request, whose envelope the
+        transport has already checked; None means a handshake-era request.
+        """
         metrics.record_mcp_request(request.method)
         try:
+            if envelope is not None:
+                return result_message(request.id, self._stateless(request, scope))
             method = self._methods.get(request.method)
             if method is None:
                 raise self._unknown_method(request.method)
@@ -255,6 +277,28 @@ class Dispatcher:
             # Calls run to completion within one HTTP request, so there is nothing to stop.
             logger.debug("client cancelled request %s", clip(notification.params.get("requestId")))
 
+    def _stateless(self, request: Request, scope: CallScope) -> dict[str, Any]:
+        """A 2026-07-28 request's result, in that revision's envelope."""
+        handler = self._modern_methods.get(request.method)
+        if handler is None:
+            removed = stateless.REMOVED_METHODS.get(request.method)
+            if removed is None:
+                raise JsonRpcError(METHOD_NOT_FOUND, f"method not found: {echo(request.method)}")
+            raise JsonRpcError(METHOD_NOT_FOUND, removed, request.method)
+        try:
+            result = handler(request.params, scope)
+        except JsonRpcError as error:
+            if error.code == RESOURCE_NOT_FOUND:
+                # 2026-07-28 answers a missing resource with Invalid params.
+                error.code = INVALID_PARAMS
+            raise
+        cache = stateless.CACHE_HINTS.get(request.method)
+        if request.method == "resources/read":
+            uri = request.params.get("uri")
+            ttl_ms = resources.read_ttl_ms(uri) if isinstance(uri, str) else 0
+            cache = stateless.CacheHint(ttl_ms, stateless.RESOURCE_READ_SCOPE)
+        return stateless.complete(result, SERVER_INFO, cache)
+
     @staticmethod
     def _unknown_method(method: str) -> JsonRpcError:
         if method == "initialize":
@@ -262,12 +306,12 @@ class Dispatcher:
                 METHOD_NOT_FOUND, "initialize is only valid as the first message of a session"
             )
         if method == "server/discover":
-            # The stateless 2026 revision: clients fall back to initialize on this error.
             return JsonRpcError(
                 METHOD_NOT_FOUND,
-                "server/discover is not supported; this server speaks the initialize handshake "
-                "(protocol versions " + ", ".join(SUPPORTED_PROTOCOL_VERSIONS) + ")",
-                {"supportedVersions": list(SUPPORTED_PROTOCOL_VERSIONS)},
+                "server/discover belongs to protocol 2026-07-28: send it without a session, "
+                "with params._meta naming the protocol version and client capabilities; this "
+                "session speaks the initialize handshake",
+                {"supported": list(SUPPORTED_PROTOCOL_VERSIONS)},
             )
         return JsonRpcError(METHOD_NOT_FOUND, f"method not found: {echo(method)}")
 
@@ -275,6 +319,14 @@ class Dispatcher:
 
     def _ping(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
         return {}
+
+    def _discover(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
+        # Our identity travels in _meta (serverInfo), as on every 2026-07-28 result.
+        return {
+            "supportedVersions": list(SUPPORTED_PROTOCOL_VERSIONS),
+            "capabilities": CAPABILITIES,
+            "instructions": INSTRUCTIONS,
+        }
 
     def _tools_list(self, params: dict[str, Any], scope: CallScope) -> dict[str, Any]:
         offset = decode_cursor("tools", params.get("cursor"))

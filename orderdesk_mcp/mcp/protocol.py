@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 # Newest first: `initialize` answers the client's version when it is listed here, else the first.
-SUPPORTED_PROTOCOL_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")
-LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[0]
+HANDSHAKE_PROTOCOL_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")
+LATEST_HANDSHAKE_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[0]
+# Stateless revisions: no handshake, every request names its version in `params._meta`.
+MODERN_PROTOCOL_VERSIONS: tuple[str, ...] = ("2026-07-28",)
+# Everything we speak, newest first: server/discover and -32022 errors list these.
+SUPPORTED_PROTOCOL_VERSIONS: tuple[str, ...] = (
+    MODERN_PROTOCOL_VERSIONS + HANDSHAKE_PROTOCOL_VERSIONS
+)
 # The one revision whose sessions may send JSON-RPC batches (2025-06-18 removed them).
 BATCH_PROTOCOL_VERSIONS: frozenset[str] = frozenset({"2025-03-26"})
 
@@ -26,6 +32,10 @@ RESOURCE_NOT_FOUND = -32002
 # Implementation-defined server error: transport refusals (auth, session, limits) and an
 # upstream failure while reading a resource.
 SERVER_ERROR = -32000
+# 2026-07-28: HTTP headers disagree with the body, or a required one is missing or malformed.
+HEADER_MISMATCH = -32020
+# 2026-07-28: the request's version is not one we speak (data lists the ones we do).
+UNSUPPORTED_PROTOCOL_VERSION = -32022
 
 RequestId = str | int
 
@@ -190,10 +200,30 @@ def error_message(request_id: RequestId | None, error: JsonRpcError) -> dict[str
 
 
 def negotiate_version(requested: Any) -> str:
-    """The version `initialize` answers: the client's if we speak it, else our latest."""
-    if isinstance(requested, str) and requested in SUPPORTED_PROTOCOL_VERSIONS:
+    """The version `initialize` answers: the client's if it has a handshake, else our latest.
+
+    A client asking for 2026-07-28 through `initialize` gets 2025-11-25, as the reference
+    SDKs answer: the stateless revision has no handshake to negotiate it with.
+    """
+    if isinstance(requested, str) and requested in HANDSHAKE_PROTOCOL_VERSIONS:
         return requested
-    return LATEST_PROTOCOL_VERSION
+    return LATEST_HANDSHAKE_VERSION
+
+
+def with_fields(result: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """`result` with `fields` added after its own keys (a new object; `result` is unchanged).
+
+    An EncodedResult keeps its spliced text: appending keys it does not have gives exactly
+    the text `compact_json` would, without encoding the (possibly large) result again.
+    """
+    if isinstance(result, EncodedResult) and not fields.keys() & result.keys():
+        extra = compact_json(fields)[1:-1]
+        text = result.json_text
+        if not extra:
+            return EncodedResult(result, text)
+        joined = text[:-1] + ("," if len(result) else "") + extra + "}"
+        return EncodedResult({**result, **fields}, joined)
+    return {**result, **fields}
 
 
 def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:

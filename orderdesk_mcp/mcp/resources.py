@@ -154,3 +154,19 @@ def _explain(uri: str, error: OrderDeskError) -> str:
         wait = max(1, round(error.retry_after))
         return f"{uri}: Order Desk's rate limit is exhausted; retry in {wait} seconds."
     return f"{uri}: Order Desk failed ({error.message}); retry later."
+
+
+# How long (ms) a client may reuse a resources/read result (2026-07-28 `ttlMs`). A store's
+# settings and folders change rarely, so the upstream cache's 5 minutes; orders and inventory
+# are 0 (immediately stale): an agent that changes an order with a tool and reads it again
+# must not be served the version from before its own write.
+STORE_READ_TTL_MS = 300_000
+
+
+def read_ttl_ms(uri: str) -> int:
+    """The freshness hint for a resources/read of `uri` (one that was just read)."""
+    try:
+        _store, kind, _record_id = _parse(uri)
+    except ResourceNotFound:
+        return 0
+    return STORE_READ_TTL_MS if kind == "store" else 0

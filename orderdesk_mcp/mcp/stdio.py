@@ -4,6 +4,10 @@ The client starts `orderdesk-mcp stdio` as a subprocess; each line on stdin is o
 (or, on a 2025-03-26 session, a batch), each reply one line on stdout. Nothing else may be
 written to stdout: logs go to stderr. The same dispatcher as over HTTP answers, as the local
 user of local mode (one store, from ORDERDESK_STORE_ID / ORDERDESK_API_KEY).
+
+Both eras are served on the same pipes, message by message: a request whose `params._meta`
+names a protocol version is a stateless 2026-07-28 request (server/discover is how such
+clients probe), anything else follows the initialize handshake as before.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import IO, Any
 from orderdesk_mcp.logging import request_id_var
 from orderdesk_mcp.mcp.access import AccessPolicy, Caller
 from orderdesk_mcp.mcp.dispatcher import CallScope, Dispatcher
+from orderdesk_mcp.mcp.envelope import has_modern_envelope, read_envelope
 from orderdesk_mcp.mcp.protocol import (
     BATCH_PROTOCOL_VERSIONS,
     INVALID_REQUEST,
@@ -109,6 +114,13 @@ class StdioSession:
                 return error_message(message.id, error)
             self.protocol_version = handshake.protocol_version
             return result_message(message.id, handshake.result)
+        if isinstance(message, Request) and has_modern_envelope(message.params):
+            # No headers on stdio: the envelope alone says what the request is.
+            try:
+                envelope = read_envelope(message.method, message.params)
+            except JsonRpcError as error:
+                return error_message(message.id, error)
+            return self.dispatcher.handle_request(message, self._scope(), envelope)
         if isinstance(message, Request):
             return self.dispatcher.handle_request(message, self._scope())
         if isinstance(message, Notification):
