@@ -210,12 +210,17 @@ class StatelessConnection(McpConnection):
         return headers
 
     def stamp(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
-        meta = {
-            "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
-            "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
-            "io.modelcontextprotocol/clientCapabilities": {},
-        }
-        return {**(params or {}), "_meta": meta}
+        return modern_params(params)
+
+
+def modern_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """`params` with the 2026-07-28 envelope: version, client info and capabilities."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
+        "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    return {**(params or {}), "_meta": meta}
 
 
 Worker = Callable[[int], Callable[[], None]]
