@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,15 @@ import peewee
 from flask import Flask
 from flask.testing import FlaskClient
 
+from orderdesk_mcp.app import get_services
 from orderdesk_mcp.config import Settings, load_settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.oauth.authorization import approve, validate_authorization_request
 from orderdesk_mcp.oauth.rights import GrantRights
+from orderdesk_mcp.sandbox import RunningSandbox
+from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from tests.conftest import make_mcp_app, make_mcp_tenant
 
 PUBLIC_URL = "http://localhost:8080"
 RESOURCE = PUBLIC_URL + "/mcp"
@@ -34,6 +42,24 @@ def oauth_settings(data_dir: Path, **extra: str) -> Settings:
             **extra,
         }
     )
+
+
+@contextmanager
+def oauth_app_with_tenant(data_dir: Path, sandbox: RunningSandbox) -> Iterator[tuple[Flask, int]]:
+    """An app with OAuth on (a master key, a migrated database) and the tenant 'acme' with the
+    sandbox's two stores: (app, tenant id)."""
+    write_key_file(data_dir / "master.key", generate_master_key())
+    settings = oauth_settings(data_dir)
+    database = open_database(settings)
+    apply_migrations(database)
+    vault = Vault.from_settings(settings)
+    app = make_mcp_app(settings, database, vault)
+    tenant = make_mcp_tenant("acme", vault, sandbox)
+    try:
+        yield app, tenant.tenant.id
+    finally:
+        get_services(app).machinery.close()  # type: ignore[union-attr]
+        database.close()
 
 
 def pkce_pair() -> tuple[str, str]:

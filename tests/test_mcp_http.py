@@ -159,16 +159,24 @@ def test_ping_and_notifications(session: McpHttp) -> None:
     assert reply.get_data() == b""
 
 
-def test_server_discover_probe_gets_method_not_found_without_a_session(http: McpHttp) -> None:
+def test_server_discover_without_its_envelope_is_invalid_params(http: McpHttp) -> None:
+    # 2026-07-28 is served natively (tests/test_mcp_stateless.py); a probe without the
+    # per-request _meta is malformed at that revision, not a reason to fall back.
     reply = http.post(
         {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}},
-        headers={"MCP-Protocol-Version": "2026-07-28"},
+        headers={"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"},
     )
-    assert reply.status_code == 200
+    assert reply.status_code == 400
     error = error_of(reply)
+    assert error["code"] == -32602
+    assert "_meta" in error["message"]
+    assert "Mcp-Session-Id" not in reply.headers
+
+
+def test_server_discover_inside_a_session_is_method_not_found(session: McpHttp) -> None:
+    error = error_of(session.request("server/discover"))
     assert error["code"] == -32601
-    assert error["code"] != -32022
-    assert "initialize" in error["message"]
+    assert "2026-07-28" in error["message"]
 
 
 # --- sessions ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,23 +136,32 @@ def test_local_mode_with_the_sdk_client(local_app: Flask) -> None:
         version, tools = asyncio.run(asyncio.wait_for(run(), timeout=60))
     finally:
         served.stop()
-    assert version == "2025-11-25"
+    assert version == "2026-07-28"  # the SDK's probe finds the stateless revision
     assert "update_order" in tools
 
 
 # --- stdio ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def stdio_session(local_settings: Settings) -> Iterator[StdioSession]:
-    machinery = UpstreamMachinery.from_settings(local_settings)
+@contextmanager
+def local_stdio_session(settings: Settings) -> Iterator[StdioSession]:
+    """What `orderdesk-mcp stdio` serves, without the pipes: feed it lines."""
+    machinery = UpstreamMachinery.from_settings(settings)
     store = LocalStore(
         store_id=SANDBOX_DEMO_STORE,
         api_key=SANDBOX_KEYS[SANDBOX_DEMO_STORE],
-        base_url=local_settings.orderdesk_api_base_url,
+        base_url=settings.orderdesk_api_base_url,
     )
-    yield StdioSession(Dispatcher(), LocalAccess(store, machinery, 3600), LOCAL_CALLER)
-    machinery.close()
+    try:
+        yield StdioSession(Dispatcher(), LocalAccess(store, machinery, 3600), LOCAL_CALLER)
+    finally:
+        machinery.close()
+
+
+@pytest.fixture
+def stdio_session(local_settings: Settings) -> Iterator[StdioSession]:
+    with local_stdio_session(local_settings) as session:
+        yield session
 
 
 def line(session: StdioSession, message: Any) -> Any:
@@ -208,7 +218,7 @@ def test_sdk_client_over_stdio_subprocess(tmp_path: Path, sandbox: RunningSandbo
             }
 
     seen = asyncio.run(asyncio.wait_for(run(), timeout=60))
-    assert seen["version"] == "2025-11-25"
+    assert seen["version"] == "2026-07-28"  # server/discover is the probe on stdio too
     assert seen["tools"] > 20
     assert seen["store"]["store"]["id"] == SANDBOX_DEMO_STORE
     assert seen["missing"] is True

@@ -53,19 +53,29 @@ def structured(result: Any) -> dict[str, Any]:
     return data
 
 
-# The SDK warns that ping is gone in the 2026 revision; on this handshake-era session it works.
-@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
-def test_default_mode_probes_then_falls_back_to_initialize(mcp_server: McpServer) -> None:
+def test_default_mode_probes_and_stays_on_2026_without_a_session(mcp_server: McpServer) -> None:
     async def work(client: Client) -> tuple[str, str | None]:
-        await client.send_ping()
+        await client.list_tools()
         info = client.server_info
         return client.protocol_version, info.name if info else None
 
     version, name = connect(mcp_server, work)
-    assert version == "2025-11-25"
+    assert version == "2026-07-28"
     assert name == "orderdesk-mcp"
     exposition = get_metrics(mcp_server.app).exposition().decode()
     assert 'method="server/discover"' in exposition  # the probe came, and was answered
+    assert 'method="initialize"' not in exposition  # no fallback round trip
+    assert McpSession.select().count() == 0
+
+
+# The SDK warns that ping is gone in the 2026 revision; on a handshake-era session it works.
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+def test_legacy_mode_session_pings_and_ends_with_delete(mcp_server: McpServer) -> None:
+    async def work(client: Client) -> str:
+        await client.send_ping()
+        return client.protocol_version
+
+    assert connect(mcp_server, work, mode="legacy") == "2025-11-25"
     session = McpSession.get()
     assert session.protocol_version == "2025-11-25"
     assert session.ended is not None  # the client's DELETE on close ended it
@@ -198,7 +208,12 @@ def test_every_tool_through_the_sdk_is_audited(mcp_server: McpServer) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
-def test_resources_prompts_and_completion(mcp_server: McpServer) -> None:
+@pytest.mark.parametrize(
+    ("mode", "not_found"),
+    # Resource-not-found is -32602 on 2026-07-28 (the revision renumbered it), -32002 before.
+    [("legacy", -32002), ("2026-07-28", -32602)],
+)
+def test_resources_prompts_and_completion(mcp_server: McpServer, mode: str, not_found: int) -> None:
     async def work(client: Client) -> dict[str, Any]:
         resources = (await client.list_resources()).resources
         templates = (await client.list_resource_templates()).resource_templates
@@ -215,7 +230,8 @@ def test_resources_prompts_and_completion(mcp_server: McpServer) -> None:
             await client.read_resource("orderdesk://someone-else/store")
         with pytest.raises(MCPError) as no_prompt:
             await client.get_prompt("no_such_prompt")
-        await client.set_logging_level("warning")
+        if mode == "legacy":  # 2026-07-28 moved the level into each request's _meta
+            await client.set_logging_level("warning")
         return {
             "resources": [resource.uri for resource in resources],
             "templates": [template.uri_template for template in templates],
@@ -230,14 +246,14 @@ def test_resources_prompts_and_completion(mcp_server: McpServer) -> None:
             ],
         }
 
-    seen = connect(mcp_server, work)
+    seen = connect(mcp_server, work, mode=mode)
     assert seen["resources"] == ["orderdesk://demo/store", "orderdesk://empty/store"]
     assert "orderdesk://{store}/orders/{order_id}" in seen["templates"]
     assert seen["store"]["alias"] == "demo"
     assert {"triage_new_orders", "fulfil_order"} <= set(seen["prompts"])
     assert "123" in seen["prompt_text"]
     assert seen["completion"] == ["demo"]
-    assert seen["errors"] == [-32002, -32002, -32602]
+    assert seen["errors"] == [not_found, not_found, -32602]
 
 
 def test_read_only_key_sees_no_write_tools_and_cannot_call_them(mcp_server: McpServer) -> None:

@@ -9,38 +9,26 @@ import pytest
 import requests
 from flask import Flask
 
-from orderdesk_mcp.app import get_services
-from orderdesk_mcp.db.connection import open_database
-from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.sandbox import RunningSandbox
-from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
-from tests.conftest import ServedApp, make_mcp_app, make_mcp_tenant
+from tests.conftest import ServedApp
 from tests.oauth_helpers import (
     REDIRECT_URI,
     RESOURCE,
     approve_in_request,
     authorize_query,
-    oauth_settings,
+    oauth_app_with_tenant,
     pkce_pair,
 )
 
 
 @pytest.fixture
 def served(data_dir: Path, sandbox: RunningSandbox) -> Iterator[tuple[Flask, str, int]]:
-    write_key_file(data_dir / "master.key", generate_master_key())
-    settings = oauth_settings(data_dir)
-    database = open_database(settings)
-    apply_migrations(database)
-    vault = Vault.from_settings(settings)
-    app = make_mcp_app(settings, database, vault)
-    tenant = make_mcp_tenant("acme", vault, sandbox)
-    server = ServedApp(app)
-    try:
-        yield app, f"http://127.0.0.1:{server.port}", tenant.tenant.id
-    finally:
-        server.stop()
-        get_services(app).machinery.close()  # type: ignore[union-attr]
-        database.close()
+    with oauth_app_with_tenant(data_dir, sandbox) as (app, tenant_id):
+        server = ServedApp(app)
+        try:
+            yield app, f"http://127.0.0.1:{server.port}", tenant_id
+        finally:
+            server.stop()
 
 
 def test_register_authorize_exchange_call_refresh_revoke(served: tuple[Flask, str, int]) -> None:
