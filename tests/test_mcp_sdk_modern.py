@@ -213,19 +213,6 @@ def test_sdk_response_cache_honours_the_servers_ttl(mcp_server: McpServer, wire:
     assert listed == (1 if first.ttl_ms else 2)
 
 
-def test_resource_not_found_is_invalid_params_on_2026(mcp_server: McpServer) -> None:
-    async def work(client: Client) -> list[int]:
-        codes = []
-        for uri in ("orderdesk://demo/orders/999999999", "orderdesk://someone-else/store"):
-            with pytest.raises(MCPError) as missing:
-                await client.read_resource(uri)
-            codes.append(missing.value.error.code)
-        return codes
-
-    assert connect(mcp_server, work, mode=MODERN) == [-32602, -32602]
-    assert connect(mcp_server, work, mode="legacy") == [-32002, -32002]
-
-
 def test_read_only_key_and_toolsets_on_2026(mcp_server: McpServer, wire: WireLog) -> None:
     async def work(client: Client) -> tuple[set[str], int]:
         names = {tool.name for tool in (await client.list_tools()).tools}
