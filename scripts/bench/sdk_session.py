@@ -6,7 +6,7 @@ Starts the sandbox (demo seed) and our server (`orderdesk-mcp serve`, default se
 the limits under test are the shipped ones), then drives the official `mcp` SDK client
 through two scenarios and counts every HTTP request it sends, by JSON-RPC method and status:
 
-- "session": connect (the SDK's default mode: a server/discover probe, which adopts 2026-07-28),
+- "session": connect (the SDK's default mode: a server/discover probe, then initialize),
   list tools, prompts, resources and resource templates, ten tool calls, close.
 - "busy minute": one session that triages the New folder as an agent would when it goes
   flat out: list_orders (20), get_order for each, move_orders of them, one note.
