@@ -17,8 +17,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scripts.bench.loadgen import McpCallError, McpConnection, percentile, run_load, summarize
+from orderdesk_mcp.db.models import McpSession
+from scripts.bench.loadgen import (
+    McpCallError,
+    McpConnection,
+    StatelessConnection,
+    percentile,
+    run_load,
+    summarize,
+)
 from scripts.bench.workflows import Sizes, batch_accepts_code, run_workflows, write_results
+from tests.conftest import McpServer
 
 
 @pytest.mark.parametrize(
@@ -120,6 +129,24 @@ def test_connection_handshake_keeps_the_session(jsonrpc_url: str) -> None:
     assert connection.headers()["Mcp-Session-Id"] == "session-1"
     with pytest.raises(McpCallError, match="HTTP 500"):
         connection.request("fail")
+    connection.close()
+
+
+def test_stateless_connection_speaks_2026_to_our_server(mcp_server: McpServer) -> None:
+    """The era benchmark's client: no handshake, no session, the revision's headers and _meta."""
+    connection = StatelessConnection(mcp_server.url, token=mcp_server.token)
+    discovered = connection.initialize()
+    assert "2026-07-28" in discovered["supportedVersions"]
+    listed = connection.call_tool("list_orders", {"limit": 1})["structuredContent"]
+    order = connection.call_tool("get_order", {"order_id": listed["orders"][0]["id"]})
+    assert order["structuredContent"]["order"]["id"] == listed["orders"][0]["id"]
+    assert connection.session_id is None
+    assert McpSession.select().count() == 0
+    request = {"method": "tools/call", "params": {"name": "get_order"}}
+    assert connection.message_headers(request) == {
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "get_order",
+    }
     connection.close()
 
 

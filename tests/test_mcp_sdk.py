@@ -29,14 +29,18 @@ def connect(
     token: str | None = None,
     mode: str = "auto",
     headers: dict[str, str] | None = None,
+    **options: Any,
 ) -> T:
-    """Run `work` with an SDK client connected over streamable HTTP; returns its result."""
+    """Run `work` with an SDK client connected over streamable HTTP; returns its result.
+
+    `options` go to `Client` as they are (`cache=None`, `log_level=...`, `prior_discover=...`).
+    """
 
     async def run() -> T:
         auth = {"Authorization": f"Bearer {token or server.token}", **(headers or {})}
         async with create_mcp_http_client(headers=auth) as http_client:
             transport = streamable_http_client(server.url, http_client=http_client)
-            async with Client(transport, mode=mode) as client:
+            async with Client(transport, mode=mode, **options) as client:
                 return await work(client)
 
     return asyncio.run(asyncio.wait_for(run(), timeout=60))

@@ -19,6 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LATEST_PROTOCOL_VERSION = "2025-11-25"
+MODERN_PROTOCOL_VERSION = "2026-07-28"
+CLIENT_INFO = {"name": "orderdesk-bench", "version": "1"}
+# The methods whose target the 2026-07-28 revision mirrors into Mcp-Name, and where it lives.
+NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 JSON_ACCEPT = "application/json, text/event-stream"
 
 
@@ -108,12 +112,21 @@ class McpConnection:
             headers["MCP-Protocol-Version"] = self.protocol_version
         return headers
 
+    def message_headers(self, _message: dict[str, Any]) -> dict[str, str]:
+        """Headers that depend on the message (none before revision 2026-07-28)."""
+        return {}
+
+    def stamp(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The params as sent (unchanged before revision 2026-07-28)."""
+        return params
+
     def post(self, message: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """Send one message; reconnects once if the server closed the kept-alive socket."""
         body = json.dumps(message).encode()
+        headers = {**self.headers(), **self.message_headers(message)}
         for attempt in (1, 2):
             try:
-                self._conn.request("POST", self.path, body=body, headers=self.headers())
+                self._conn.request("POST", self.path, body=body, headers=headers)
                 response = self._conn.getresponse()
                 payload = response.read()
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
@@ -128,6 +141,7 @@ class McpConnection:
         """One JSON-RPC request; returns `result` or raises McpCallError."""
         self._next_id += 1
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
+        params = self.stamp(params)
         if params is not None:
             message["params"] = params
         status, headers, payload = self.post(message)
@@ -155,7 +169,7 @@ class McpConnection:
             {
                 "protocolVersion": LATEST_PROTOCOL_VERSION,
                 "capabilities": {},
-                "clientInfo": {"name": "orderdesk-bench", "version": "1"},
+                "clientInfo": CLIENT_INFO,
             },
         )
         self.protocol_version = str(result["protocolVersion"])
@@ -171,6 +185,42 @@ class McpConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class StatelessConnection(McpConnection):
+    """Revision 2026-07-28: no handshake and no session; each request describes itself.
+
+    Every request carries the version, client info and capabilities in `params._meta` and the
+    headers the revision requires (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`).
+    """
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        super().__init__(url, token, timeout)
+        self.protocol_version = MODERN_PROTOCOL_VERSION
+
+    def initialize(self) -> dict[str, Any]:
+        """No handshake in this revision: server/discover is what a client asks first."""
+        return self.request("server/discover", {})
+
+    def message_headers(self, message: dict[str, Any]) -> dict[str, str]:
+        method = str(message["method"])
+        headers = {"Mcp-Method": method}
+        if method in NAMED_METHODS:
+            headers["Mcp-Name"] = str(message["params"][NAMED_METHODS[method]])
+        return headers
+
+    def stamp(self, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        return modern_params(params)
+
+
+def modern_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """`params` with the 2026-07-28 envelope: version, client info and capabilities."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
+        "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    return {**(params or {}), "_meta": meta}
 
 
 Worker = Callable[[int], Callable[[], None]]

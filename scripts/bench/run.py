@@ -1,12 +1,15 @@
 """`make bench`: our server against the official SDK's server, side by side, on loopback.
 
     .venv/bin/python -m scripts.bench.run [--quick] [--out docs/bench/latest.json]
+    .venv/bin/python -m scripts.bench.run --eras-only [--quick]   # docs/bench/eras.json
 
 Starts the sandbox (demo seed), our server twice (`orderdesk-mcp serve`, production settings,
 temporary data dirs: one with 1 tenant, one with 10,001 tenants for the authentication run)
 and the reference server (official `mcp` SDK, MCPServer, stateless JSON responses, answering
 from memory with the JSON our `get_order`/`list_orders` returned). Each throughput scenario
-runs ours, reference, ours, reference and adds the two rounds up. Everything stops at the end;
+runs ours, reference, ours, reference and adds the two rounds up; the same is done for our
+cached get_order through self-describing 2026-07-28 requests against a 2025-11-25 session
+(`--eras-only` runs just that). Everything stops at the end;
 every run is bounded in time and request count. Then the upstream requests per workflow
 (scripts/bench/workflows.py, docs/bench/workflows.json) and the cross-tenant latency under a
 burst (scripts/bench/fairness.py, docs/bench/fairness.json).
@@ -28,7 +31,13 @@ from typing import Any
 from scripts.bench.fairness import DEFAULT_OUT as FAIRNESS_OUT
 from scripts.bench.fairness import print_table as print_fairness
 from scripts.bench.fairness import run as run_fairness
-from scripts.bench.loadgen import LoadResult, McpCallError, McpConnection, run_load
+from scripts.bench.loadgen import (
+    LoadResult,
+    McpCallError,
+    McpConnection,
+    StatelessConnection,
+    run_load,
+)
 from scripts.bench.processes import (
     ROOT,
     ManagedProcess,
@@ -58,6 +67,8 @@ FILLER_TENANTS = 10_000
 BUSY_RETRIES = 400
 BUSY_RETRY_SECONDS = 0.5
 DEFAULT_OUT = ROOT / "docs" / "bench" / "latest.json"
+ERAS_OUT = ROOT / "docs" / "bench" / "eras.json"
+ERA_CONCURRENCY = (1, 10)
 
 
 @dataclass(frozen=True)
@@ -75,15 +86,26 @@ class Durations:
 
 
 class Target:
-    """One server under test: how to connect a worker and what to send."""
+    """One server under test: how to connect a worker and what to send.
 
-    def __init__(self, name: str, url: str, token: str | None) -> None:
+    `connection` is the protocol era: McpConnection opens a 2025-11-25 session (initialize),
+    StatelessConnection sends self-describing 2026-07-28 requests (after one server/discover).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        token: str | None,
+        connection: type[McpConnection] = McpConnection,
+    ) -> None:
         self.name = name
         self.url = url
         self.token = token
+        self.connection = connection
 
     def connect(self) -> McpConnection:
-        connection = McpConnection(self.url, self.token, timeout=120)
+        connection = self.connection(self.url, self.token, timeout=120)
         connection.initialize()
         return connection
 
@@ -146,11 +168,16 @@ def compare(
     make: Callable[[Target], Callable[[int], Callable[[], None]]],
     concurrency: int,
     duration_s: float,
+    names: tuple[str, str] = ("ours", "reference"),
 ) -> dict[str, Any]:
-    """ours, reference, ours, reference; the rps ratio is ours / reference."""
-    results: dict[str, list[LoadResult]] = {"ours": [], "reference": []}
+    """ours, reference, ours, reference; the rps ratio is ours / reference.
+
+    `names` label the two sides in the row (the era comparison runs two targets of ours).
+    """
+    first, second = names
+    results: dict[str, list[LoadResult]] = {first: [], second: []}
     for _round in range(2):
-        for key, target in (("ours", ours), ("reference", reference)):
+        for key, target in ((first, ours), (second, reference)):
             result = run_load(
                 f"{label} {target.name}",
                 concurrency,
@@ -161,20 +188,43 @@ def compare(
             )
             results[key].append(result)
     merged = {key: merge_rounds(value) for key, value in results.items()}
-    reference_rps = merged["reference"]["rps"]
-    ratio = round(merged["ours"]["rps"] / reference_rps, 2) if reference_rps else None
+    reference_rps = merged[second]["rps"]
+    ratio = round(merged[first]["rps"] / reference_rps, 2) if reference_rps else None
     print(
-        f"  {label:<28} c={concurrency:<3} ours {merged['ours']['rps']:>7.1f} rps "
-        f"p50 {merged['ours']['p50_ms']:.2f} ms | reference {reference_rps:>7.1f} rps "
-        f"p50 {merged['reference']['p50_ms']:.2f} ms | ratio {ratio}",
+        f"  {label:<28} c={concurrency:<3} {first} {merged[first]['rps']:>7.1f} rps "
+        f"p50 {merged[first]['p50_ms']:.2f} ms | {second} {reference_rps:>7.1f} rps "
+        f"p50 {merged[second]['p50_ms']:.2f} ms | ratio {ratio}",
         flush=True,
     )
     return {
         "label": label,
         "concurrency": concurrency,
         **merged,
-        "rps_ratio_ours_to_reference": ratio,
+        f"rps_ratio_{first}_to_{second}": ratio,
     }
+
+
+def eras(url: str, token: str, order_id: str, duration_s: float) -> list[dict[str, Any]]:
+    """Cached get_order on one server: 2026-07-28 stateless requests vs a 2025-11-25 session.
+
+    Same server, key and order, alternating rounds; the ratio is stateless / session rps.
+    """
+    stateless = Target("2026-07-28", url, token, StatelessConnection)
+    session = Target("2025-11-25", url, token)
+    arguments = {"order_id": order_id}
+    print("protocol eras (cached get_order, 2026-07-28 vs 2025-11-25 session):", flush=True)
+    return [
+        compare(
+            "get_order cached",
+            stateless,
+            session,
+            lambda t: tool_request(t, "get_order", arguments),
+            concurrency,
+            duration_s,
+            names=("stateless", "session"),
+        )
+        for concurrency in ERA_CONCURRENCY
+    ]
 
 
 def fetch_fixtures(ours: Target, order_id: str, path: Path) -> None:
@@ -386,6 +436,7 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
                 compare(label, ours, reference, make, concurrency, durations.throughput_s)
                 for label, make, concurrency in scenarios
             ]
+            era_rows = eras(url, tenant.token, order_id, durations.throughput_s)
             rss_after_load = server.rss_mb()
 
             one_server, one_url, _one_startup_s = start_our_server(
@@ -424,6 +475,7 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
         },
         "rss_mb": {"idle": rss_idle, "after_load": rss_after_load, "end": rss_end},
         "throughput": throughput,
+        "eras": era_rows,
         "auth": auth,
         "governor": governed,
         "run_seconds": round(time.perf_counter() - started, 1),
@@ -436,17 +488,8 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
 
 def print_table(results: dict[str, Any]) -> None:
     print()
-    print(
-        f"{'scenario':<28} {'c':>3} {'ours rps':>9} {'ref rps':>9} {'ratio':>6} "
-        f"{'ours p50/p99 ms':>17} {'ref p50/p99 ms':>17}"
-    )
-    for row in results["throughput"]:
-        o, r = row["ours"], row["reference"]
-        print(
-            f"{row['label']:<28} {row['concurrency']:>3} {o['rps']:>9.1f} {r['rps']:>9.1f} "
-            f"{row['rps_ratio_ours_to_reference'] or 0:>6.2f} "
-            f"{o['p50_ms']:>8.2f}/{o['p99_ms']:<8.2f} {r['p50_ms']:>8.2f}/{r['p99_ms']:<8.2f}"
-        )
+    print_rows("scenario", results["throughput"], ("ours", "reference"), ("ours", "ref"))
+    print_eras(results["eras"])
     print(f"RSS (MB): {results['rss_mb']}")
     print(f"start-up (s): {results['startup_s']}")
     print(f"auth p50 ratio 10,001 vs 1 tenant: {results['auth']['p50_ratio_many_to_one']}")
@@ -457,12 +500,81 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"run took {results['run_seconds']} s")
 
 
+def print_rows(
+    title: str, rows: list[dict[str, Any]], keys: tuple[str, str], shown: tuple[str, str]
+) -> None:
+    """rps, ratio and p50/p99 of the two sides of each compared row."""
+    one, two = shown
+    print(
+        f"{title:<28} {'c':>3} {one + ' rps':>9} {two + ' rps':>9} {'ratio':>6} "
+        f"{one + ' p50/p99 ms':>17} {two + ' p50/p99 ms':>17}"
+    )
+    for row in rows:
+        a, b = row[keys[0]], row[keys[1]]
+        ratio = row[f"rps_ratio_{keys[0]}_to_{keys[1]}"] or 0
+        print(
+            f"{row['label']:<28} {row['concurrency']:>3} {a['rps']:>9.1f} {b['rps']:>9.1f} "
+            f"{ratio:>6.2f} "
+            f"{a['p50_ms']:>8.2f}/{a['p99_ms']:<8.2f} {b['p50_ms']:>8.2f}/{b['p99_ms']:<8.2f}"
+        )
+
+
+def print_eras(rows: list[dict[str, Any]]) -> None:
+    print_rows("eras", rows, ("stateless", "session"), ("2026", "2025"))
+
+
+def run_eras_only(quick: bool, out: Path) -> dict[str, Any]:
+    """Only the era comparison: the sandbox and one server of ours, nothing else."""
+    durations = Durations.for_mode(quick)
+    running: list[ManagedProcess] = []
+    with tempfile.TemporaryDirectory(prefix="orderdesk-bench-") as temp:
+        work = Path(temp)
+        try:
+            store = CACHED_STORE
+            sandbox, base_url, _admin_url = start_sandbox(
+                [(store.store_id, store.api_key, "demo")], work
+            )
+            running.append(sandbox)
+            data_dir = work / "one-tenant"
+            init_data_dir(data_dir)
+            (tenant,) = add_tenants(data_dir, [("bench", [store])], base_url)
+            server, url, _startup_s = start_our_server(data_dir, work, SERVER_ENV)
+            running.append(server)
+            (order_id,) = order_ids(base_url, store.store_id, store.api_key, 1)
+            Target("ours", url, tenant.token).connect().call_tool(
+                "get_order", {"order_id": order_id}
+            )  # fills the cache
+            rows = eras(url, tenant.token, order_id, durations.throughput_s)
+        finally:
+            for process in reversed(running):
+                process.stop()
+    results = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "mode": "quick" if quick else "full",
+        "machine": machine(),
+        "settings": {**SERVER_ENV, "threads": "8 (default)"},
+        "eras": rows,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke check)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_OUT}")
+    parser.add_argument(
+        "--eras-only",
+        action="store_true",
+        help=f"only cached get_order at 2026-07-28 vs a 2025-11-25 session (default {ERAS_OUT})",
+    )
     args = parser.parse_args()
-    print_table(run(args.quick, args.out))
+    if args.eras_only:
+        print()
+        print_eras(run_eras_only(args.quick, args.out or ERAS_OUT)["eras"])
+        return
+    print_table(run(args.quick, args.out or DEFAULT_OUT))
     print("\nupstream requests per workflow:", flush=True)
     counts = run_workflows()
     print_workflows(counts)
