@@ -896,3 +896,24 @@ def test_the_code_from_consent_is_exchanged_for_a_read_only_token(
     assert body["token_type"].lower() == "bearer"
     assert body["access_token"]
     assert "write" not in body.get("scope", "read").split()
+
+
+# --- review fixes ------------------------------------------------------------------------
+
+
+def test_a_new_password_ends_the_tenants_browser_sessions(browser: FlaskClient, shop: Shop) -> None:
+    url = authorize_url()
+    signed_in_consent(browser, url)
+    assert WebSession.select().where(WebSession.tenant == shop.tenant.id).count() == 1
+    set_password(shop.tenant, "an operator-set new passphrase")
+    assert WebSession.select().where(WebSession.tenant == shop.tenant.id).count() == 0
+    assert 'name="password"' in browser.get(url).text  # the sign-in form again
+    signed_in_consent(browser, url, username="acme", password="an operator-set new passphrase")
+    path = urlparse(create_invite(shop.tenant, PUBLIC_URL, dt.timedelta(hours=1)).url).path
+    other = shop.app.test_client()
+    token = _invite_form(other, path)
+    new = "the tenant's own passphrase"
+    done = other.post(path, data={"csrf_token": token, "password": new, "confirm": new})
+    assert done.status_code == 200
+    assert WebSession.select().where(WebSession.tenant == shop.tenant.id).count() == 0
+    assert 'name="password"' in browser.get(url).text
