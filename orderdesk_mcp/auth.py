@@ -58,7 +58,9 @@ class AuthenticatedKey:
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+    # UTF-8, not ASCII: a presented credential is outside input, and a non-ASCII one must be
+    # a plain miss (every secret we issue is ASCII, so its hash is unchanged).
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_token(token: str) -> tuple[str, str] | None:

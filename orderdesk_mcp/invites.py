@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 from orderdesk_mcp.db.connection import database
-from orderdesk_mcp.db.models import Tenant, TenantInvite, utcnow
+from orderdesk_mcp.db.models import Tenant, TenantInvite, WebSession, utcnow
 from orderdesk_mcp.passwords import hash_password
 
 INVITE_PATH = "/tenant/invite/"
@@ -73,10 +73,19 @@ def redeem_invite(token: str, password: str) -> Tenant:
         if claimed != 1:
             raise InviteError("this invite link has just been used; ask the operator for a new one")
         tenant: Tenant = row.tenant
-        Tenant.update(password_hash=password_hash).where(Tenant.id == tenant.id).execute()
+        _store_password(tenant.id, password_hash)
     return Tenant.get_by_id(tenant.id)
 
 
 def set_password(tenant: Tenant, password: str) -> None:
     """The operator's way (`tenant set-password NAME --password-stdin`)."""
-    Tenant.update(password_hash=hash_password(password)).where(Tenant.id == tenant.id).execute()
+    password_hash = hash_password(password)
+    with database.atomic():
+        _store_password(tenant.id, password_hash)
+
+
+def _store_password(tenant_id: int, password_hash: str) -> None:
+    """Set the password and end every browser session signed in as the tenant: a new
+    password is how a tenant shuts out whoever learnt the old one."""
+    Tenant.update(password_hash=password_hash).where(Tenant.id == tenant_id).execute()
+    WebSession.delete().where(WebSession.tenant == tenant_id).execute()

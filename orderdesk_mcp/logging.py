@@ -29,6 +29,10 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _PATTERNS = (
     # Tenant API keys, anywhere in a string.
     re.compile(r"odmcp_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}"),
+    # OAuth access and refresh tokens (oauth/tokens.py), anywhere in a string.
+    re.compile(r"od(?:at|rt)_[A-Za-z0-9_-]{20,}"),
+    # The one-time token of an invite link, in a path or a URL.
+    re.compile(r"(/tenant/invite/)[^/\s?#\"']+"),
     # Authorization header values and bearer tokens.
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?[^\s\"',;}]+"),

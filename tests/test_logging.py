@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orderdesk_mcp.config import load_settings
+from orderdesk_mcp.errors import init_app as errors_init_app
 from orderdesk_mcp.logging import (
     REDACTED,
     configure_logging,
@@ -101,3 +102,41 @@ def test_request_id_is_taken_when_well_formed_and_echoed(log_stream: io.StringIO
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=60))
 def test_a_tenant_key_never_survives_any_surrounding_text(text: str) -> None:
     assert TENANT_KEY not in redact_text(text + TENANT_KEY + text)
+
+
+ACCESS_TOKEN = "odat_" + "Ab3-_x" * 7
+REFRESH_TOKEN = "odrt_" + "Zq9_-y" * 7
+INVITE_TOKEN = "Inv1te-t0ken_" + "k" * 30
+
+
+def test_oauth_tokens_and_invite_links_are_redacted(log_stream: io.StringIO) -> None:
+    logging.getLogger("t").warning(
+        "saw %s then %s", ACCESS_TOKEN, f"refresh={REFRESH_TOKEN[:5]}x{REFRESH_TOKEN[5:]}"
+    )
+    logging.getLogger("t").warning("body had %s", REFRESH_TOKEN)
+    logging.getLogger("t").error("unhandled error on GET /tenant/invite/%s", INVITE_TOKEN)
+    logging.getLogger("t").error(
+        "Exception on https://mcp.example/tenant/invite/%s?x=1 [POST]", INVITE_TOKEN
+    )
+    text = log_stream.getvalue()
+    for secret in (ACCESS_TOKEN, REFRESH_TOKEN, INVITE_TOKEN):
+        assert secret not in text
+    assert "/tenant/invite/" + REDACTED in text
+
+
+def test_an_unhandled_error_on_an_invite_page_logs_no_token(
+    log_stream: io.StringIO,
+) -> None:
+    app = Flask(__name__)
+    init_app(app)
+    errors_init_app(app)
+
+    @app.post("/tenant/invite/<token>")
+    def explode(token: str) -> str:
+        raise RuntimeError("boom")
+
+    reply = app.test_client().post("/tenant/invite/" + INVITE_TOKEN)
+    assert reply.status_code == 500
+    text = log_stream.getvalue()
+    assert "boom" in text  # the traceback is logged, the token is not
+    assert INVITE_TOKEN not in text

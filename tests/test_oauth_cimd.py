@@ -164,7 +164,7 @@ def _authorize(app: Flask, client_id: str, redirect_uri: str = REDIRECT) -> Any:
 def _refused(app: Flask, client_id: str) -> AuthorizationError:
     with pytest.raises(AuthorizationError) as caught:
         _authorize(app, client_id)
-    assert caught.value.redirect is None
+    assert caught.value.return_to is None
     return caught.value
 
 

@@ -3,6 +3,7 @@ checks, the code exchange with PKCE, refresh rotation, revocation, and the token
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,20 +11,38 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import peewee
 import pytest
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from orderdesk_mcp.app import get_services
-from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.auth import parse_token, revoke_key
+from orderdesk_mcp.config import Settings, load_settings
+from orderdesk_mcp.db.connection import database, open_database
 from orderdesk_mcp.db.migrations import apply_migrations
-from orderdesk_mcp.db.models import AuditEvent, OAuthGrant, Tenant
+from orderdesk_mcp.db.models import (
+    ApiKey,
+    AuditEvent,
+    OAuthCode,
+    OAuthGrant,
+    OAuthToken,
+    Tenant,
+    utcnow,
+)
 from orderdesk_mcp.oauth.authorization import (
     AuthorizationError,
+    approve,
     deny,
     validate_authorization_request,
 )
+from orderdesk_mcp.oauth.grants import revoke_grants_made_with
+from orderdesk_mcp.oauth.metadata import normalise_resource
 from orderdesk_mcp.oauth.rights import GrantRights
+from orderdesk_mcp.oauth.server import CodeRecord, get_server
+from orderdesk_mcp.oauth.tokens import GRANT_LIFETIME
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 from tests.conftest import McpTenant, make_mcp_app, make_mcp_tenant
@@ -173,7 +192,7 @@ def _validate(app: Flask, query: dict[str, str], method: str = "GET") -> Authori
 def test_unknown_client_never_redirects(app: Flask) -> None:
     _, challenge = pkce_pair()
     error = _validate(app, authorize_query("odc_nobody", "https://evil.example/cb", challenge))
-    assert error.redirect is None
+    assert error.return_to is None
     assert "client" in error.message
 
 
@@ -194,7 +213,7 @@ def test_redirect_uri_mismatch_never_redirects(
     reg = register(client)
     _, challenge = pkce_pair()
     error = _validate(app, authorize_query(reg.client_id, redirect_uri, challenge))
-    assert error.redirect is None
+    assert error.return_to is None
 
 
 def test_missing_redirect_uri_is_fine_with_one_registered(app: Flask, client: FlaskClient) -> None:
@@ -206,7 +225,7 @@ def test_missing_redirect_uri_is_fine_with_one_registered(app: Flask, client: Fl
         assert validate_authorization_request().redirect_uri == reg.redirect_uri
     two = register(client, redirect_uris=[reg.redirect_uri, "https://app.example/cb"])
     query["client_id"] = two.client_id
-    assert _validate(app, query).redirect is None
+    assert _validate(app, query).return_to is None
 
 
 @pytest.mark.parametrize(
@@ -215,19 +234,19 @@ def test_missing_redirect_uri_is_fine_with_one_registered(app: Flask, client: Fl
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"code_challenge": ""}, "invalid_request"),
         ({"resource": "https://other.example/mcp"}, "invalid_target"),
-        ({"scope": "read admin"}, "invalid_scope"),
         ({"response_type": "token"}, "unsupported_response_type"),
     ],
 )
-def test_bad_requests_go_back_to_a_verified_client(
+def test_bad_requests_offer_a_link_back_to_a_verified_client(
     app: Flask, client: FlaskClient, change: dict[str, str], error: str
 ) -> None:
     reg = register(client)
     _, challenge = pkce_pair()
     query = {**authorize_query(reg.client_id, reg.redirect_uri, challenge), **change}
     refused = _validate(app, query)
-    assert refused.redirect is not None
-    location = refused.redirect.headers["Location"]
+    assert refused.return_to is not None
+    assert refused.return_host == "127.0.0.1:33418"
+    location = refused.return_to
     assert location.startswith(reg.redirect_uri)
     params = parse_qs(urlsplit(location).query)
     assert params["error"] == [error]
@@ -515,3 +534,226 @@ def test_no_secret_in_logs_audit_or_database_file(
         assert secret not in caplog.text
         assert secret not in audit
         assert secret.encode() not in files
+
+
+# --- review fixes ------------------------------------------------------------------------
+
+
+def _code_via_key(app: Flask, client: FlaskClient, tenant: McpTenant):  # type: ignore[no-untyped-def]
+    """A code issued to a tenant signed in with its API key: (key row, client, code, verifier)."""
+    parts = parse_token(tenant.token)
+    assert parts is not None
+    key = ApiKey.get(ApiKey.public_id == parts[0])
+    reg = register(client)
+    verifier, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    params = approve_in_request(app, query, tenant_id=tenant.tenant.id, via_key_id=key.id)
+    return key, reg, params["code"][0], verifier
+
+
+def test_a_code_made_with_a_key_revoked_before_the_exchange_is_refused(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    key, reg, code, verifier = _code_via_key(app, client, tenant)
+    # What `orderdesk-mcp key revoke` does: there is no grant yet to sweep.
+    revoke_key(key.public_id)
+    assert revoke_grants_made_with(key.id) == 0
+    reply = exchange(client, code, verifier, reg)
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"
+    assert OAuthGrant.select().count() == 0
+
+
+def test_tokens_of_a_grant_made_with_a_revoked_key_stop_working(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    key, reg, code, verifier = _code_via_key(app, client, tenant)
+    tokens = exchange(client, code, verifier, reg).get_json()
+    mcp = McpHttp(client, tokens["access_token"])
+    mcp.initialize()
+    # The key revoked without the sweep (as for a grant made after the sweep ran).
+    revoke_key(key.public_id)
+    assert mcp.request("ping").status_code == 401
+    reply = _refresh(client, reg.client_id, tokens["refresh_token"])
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("scope", "read_only", "granted"),
+    [
+        ("openid", False, "read write"),
+        ("claudeai", False, "read write"),
+        ("mcp", False, "read write"),
+        ("read write offline_access", False, "read write"),
+        ("openid read", True, "read"),
+        ("", False, "read write"),
+    ],
+)
+def test_unknown_scopes_are_ignored(
+    app: Flask,
+    client: FlaskClient,
+    tenant: McpTenant,
+    scope: str,
+    read_only: bool,
+    granted: str,
+) -> None:
+    reg = register(client)
+    verifier, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge, scope=scope)
+    with app.test_request_context("/oauth/authorize?" + urlencode(query)):
+        assert validate_authorization_request().requested.read_only is read_only
+    rights = GrantRights(read_only=read_only, store_ids=None, toolsets=None)
+    params = approve_in_request(app, query, tenant_id=tenant.tenant.id, rights=rights)
+    reply = exchange(client, params["code"][0], verifier, reg)
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert reply.get_json()["scope"] == granted
+
+
+@pytest.mark.parametrize(
+    ("scope", "granted"),
+    [
+        ("claudeai", "read write"),
+        ("read offline_access", "read"),
+        ("openid read write", "read write"),
+    ],
+)
+def test_a_refresh_ignores_unknown_scopes_too(
+    app: Flask, client: FlaskClient, tenant: McpTenant, scope: str, granted: str
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    reply = _refresh(client, reg.client_id, tokens["refresh_token"], scope=scope)
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert reply.get_json()["scope"] == granted
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(min_size=1, max_size=60))
+def test_non_ascii_credentials_are_a_plain_miss(app: Flask, client: FlaskClient, text: str) -> None:
+    reg = register(client)
+    for form in (
+        {"grant_type": "authorization_code", "code": text, "code_verifier": "v" * 43},
+        {"grant_type": "refresh_token", "refresh_token": "odrt_" + text},
+    ):
+        reply = client.post(
+            "/oauth/token",
+            data={**form, "client_id": reg.client_id, "redirect_uri": reg.redirect_uri},
+        )
+        assert reply.status_code == 400, reply.get_data(as_text=True)
+        assert _token_error(reply) in ("invalid_grant", "invalid_request")
+    revoked = client.post(
+        "/oauth/revoke", data={"token": "odat_" + text, "client_id": reg.client_id}
+    )
+    assert revoked.status_code == 200  # RFC 7009 2.2: an unknown token is not an error
+    # What an HTTP header can carry: latin-1, no control characters.
+    latin1 = "".join(
+        c for c in text.encode("latin-1", "replace").decode("latin-1") if c.isprintable()
+    )
+    reply = McpHttp(client, "odat_" + latin1).request("ping")
+    # 429 once the bad tokens from this address add up: counted, as a bad token should be.
+    assert reply.status_code in (401, 429)
+
+
+def test_non_ascii_bearer_on_mcp_is_a_401(client: FlaskClient) -> None:
+    assert McpHttp(client, "odat_\xe9" + "a" * 40).request("ping").status_code == 401
+
+
+def test_a_code_requested_without_redirect_uri_is_exchanged_without_it(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    # That code carried redirect_uri, so the token request must repeat it.
+    reply = exchange(client, code, verifier, reg, redirect_uri="")
+    assert _token_error(reply) == "invalid_grant"
+    # Requested without it: the exchange needs none (RFC 6749 4.1.3).
+    verifier, challenge = pkce_pair()
+    query = authorize_query(reg.client_id, reg.redirect_uri, challenge)
+    del query["redirect_uri"]
+    with app.test_request_context("/oauth/authorize?" + urlencode(query), method="POST"):
+        response = approve(
+            validate_authorization_request(),
+            tenant_id=tenant.tenant.id,
+            via_key_id=None,
+            rights=GrantRights.everything(),
+        )
+    code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
+    reply = exchange(client, code, verifier, reg, redirect_uri="")
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert OAuthGrant.get().redirect_uri == reg.redirect_uri
+
+
+@pytest.mark.parametrize(
+    "resource",
+    ["HTTP://LOCALHOST:8080/mcp", "http://LocalHost:8080/mcp/", "Http://localhost:8080"],
+)
+def test_resource_case_of_scheme_and_host_does_not_matter(
+    app: Flask, client: FlaskClient, tenant: McpTenant, resource: str
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id, resource=resource)
+    reply = exchange(client, code, verifier, reg, resource=resource)
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    assert OAuthGrant.get().resource == RESOURCE
+
+
+def test_resource_default_port_and_path_case() -> None:
+    settings = load_settings({"ORDERDESK_MCP_PUBLIC_URL": "https://mcp.example.com"})
+    for same in ("https://MCP.example.com:443/mcp", "HTTPS://mcp.example.com/mcp/"):
+        assert normalise_resource(same, settings) == "https://mcp.example.com/mcp"
+    for other in (
+        "https://mcp.example.com/MCP",
+        "https://mcp.example.com:8443/mcp",
+        "http://mcp.example.com/mcp",
+        "https://user@mcp.example.com/mcp",
+        "https://mcp.example.com/mcp?x=1",
+        "https://[::1/mcp",
+    ):
+        assert normalise_resource(other, settings) is None, other
+
+
+@given(value=st.text(max_size=80))
+def test_resource_normalising_never_crashes(value: str) -> None:
+    settings = load_settings({"ORDERDESK_MCP_PUBLIC_URL": "https://mcp.example.com"})
+    assert normalise_resource(value, settings) in (None, "https://mcp.example.com/mcp")
+
+
+def test_a_code_reused_during_its_first_exchange_issues_nothing(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, code, verifier = _code(app, client, tenant.tenant.id)
+    row = OAuthCode.get()
+    # The first exchange has claimed the code (marked it used) and not yet made its grant...
+    OAuthCode.update(used=utcnow()).where(OAuthCode.code_hash == row.code_hash).execute()
+    second = exchange(client, code, verifier, reg)
+    assert _token_error(second) == "invalid_grant"
+    # ...then goes on: it finds the code withdrawn and issues nothing.
+    with app.test_request_context("/oauth/token", method="POST"):
+        server = get_server()
+        with pytest.raises(InvalidGrantError), database.atomic():
+            server._grant_from_code(CodeRecord(row), server.query_client(reg.client_id))
+    assert OAuthGrant.select().count() == 0
+    assert AuditEvent.select().where(AuditEvent.action == "oauth.code_reuse").count() == 1
+
+
+def test_a_grant_ends_a_year_after_consent_however_often_refreshed(
+    app: Flask, client: FlaskClient, tenant: McpTenant
+) -> None:
+    reg, tokens = full_flow(app, client, tenant.tenant.id)
+    grant = OAuthGrant.get()
+    ends = utcnow() + dt.timedelta(hours=2)
+    OAuthGrant.update(created=ends - GRANT_LIFETIME).where(OAuthGrant.id == grant.id).execute()
+    reply = _refresh(client, reg.client_id, tokens["refresh_token"])
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    fresh = reply.get_json()
+    newest = OAuthToken.select().order_by(OAuthToken.id.desc()).first()
+    assert newest.kind == "refresh"
+    assert newest.expires <= ends
+    # Past the end: no more tokens, whatever the refresh token's own expiry says.
+    OAuthGrant.update(created=utcnow() - GRANT_LIFETIME).where(OAuthGrant.id == grant.id).execute()
+    OAuthToken.update(expires=utcnow() + dt.timedelta(days=30)).where(
+        OAuthToken.id == newest.id
+    ).execute()
+    reply = _refresh(client, reg.client_id, fresh["refresh_token"])
+    assert reply.status_code == 400
+    assert _token_error(reply) == "invalid_grant"

@@ -896,3 +896,89 @@ def test_the_code_from_consent_is_exchanged_for_a_read_only_token(
     assert body["token_type"].lower() == "bearer"
     assert body["access_token"]
     assert "write" not in body.get("scope", "read").split()
+
+
+# --- review fixes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"code_challenge_method": "plain"},
+        {"code_challenge": ""},
+        {"response_type": ""},
+        {"resource": "https://other.example/mcp"},
+    ],
+)
+def test_a_bad_request_never_redirects_by_itself(
+    browser: FlaskClient, overrides: dict[str, str]
+) -> None:
+    # Open registration makes any redirect URI "verified": an automatic 302 before the
+    # tenant acted would be an open redirector (RFC 9700 4.11.2).
+    reply = browser.get(authorize_url(**overrides))
+    assert reply.status_code == 400
+    assert "Location" not in reply.headers
+    assert "Return to 127.0.0.1:33418" in reply.text
+    links = re.findall(r'href="([^"]+)"', reply.text)
+    back = [link for link in links if link.startswith(REDIRECT_URI)]
+    assert len(back) == 1
+    query = parse_qs(urlparse(back[0].replace("&amp;", "&")).query)
+    assert query["error"][0] in ("invalid_request", "invalid_target", "unsupported_response_type")
+    assert query["iss"] == [PUBLIC_URL]
+    assert WebSession.select().count() == 0
+
+
+def test_deny_still_goes_back_to_the_client(browser: FlaskClient) -> None:
+    url = authorize_url()
+    page = signed_in_consent(browser, url)
+    reply = decide(browser, url, page, {"decision": "deny"})
+    assert reply.status_code == 302
+    assert reply.headers["Location"].startswith(REDIRECT_URI + "?error=access_denied")
+
+
+def test_consent_warns_of_a_loopback_redirect_and_names_the_document_host(
+    browser: FlaskClient, shop: Shop
+) -> None:
+    page = signed_in_consent(browser, authorize_url())
+    assert "a program on this computer" in page
+    assert "is described by" not in page
+    document_id = "https://apps.example.com/oauth/client.json"
+    OAuthClient.create(
+        client_id=document_id,
+        kind="metadata_document",
+        auth_method="none",
+        metadata=json.dumps(
+            {"client_name": "Doc App", "redirect_uris": ["https://apps.example.com/cb"]}
+        ),
+        expires=utcnow() + dt.timedelta(hours=1),
+    )
+    page = browser.get(
+        authorize_url(client_id=document_id, redirect_uri="https://apps.example.com/cb")
+    )
+    assert page.status_code == 200, page.text
+    assert "is described by <strong>apps.example.com</strong>" in page.text
+    assert "a program on this computer" not in page.text
+
+
+def test_read_only_request_says_why_read_write_is_not_offered(browser: FlaskClient) -> None:
+    page = signed_in_consent(browser, authorize_url(scope="read"))
+    assert "this app asked only for read access" in page
+    assert "API key you signed in with is read-only" not in page
+
+
+def test_a_new_password_ends_the_tenants_browser_sessions(browser: FlaskClient, shop: Shop) -> None:
+    url = authorize_url()
+    signed_in_consent(browser, url)
+    assert WebSession.select().where(WebSession.tenant == shop.tenant.id).count() == 1
+    set_password(shop.tenant, "an operator-set new passphrase")
+    assert WebSession.select().where(WebSession.tenant == shop.tenant.id).count() == 0
+    assert 'name="password"' in browser.get(url).text  # the sign-in form again
+    signed_in_consent(browser, url, username="acme", password="an operator-set new passphrase")
+    path = urlparse(create_invite(shop.tenant, PUBLIC_URL, dt.timedelta(hours=1)).url).path
+    other = shop.app.test_client()
+    token = _invite_form(other, path)
+    new = "the tenant's own passphrase"
+    done = other.post(path, data={"csrf_token": token, "password": new, "confirm": new})
+    assert done.status_code == 200
+    assert WebSession.select().where(WebSession.tenant == shop.tenant.id).count() == 0
+    assert 'name="password"' in browser.get(url).text

@@ -12,6 +12,12 @@ to a client themselves: they call these three functions.
 - `approve(request, ...)` issues a code bound to the client, redirect URI, PKCE challenge,
   resource and rights, and returns the 302 to the client (code, state, iss).
 - `deny(request)` returns the 302 to the client with error=access_denied (state, iss).
+
+Only those two redirect by themselves, after the tenant acted. A request that fails its checks
+never sends the browser anywhere automatically, even back to a verified client: registration
+is open, so anyone can register https://evil.example/ as a "client" and would otherwise have
+an open redirector (RFC 9700 4.11.2). The page shows the error instead, with a link back to
+the client (its host shown) when the redirect URI is verified.
 """
 
 from __future__ import annotations
@@ -28,10 +34,16 @@ from flask import Response
 from orderdesk_mcp.auth import hash_secret
 from orderdesk_mcp.db.models import OAuthCode, utcnow
 from orderdesk_mcp.oauth import events
-from orderdesk_mcp.oauth.clients import Client, UnknownClientError, load_client
+from orderdesk_mcp.oauth.clients import (
+    METADATA_DOCUMENT,
+    Client,
+    UnknownClientError,
+    load_client,
+)
 from orderdesk_mcp.oauth.metadata import normalise_resource, resource_url
+from orderdesk_mcp.oauth.redirects import LOOPBACK_HOSTS
 from orderdesk_mcp.oauth.rights import GrantRights
-from orderdesk_mcp.oauth.server import get_server
+from orderdesk_mcp.oauth.server import get_server, requested_scope
 
 # Long enough for a client to exchange it right away, short enough to be useless if copied.
 CODE_SECONDS = 60
@@ -39,25 +51,37 @@ CODE_BYTES = 32
 
 
 class AuthorizationError(Exception):
-    """An authorization request that cannot go on.
+    """An authorization request that cannot go on: the page shows `message`.
 
-    `redirect` is set when the client and redirect URI are verified, so the error goes back to
-    the client (RFC 6749 4.1.2.1); otherwise the page shows `message` and never redirects
-    (an unverified redirect URI would make us an open redirector).
+    `return_to` is set when the client and redirect URI are verified: the error response for
+    the client (RFC 6749 4.1.2.1), which the page offers as a link to `return_host`, never as
+    an automatic redirect (see the module doc).
     """
 
-    def __init__(self, message: str, redirect: Response | None = None) -> None:
+    def __init__(
+        self, message: str, return_to: str | None = None, return_host: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.redirect = redirect
+        self.return_to = return_to
+        self.return_host = return_host
 
 
 @dataclass(frozen=True)
 class AuthorizationRequest:
     client_id: str
     client_name: str
-    redirect_uri: str
+    redirect_uri: str  # where the browser goes back to: the one sent, or the only registered
+    # Whether the request carried redirect_uri: then the token request must repeat it
+    # (RFC 6749 4.1.3), else it need not.
+    redirect_uri_sent: bool
     redirect_host: str  # what the consent page shows: where the tenant will be sent
+    # The redirect goes to this computer (a loopback host): the consent page warns, since
+    # any program on the tenant's machine could be listening there.
+    redirect_is_local: bool
+    # A client ID metadata document's host (whoever controls it vouches for the client);
+    # None for a client registered here.
+    client_host: str | None
     requested: GrantRights  # from `scope`: "read" asks read-only; none or "read write" both
     state: str | None
     resource: str  # always this server's /mcp resource once validated
@@ -87,7 +111,8 @@ def validate_authorization_request() -> AuthorizationRequest:
         _refused(error)
         return AuthorizationError(
             description,
-            _redirect(redirect_uri, [("error", error), ("error_description", description)], state),
+            _location(redirect_uri, [("error", error), ("error_description", description)], state),
+            _host_of(redirect_uri),
         )
 
     if args.get("code_challenge_method") != "S256" or not args.get("code_challenge"):
@@ -105,9 +130,16 @@ def validate_authorization_request() -> AuthorizationRequest:
         client_id=client.client_id,
         client_name=client.name,
         redirect_uri=redirect_uri,
+        redirect_uri_sent=bool(args.get("redirect_uri")),
         redirect_host=_host_of(redirect_uri),
+        redirect_is_local=(urlsplit(redirect_uri).hostname or "").lower() in LOOPBACK_HOSTS,
+        client_host=urlsplit(client.client_id).hostname
+        if client.row.kind == METADATA_DOCUMENT
+        else None,
         requested=GrantRights(
-            read_only="write" not in grant.request.scope.split(), store_ids=None, toolsets=None
+            read_only="write" not in requested_scope(grant.request.scope).split(),
+            store_ids=None,
+            toolsets=None,
         ),
         state=state,
         resource=resource_url(server.settings),
@@ -139,7 +171,8 @@ def approve(
         client=client.row,
         tenant=tenant_id,
         via_key=via_key_id,
-        redirect_uri=request.redirect_uri,
+        # Empty when the request left it out: the token request need not send it then.
+        redirect_uri=request.redirect_uri if request.redirect_uri_sent else "",
         code_challenge=request.code_challenge,
         resource=request.resource,
         created=now,
@@ -168,12 +201,16 @@ def _code_rights(rights: GrantRights) -> dict[str, str | None]:
 
 
 def _redirect(uri: str, params: list[tuple[str, str]], state: str | None) -> Response:
+    location = _location(uri, params, state)
+    return Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _location(uri: str, params: list[tuple[str, str]], state: str | None) -> str:
     if state is not None:
         params = [*params, ("state", state)]
     # RFC 9207: the issuer in every authorization response, errors included.
     params.append(("iss", get_server().public_url))
-    location = add_params_to_uri(uri, params)
-    return Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
+    return str(add_params_to_uri(uri, params))
 
 
 def _error(error: OAuth2Error, state: str | None) -> AuthorizationError:
@@ -182,7 +219,9 @@ def _error(error: OAuth2Error, state: str | None) -> AuthorizationError:
         params = [("error", str(error.error))]
         if error.description:
             params.append(("error_description", str(error.description)))
-        return AuthorizationError(description, _redirect(error.redirect_uri, params, state))
+        return AuthorizationError(
+            description, _location(error.redirect_uri, params, state), _host_of(error.redirect_uri)
+        )
     if "redirect" in description.lower():
         # Authlib's text quotes the URI; a page that echoes an attacker's URL helps phishing.
         description = (

@@ -7,6 +7,7 @@ Host header: a client must see the same issuer and resource whichever name it us
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from orderdesk_mcp.config import Settings
 
@@ -40,11 +41,37 @@ def resource_metadata_url(settings: Settings) -> str:
 
 def normalise_resource(value: str, settings: Settings) -> str | None:
     """This server's resource URL when `value` names it (the public URL or its /mcp, with
-    or without a trailing slash); None for anything else."""
-    candidate = value.strip().rstrip("/")
-    if candidate in (issuer(settings), resource_url(settings)):
+    or without a trailing slash, any case of scheme and host, the default port written or
+    not); None for anything else."""
+    candidate = _comparable(value.strip())
+    if candidate is not None and candidate in (
+        _comparable(issuer(settings)),
+        _comparable(resource_url(settings)),
+    ):
         return resource_url(settings)
     return None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _comparable(url: str) -> str | None:
+    """A URL as RFC 3986 6.2.3 compares it: scheme and host in lower case, no default port,
+    no trailing slash; the path stays case-sensitive. None when it does not parse."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    if parts.query or parts.fragment or "#" in url:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host += f":{port}"
+    return f"{scheme}://{host}{parts.path.rstrip('/')}"
 
 
 def authorization_server_metadata(settings: Settings) -> dict[str, Any]:

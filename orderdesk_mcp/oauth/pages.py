@@ -120,10 +120,15 @@ def authorize() -> Response:
     try:
         return _authorize(came_with, posted)
     except AuthorizationError as error:
-        # From validation, or from approve/deny (a client revoked meanwhile, say).
-        if error.redirect is not None:
-            return error.redirect
-        return web.message_page(400, "Cannot connect", error.message)
+        # From validation, or from approve/deny (a client revoked meanwhile, say). Never an
+        # automatic redirect: at most a link back to a verified client.
+        return web.message_page(
+            400,
+            "Cannot connect",
+            error.message,
+            return_url=error.return_to,
+            return_host=error.return_host,
+        )
 
 
 def _authorize(came_with: BrowserSession | None, posted: bool) -> Response:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError, OAuth2Error
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Request, Response, current_app
@@ -31,7 +31,12 @@ from orderdesk_mcp.db.models import OAuthCode, OAuthGrant, OAuthToken, Tenant, u
 from orderdesk_mcp.oauth import events, tokens
 from orderdesk_mcp.oauth.clients import Client, find_client
 from orderdesk_mcp.oauth.grants import create_grant, revoke_grant
-from orderdesk_mcp.oauth.metadata import CLIENT_AUTH_METHODS, SCOPES, normalise_resource
+from orderdesk_mcp.oauth.metadata import (
+    CLIENT_AUTH_METHODS,
+    SCOPE_CHALLENGE,
+    SCOPES,
+    normalise_resource,
+)
 from orderdesk_mcp.oauth.rights import GrantRights
 
 EXTENSION_KEY = "orderdesk_mcp.oauth.server"
@@ -44,6 +49,15 @@ def scope_text(scope: str | None) -> str:
     """ "read" or "read write", whatever order or extra spaces the client used."""
     asked = set((scope or "").split())
     return " ".join(s for s in SCOPES if s in asked) or "read"
+
+
+def requested_scope(scope: str | None) -> str:
+    """What an authorization request asks for, in our scopes: others are ignored (RFC 6749
+    3.3 lets a server ignore scopes it does not know: clients send "openid", "claudeai",
+    "offline_access" and the like), and nothing we know means everything, which the consent
+    page lets the tenant narrow."""
+    asked = set((scope or "").split())
+    return " ".join(s for s in SCOPES if s in asked) or SCOPE_CHALLENGE
 
 
 def grant_rights_of_code(code: OAuthCode) -> GrantRights:
@@ -147,7 +161,23 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     @staticmethod
     def _reused(row: OAuthCode) -> None:
         # RFC 6749 4.1.2: a code used twice may have leaked; what it got is revoked.
-        grant = OAuthGrant.get_or_none(OAuthGrant.id == row.grant_id) if row.grant_id else None
+        grant_id = row.grant_id
+        if grant_id is None:
+            # The first exchange has claimed the code but not made its grant yet (or failed):
+            # withdraw the code, so that exchange finds it gone and issues nothing. If the
+            # grant was written meanwhile, nothing is deleted and that grant is revoked.
+            withdrawn = (
+                OAuthCode.delete()
+                .where((OAuthCode.code_hash == row.code_hash) & OAuthCode.grant.is_null())
+                .execute()
+            )
+            if withdrawn == 0:
+                grant_id = (
+                    OAuthCode.select(OAuthCode.grant)
+                    .where(OAuthCode.code_hash == row.code_hash)
+                    .scalar()
+                )
+        grant = OAuthGrant.get_or_none(OAuthGrant.id == grant_id) if grant_id else None
         if grant is not None:
             revoke_grant(grant, "authorization code reused")
         events.record(
@@ -163,8 +193,15 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         return None
 
     def authenticate_user(self, authorization_code: CodeRecord) -> Tenant | None:
-        tenant: Tenant | None = Tenant.get_or_none(Tenant.id == authorization_code.row.tenant_id)
-        return tenant if tenant is not None and not tenant.disabled else None
+        row = authorization_code.row
+        tenant: Tenant | None = Tenant.get_or_none(Tenant.id == row.tenant_id)
+        if tenant is None or tenant.disabled:
+            return None
+        # Revoking the API key the tenant signed in with revokes the grants made with it;
+        # a code issued before the revocation must not make a new one afterwards.
+        if row.via_key_id is not None and not tokens.key_is_live(row.via_key_id):
+            return None
+        return tenant
 
 
 class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
@@ -175,6 +212,25 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     def validate_token_request(self) -> None:
         super().validate_token_request()
         self.server.check_resource_parameter(self.request)
+
+    def _asked_scope(self) -> str | None:
+        """The refresh request's `scope` in our scopes (others ignored); None: not narrowed."""
+        asked = set((self.request.payload.scope or "").split())
+        return " ".join(s for s in SCOPES if s in asked) or None
+
+    def _validate_token_scope(self, token: TokenRecord) -> None:
+        # Authlib's check, on our scopes only: "read offline_access" narrows to read.
+        asked = self._asked_scope()
+        if asked is not None and not set(asked.split()) <= set(token.get_scope().split()):
+            raise InvalidScopeError()
+
+    def issue_token(self, user: Tenant, refresh_token: TokenRecord) -> dict[str, Any]:
+        token: dict[str, Any] = self.generate_token(
+            user=user,
+            scope=self._asked_scope() or refresh_token.get_scope(),
+            include_refresh_token=self.INCLUDE_NEW_REFRESH_TOKEN,
+        )
+        return token
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
         row = tokens.find_token(refresh_token, tokens.REFRESH)
@@ -188,8 +244,10 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         if (
             row.revoked is not None
             or row.expires <= utcnow()
+            or tokens.grant_end(grant) <= utcnow()
             or grant.revoked is not None
             or tenant.disabled
+            or (grant.via_key_id is not None and not tokens.key_is_live(grant.via_key_id))
         ):
             return None
         return TokenRecord(row, grant)
@@ -249,6 +307,9 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
     def authorization_request(self) -> OAuth2Request:
         return _Request(flask_request, self.public_url, query_only=True)
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        return None  # unknown scopes are ignored, not refused: see requested_scope()
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None  # no Flask signals: audit rows are written where things happen
@@ -323,9 +384,13 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             rights=grant_rights_of_code(row),
             via_key_id=row.via_key_id,
             resource=row.resource,
-            redirect_uri=row.redirect_uri,
+            redirect_uri=row.redirect_uri or client.get_default_redirect_uri() or "",
         )
-        OAuthCode.update(grant=grant).where(OAuthCode.code_hash == row.code_hash).execute()
+        linked = OAuthCode.update(grant=grant).where(OAuthCode.code_hash == row.code_hash).execute()
+        if linked != 1:
+            # A second use of the code came while this exchange ran and withdrew the code
+            # (CodeGrant._reused): this transaction rolls back, so nothing is issued.
+            raise InvalidGrantError(description="authorization code reused; sign in again")
         events.record(
             events.GRANT,
             tenant_id=row.tenant_id,

@@ -12,6 +12,8 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+from peewee import JOIN
+
 from orderdesk_mcp.auth import (
     LAST_USED_RESOLUTION,
     AuthenticatedKey,
@@ -27,6 +29,9 @@ REFRESH_PREFIX = "odrt_"
 ACCESS = "access"
 REFRESH = "refresh"
 TOKEN_BYTES = 32
+# However often a client refreshes, a grant ends this long after the tenant consented: then
+# the tenant signs in and consents again. Not a setting (one fewer thing to get wrong).
+GRANT_LIFETIME = dt.timedelta(days=365)
 
 
 def new_token(prefix: str) -> str:
@@ -67,12 +72,14 @@ def store_tokens(
     refresh_scope: str,
 ) -> None:
     now = utcnow()
+    # The sliding refresh window never reaches past the grant's absolute end.
+    grant_ends = grant_end(grant)
     OAuthToken.create(
         token_hash=hash_secret(access_token),
         kind=ACCESS,
         grant=grant,
         created=now,
-        expires=now + dt.timedelta(seconds=access_seconds),
+        expires=min(now + dt.timedelta(seconds=access_seconds), grant_ends),
         scope=access_scope,
     )
     if refresh_token is not None:
@@ -81,9 +88,15 @@ def store_tokens(
             kind=REFRESH,
             grant=grant,
             created=now,
-            expires=now + dt.timedelta(days=refresh_days),
+            expires=min(now + dt.timedelta(days=refresh_days), grant_ends),
             scope=refresh_scope,
         )
+
+
+def grant_end(grant: OAuthGrant) -> dt.datetime:
+    """When a grant stops issuing tokens, however often it was refreshed."""
+    created: dt.datetime = grant.created
+    return created + GRANT_LIFETIME
 
 
 def find_token(token: str, kind: str | None = None) -> OAuthToken | None:
@@ -115,6 +128,13 @@ def revoke_token_row(row: OAuthToken) -> None:
     ).execute()
 
 
+def key_is_live(key_id: int) -> bool:
+    """Whether the API key a grant was made with (its `via_key`) is still unrevoked."""
+    return bool(
+        ApiKey.select(ApiKey.id).where((ApiKey.id == key_id) & ApiKey.revoked.is_null()).exists()
+    )
+
+
 @dataclass(frozen=True)
 class VerifiedAccess:
     """A live access token's caller: its grant's rights row, tenant and grant."""
@@ -130,12 +150,17 @@ def verify_access_token(token: str, resource: str) -> VerifiedAccess | None:
     if not token.startswith(ACCESS_PREFIX) or len(token) >= 100:
         return None
     now = utcnow()
+    via_key = ApiKey.alias("via_key")
     # One indexed query (token_hash is unique) with everything the checks need.
     row = (
         OAuthToken.select(OAuthToken, OAuthGrant, ApiKey, Tenant)
         .join(OAuthGrant)
         .join(ApiKey, on=(OAuthGrant.api_key == ApiKey.id))
         .join(Tenant, on=(ApiKey.tenant == Tenant.id))
+        .switch(OAuthGrant)
+        # The API key the tenant signed in with, if any: once revoked, the grant is dead
+        # even if it was made after the revocation swept the grants (a code in flight).
+        .join(via_key, JOIN.LEFT_OUTER, on=(OAuthGrant.via_key == via_key.id))
         .where(
             (OAuthToken.token_hash == hash_secret(token))
             & (OAuthToken.kind == ACCESS)
@@ -144,6 +169,7 @@ def verify_access_token(token: str, resource: str) -> VerifiedAccess | None:
             & OAuthGrant.revoked.is_null()
             & ApiKey.revoked.is_null()
             & (Tenant.disabled == False)  # noqa: E712 - peewee builds SQL from ==
+            & (OAuthGrant.via_key.is_null() | via_key.revoked.is_null())
         )
         .first()
     )

@@ -108,7 +108,22 @@ def page(
 
 
 def message_page(
-    status: int, title: str, message: str, *, retry_url: str | None = None
+    status: int,
+    title: str,
+    message: str,
+    *,
+    retry_url: str | None = None,
+    return_url: str | None = None,
+    return_host: str | None = None,
 ) -> Response:
-    """A page with one sentence (an error, or what happened) and nothing to submit."""
-    return page("message.html", status, title=title, message=message, retry_url=retry_url)
+    """A page with one sentence (an error, or what happened) and nothing to submit;
+    `return_url` (with `return_host` shown) is a link back to a verified client."""
+    return page(
+        "message.html",
+        status,
+        title=title,
+        message=message,
+        retry_url=retry_url,
+        return_url=return_url,
+        return_host=return_host,
+    )
