@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,13 @@ import peewee
 from flask import Flask
 from flask.testing import FlaskClient
 
+from orderdesk_mcp.app import get_services
 from orderdesk_mcp.config import Settings, load_settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.oauth.authorization import approve, validate_authorization_request
 from orderdesk_mcp.oauth.rights import GrantRights
+from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 
 PUBLIC_URL = "http://localhost:8080"
 RESOURCE = PUBLIC_URL + "/mcp"
@@ -146,3 +152,23 @@ def full_flow(
 def table_count(database: peewee.Database, table: str) -> int:
     row = database.execute_sql(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
     return int(row[0])
+
+
+@contextmanager
+def oauth_app(data_dir: Path) -> Iterator[tuple[Flask, Vault]]:
+    """The real app with OAuth on, over a fresh database in `data_dir`, and its vault."""
+    from tests.conftest import make_mcp_app
+
+    write_key_file(data_dir / "master.key", generate_master_key())
+    settings = oauth_settings(data_dir)
+    database = open_database(settings)
+    apply_migrations(database)
+    vault = Vault.from_settings(settings)
+    application = make_mcp_app(settings, database, vault)
+    try:
+        yield application, vault
+    finally:
+        machinery = get_services(application).machinery
+        if machinery is not None:
+            machinery.close()
+        database.close()
