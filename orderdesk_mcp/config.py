@@ -446,9 +446,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "oauth_unused_client_days",
         "ORDERDESK_MCP_OAUTH_UNUSED_CLIENT_DAYS",
-        "7",
+        "1",
         "Days a dynamically registered OAuth client may stay without any grant before it is "
-        "deleted (registration is open, so unused ones must not pile up).",
+        "deleted (registration is open, so unused ones must not pile up; at most 10000 such "
+        "clients at once).",
         _int_between(1, 365),
     ),
     SettingSpec(

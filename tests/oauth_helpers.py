@@ -45,21 +45,29 @@ def oauth_settings(data_dir: Path, **extra: str) -> Settings:
 
 
 @contextmanager
-def oauth_app_with_tenant(data_dir: Path, sandbox: RunningSandbox) -> Iterator[tuple[Flask, int]]:
-    """An app with OAuth on (a master key, a migrated database) and the tenant 'acme' with the
-    sandbox's two stores: (app, tenant id)."""
+def oauth_app(data_dir: Path) -> Iterator[tuple[Flask, Vault]]:
+    """The real app with OAuth on, over a fresh database in `data_dir`, and its vault."""
     write_key_file(data_dir / "master.key", generate_master_key())
     settings = oauth_settings(data_dir)
     database = open_database(settings)
     apply_migrations(database)
     vault = Vault.from_settings(settings)
-    app = make_mcp_app(settings, database, vault)
-    tenant = make_mcp_tenant("acme", vault, sandbox)
+    application = make_mcp_app(settings, database, vault)
     try:
-        yield app, tenant.tenant.id
+        yield application, vault
     finally:
-        get_services(app).machinery.close()  # type: ignore[union-attr]
+        machinery = get_services(application).machinery
+        if machinery is not None:
+            machinery.close()
         database.close()
+
+
+@contextmanager
+def oauth_app_with_tenant(data_dir: Path, sandbox: RunningSandbox) -> Iterator[tuple[Flask, int]]:
+    """`oauth_app` with the tenant 'acme' and the sandbox's two stores: (app, tenant id)."""
+    with oauth_app(data_dir) as (application, vault):
+        tenant = make_mcp_tenant("acme", vault, sandbox)
+        yield application, tenant.tenant.id
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -3,6 +3,7 @@ certificate trusted through SSL_CERT_FILE, as an operator's own CA would be)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -22,8 +23,10 @@ from orderdesk_mcp.app import get_services
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import OAuthClient
+from orderdesk_mcp.mcp.blueprint import state as mcp_state
 from orderdesk_mcp.oauth import cimd
 from orderdesk_mcp.oauth.authorization import AuthorizationError, validate_authorization_request
+from orderdesk_mcp.oauth.cimd_gate import MAX_CONCURRENT_FETCHES, gate
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 from tests.conftest import make_mcp_app
 from tests.oauth_helpers import authorize_query, oauth_settings, pkce_pair
@@ -130,6 +133,13 @@ def doc_server(
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_failures() -> Iterator[None]:
+    gate.forget()
+    yield
+    gate.forget()
+
+
 def _app(data_dir: Path, allow_private: bool) -> Flask:
     write_key_file(data_dir / "master.key", generate_master_key())
     settings = oauth_settings(
@@ -183,8 +193,9 @@ def test_a_document_client_is_fetched_and_cached(
 
 
 def test_private_addresses_are_refused_by_default(
-    strict_app: Flask, doc_server: DocumentServer
+    strict_app: Flask, doc_server: DocumentServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(cimd, "ALLOWED_PORTS", (443, doc_server.port))
     url = doc_server.document("/client.json")
     error = _refused(strict_app, url)
     assert "private" in error.message
@@ -206,6 +217,15 @@ def test_private_addresses_are_refused_by_default(
         "100.64.0.1",
         "224.0.0.1",
         "fc00::1",
+        # IPv6 forms that lead to a non-public IPv4 address: 6to4, Teredo, NAT64.
+        "2002:7f00:1::",
+        "2002:a00:1::1",
+        "2002:a9fe:a9fe::",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+        "2001::1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::808:808",
     ],
 )
 def test_non_public_addresses(address: str) -> None:
@@ -215,6 +235,8 @@ def test_non_public_addresses(address: str) -> None:
 def test_public_addresses() -> None:
     assert cimd.is_public_address("93.184.216.34")
     assert cimd.is_public_address("2606:4700::1111")
+    assert cimd.is_public_address("2002:808:808::1")  # 6to4 of 8.8.8.8
+    assert cimd.is_public_address("64:ff9b::808:808")  # NAT64 of 8.8.8.8
 
 
 @pytest.mark.parametrize(
@@ -322,3 +344,153 @@ def test_connect_goes_to_the_checked_address(doc_server: DocumentServer) -> None
 )
 def test_cache_lifetime_bounds(header: str | None, seconds: int) -> None:
     assert cimd.cache_seconds(header) == seconds
+
+
+# --- a fetch cannot hold a thread ---------------------------------------------------------
+
+
+class TrickleServer:
+    """A TLS server that answers "200 OK", then one header line every `period` seconds, for
+    up to `lasting` seconds: each read gets a byte well within any per-read timeout."""
+
+    def __init__(self, cert: Path, key: Path, *, period: float = 0.3, lasting: float = 8.0):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.period, self.lasting = period, lasting
+        self.connections = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(raw,), daemon=True).start()
+
+    def _trickle(self, raw: socket.socket) -> None:
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as tls:
+                tls.recv(4096)
+                tls.sendall(b"HTTP/1.1 200 OK\r\n")
+                ends = time.monotonic() + self.lasting
+                while time.monotonic() < ends and not self.stopped.is_set():
+                    time.sleep(self.period)
+                    tls.sendall(b"X-A: b\r\n")
+        except OSError:
+            return
+
+    def url(self, path: str = "/client.json") -> str:
+        return f"https://localhost:{self.port}{path}"
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def trickle(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TrickleServer]:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    server = TrickleServer(*certificate)
+    yield server
+    server.stop()
+
+
+def test_trickled_headers_end_at_the_deadline(
+    trickle: TrickleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cimd, "TOTAL_DEADLINE_S", 1.5)
+    started = time.monotonic()
+    with pytest.raises(cimd.MetadataDocumentError) as caught:
+        cimd.fetch_document(trickle.url(), allow_private=True)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, elapsed  # the old per-read timeout let it run the server's 8 s
+    assert "timed out" in str(caught.value)
+    assert caught.value.host_wide
+
+
+def test_a_stuck_dns_lookup_ends_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # getaddrinfo has no timeout of its own; this stands in for a resolver that never answers.
+    monkeypatch.setattr(cimd, "TOTAL_DEADLINE_S", 1.0)
+    monkeypatch.setattr(cimd, "_getaddrinfo", lambda host, port: time.sleep(5) or [])
+    started = time.monotonic()
+    with pytest.raises(cimd.MetadataDocumentError) as caught:
+        cimd.fetch_document("https://stuck.example/client.json", allow_private=False)
+    assert "lookup timed out" in str(caught.value)
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_failure_is_remembered_and_not_fetched_again(
+    private_ok_app: Flask, trickle: TrickleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cimd, "TOTAL_DEADLINE_S", 0.8)
+    assert "timed out" in _refused(private_ok_app, trickle.url()).message
+    assert trickle.connections == 1
+    started = time.monotonic()
+    again = _refused(private_ok_app, trickle.url())
+    assert "not fetched again" in again.message
+    # The host timed out, so its other documents are not tried either.
+    assert "not fetched again" in _refused(private_ok_app, trickle.url("/other.json")).message
+    assert time.monotonic() - started < 0.5
+    assert trickle.connections == 1
+
+
+def test_a_bad_document_is_remembered_per_url(
+    private_ok_app: Flask, doc_server: DocumentServer
+) -> None:
+    url = doc_server.url("/wrong.json")
+    doc_server.document("/wrong.json", {"client_id": "https://x.example/c", "redirect_uris": []})
+    assert "client_id" in _refused(private_ok_app, url).message
+    doc_server.document("/wrong.json")  # fixed, but the failure is remembered for a while
+    assert "not fetched again" in _refused(private_ok_app, url).message
+    # Only that URL: the host answered, so its other documents are fetched.
+    assert _authorize(private_ok_app, doc_server.document("/good.json")).client_name
+    gate.forget()
+    assert _authorize(private_ok_app, url).client_id == url
+
+
+def test_fetches_beyond_the_cap_are_told_to_retry(
+    private_ok_app: Flask, doc_server: DocumentServer
+) -> None:
+    url = doc_server.document("/client.json")
+    with contextlib.ExitStack() as held:
+        for _ in range(MAX_CONCURRENT_FETCHES):
+            held.enter_context(gate.slot())
+        assert "try again" in _refused(private_ok_app, url).message
+        reply = private_ok_app.test_client().post(
+            "/oauth/token",
+            data={"grant_type": "authorization_code", "code": "x", "client_id": url},
+        )
+        assert reply.status_code == 503
+        assert reply.get_json()["error"] == "temporarily_unavailable"
+    assert OAuthClient.select().count() == 0
+    assert _authorize(private_ok_app, url).client_id == url  # free again, and not remembered
+
+
+def test_fetches_take_the_shared_upstream_slots(
+    private_ok_app: Flask, doc_server: DocumentServer
+) -> None:
+    # With Order Desk requests holding every process-wide slot, the threads kept for health
+    # checks are not given to a metadata fetch either.
+    admission = mcp_state(private_ok_app).admission
+    url = doc_server.document("/client.json")
+    with contextlib.ExitStack() as held:
+        for _ in range(admission.limits.total):
+            held.enter_context(admission.outbound())
+        assert "try again" in _refused(private_ok_app, url).message
+    assert admission.running() == 0
+    assert _authorize(private_ok_app, url).client_id == url
+
+
+def test_only_port_443_unless_private_addresses_are_allowed() -> None:
+    assert cimd.check_url("https://app.example/c.json")[1] == 443
+    assert cimd.check_url("https://app.example:443/c.json")[1] == 443
+    with pytest.raises(cimd.MetadataDocumentError, match="443"):
+        cimd.check_url("https://app.example:8443/c.json")
+    assert cimd.check_url("https://app.example:8443/c.json", any_port=True)[1] == 8443

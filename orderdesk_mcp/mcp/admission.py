@@ -64,6 +64,21 @@ class Admission:
             (("store", tenant, store_id), self.limits.per_store, f"Order Desk store {store_id} "
              "already has as many of your requests running as it may"),
         )  # fmt: skip
+        with self._hold(keys):
+            yield
+
+    @contextmanager
+    def outbound(self) -> Iterator[None]:
+        """Hold one process-wide slot for other slow outbound work (fetching an OAuth client
+        metadata document), so it too stays off the threads kept for health checks."""
+        with self._hold(
+            (("total", self.limits.total, "This server is running as many outbound requests "
+              "as it can"),)
+        ):  # fmt: skip
+            yield
+
+    @contextmanager
+    def _hold(self, keys: Sequence[tuple[Hashable, int, str]]) -> Iterator[None]:
         with self._lock:
             for key, bound, what in keys:
                 if self._running[key] >= bound:

@@ -82,9 +82,13 @@ def _preflight() -> Response:
     return Response(status=204)
 
 
+def _address() -> str:
+    return request.remote_addr or "unknown"
+
+
 def _rate_limited(endpoint: str, client_id: str | None) -> Response | None:
     limits: OAuthLimits = get_server_limits()
-    waited = limits.hit(endpoint, request.remote_addr or "unknown", client_id)
+    waited = limits.hit(endpoint, _address(), client_id)
     if waited is None:
         return None
     return oauth_error(
@@ -133,11 +137,12 @@ def authorization_server() -> Response:
 def token() -> Response:
     if request.method == "OPTIONS":
         return _preflight()
-    limited = _rate_limited("token", _client_id_of_request())
+    client_id = _client_id_of_request()
+    limited = _rate_limited("token", client_id)
     if limited is not None:
         return limited
     response: Response = get_server().create_token_response()
-    _count_refusal("token", response)
+    _count_refusal("token", response, client_id)
     return response
 
 
@@ -145,11 +150,12 @@ def token() -> Response:
 def revoke() -> Response:
     if request.method == "OPTIONS":
         return _preflight()
-    limited = _rate_limited("revoke", _client_id_of_request())
+    client_id = _client_id_of_request()
+    limited = _rate_limited("revoke", client_id)
     if limited is not None:
         return limited
     response: Response = get_server().create_endpoint_response("revocation")
-    _count_refusal("revoke", response)
+    _count_refusal("revoke", response, client_id)
     return response
 
 
@@ -177,10 +183,14 @@ def register() -> Response:
         raw = json.loads(request.get_data(cache=False))
     except (UnicodeDecodeError, ValueError):
         return oauth_error("register", "invalid_client_metadata", "the body is not valid JSON")
+    except RecursionError:  # "[[[[..." nested past the parser's depth; never metadata
+        return oauth_error(
+            "register", "invalid_client_metadata", "the body's JSON is nested too deeply"
+        )
     try:
         registration = register_client(raw, get_server().settings)
     except ClientMetadataError as error:
-        return oauth_error("register", error.error, str(error))
+        return oauth_error("register", error.error, str(error), error.status)
     events.record(
         events.REGISTER,
         details={
@@ -192,9 +202,11 @@ def register() -> Response:
     return _json(registration.response(), 201, {"Cache-Control": "no-store"})
 
 
-def _count_refusal(endpoint: str, response: Response) -> None:
+def _count_refusal(endpoint: str, response: Response, client_id: str) -> None:
     if response.status_code < 400:
         return
+    if response.status_code != 503:  # our own "try again", not the caller's fault
+        get_server_limits().failed(endpoint, _address(), client_id)
     try:
         error = json.loads(response.get_data()).get("error", "unknown")
     except (ValueError, AttributeError):

@@ -2,15 +2,20 @@
 
 The URL comes from anyone on the internet, so the fetch is the dangerous part (SSRF):
 
-- https only, no userinfo, no fragment, default or explicit port;
+- https only, port 443 only, no userinfo, no fragment (any port while the operator set
+  ORDERDESK_MCP_OAUTH_CIMD_ALLOW_PRIVATE, for tests and closed networks);
 - the host is resolved once, and every address it resolves to must be public (no private,
-  loopback, link-local, reserved, multicast or unspecified address) unless the operator set
-  ORDERDESK_MCP_OAUTH_CIMD_ALLOW_PRIVATE;
+  loopback, link-local, reserved, multicast or unspecified address, nor an IPv6 address
+  wrapping one: IPv4-mapped, 6to4, Teredo, NAT64) unless ORDERDESK_MCP_OAUTH_CIMD_ALLOW_PRIVATE;
 - the connection goes to the address that was checked (TLS still verifies the certificate
   for the URL's host name), so DNS cannot answer differently between check and connect;
-- no redirects are followed, connect and read time out in a few seconds, the whole fetch has
-  a deadline, and at most MAX_DOCUMENT_BYTES are read;
+- no redirects are followed and at most MAX_DOCUMENT_BYTES are read;
+- the whole fetch, DNS lookup included, ends by one wall-clock deadline: every socket wait
+  gets only the time left, so a server trickling a header line a second cannot hold the
+  thread past it;
 - the reply must be 200 with a JSON content type and a JSON object.
+
+How many fetches run at once, and remembering failures, is cimd_gate.py's business.
 
 Certificates are checked against the system's trust store (ssl.create_default_context,
 which honours SSL_CERT_FILE).
@@ -25,13 +30,17 @@ import re
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 3.0
 TOTAL_DEADLINE_S = 6.0
+DNS_TIMEOUT_S = 3.0
+ALLOWED_PORTS = (443,)
 MAX_DOCUMENT_BYTES = 5 * 1024
 MAX_URL_CHARS = 500
 # How long a fetched document is trusted: Cache-Control max-age, within these bounds.
@@ -43,7 +52,29 @@ USER_AGENT = "orderdesk-mcp (client metadata fetch)"
 
 
 class MetadataDocumentError(Exception):
-    """The document cannot be used; the message says why (no secrets, no internals)."""
+    """The document cannot be used; the message says why (no secrets, no internals).
+
+    `host_wide`: the host itself failed (unresolvable, unreachable, too slow), not just this
+    one document, so other URLs on it are not worth trying for a while either.
+    """
+
+    def __init__(self, message: str, *, host_wide: bool = False) -> None:
+        super().__init__(message)
+        self.host_wide = host_wide
+
+
+class Deadline:
+    """The wall-clock end of one fetch."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def left(self, at_most: float) -> float:
+        """Seconds a wait may take now (at most `at_most`); TimeoutError once it has passed."""
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("client metadata fetch deadline passed")
+        return min(at_most, left)
 
 
 @dataclass(frozen=True)
@@ -56,7 +87,7 @@ def is_metadata_document_url(client_id: str) -> bool:
     return client_id.startswith("https://")
 
 
-def check_url(url: str) -> tuple[str, int, str]:
+def check_url(url: str, *, any_port: bool = False) -> tuple[str, int, str]:
     """(host, port, path with query) of an acceptable document URL, else the error."""
     if len(url) > MAX_URL_CHARS:
         raise MetadataDocumentError(f"the client_id URL is longer than {MAX_URL_CHARS} characters")
@@ -73,14 +104,45 @@ def check_url(url: str) -> tuple[str, int, str]:
         raise MetadataDocumentError("a client_id URL must have a path (the document's location)")
     if any(ch.isspace() for ch in url):
         raise MetadataDocumentError("a client_id URL must not contain spaces")
+    if port not in ALLOWED_PORTS and not any_port:
+        # Nothing but https's own port: no probing of other services on a host.
+        raise MetadataDocumentError("a client_id URL must use https's default port (443)")
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     return parts.hostname, port, target
 
 
+# NAT64 (RFC 6052, RFC 8215): the well-known prefix carries the IPv4 address in its last 32
+# bits; the local-use prefix is the operator's own network, so it is never public.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _wrapped_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address leads to (mapped, 6to4, Teredo, NAT64), else None."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)  # the relay server and the client behind it
+    if ip in _NAT64_WELL_KNOWN:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return None
+
+
 def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL_USE:
+            return False
+        wrapped = _wrapped_ipv4(ip)
+        if wrapped is not None:
+            # Judged by where the packets end up: 2002:7f00:1:: is 127.0.0.1 through 6to4.
+            return all(_is_public_ip(v4) for v4 in wrapped)
+    return _is_public_ip(ip)
+
+
+def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not (
         ip.is_private
         or ip.is_loopback
@@ -92,15 +154,38 @@ def is_public_address(address: str) -> bool:
     )
 
 
-def resolve_checked(host: str, port: int, *, allow_private: bool) -> str:
+# getaddrinfo cannot be given a timeout, so it runs here and the fetch waits only until its
+# deadline. A stuck lookup keeps one of these threads until the system resolver gives up;
+# with all of them stuck, further lookups wait in the queue and time out the same way.
+_DNS_THREADS = 2
+_dns_pool = ThreadPoolExecutor(max_workers=_DNS_THREADS, thread_name_prefix="cimd-dns")
+
+
+def _getaddrinfo(host: str, port: int) -> list[Any]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def resolve_checked(
+    host: str, port: int, *, allow_private: bool, deadline: Deadline | None = None
+) -> str:
     """The address to connect to; every address of the host must pass the check."""
+    deadline = deadline or Deadline(TOTAL_DEADLINE_S)
+    unresolved = MetadataDocumentError(
+        "the client_id URL's host could not be resolved", host_wide=True
+    )
+    lookup = _dns_pool.submit(_getaddrinfo, host, port)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=deadline.left(DNS_TIMEOUT_S))
+    except (FutureTimeout, TimeoutError):
+        lookup.cancel()
+        raise MetadataDocumentError(
+            "the client_id URL's host name lookup timed out", host_wide=True
+        ) from None
     except (OSError, UnicodeError):
-        raise MetadataDocumentError("the client_id URL's host could not be resolved") from None
+        raise unresolved from None
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
-        raise MetadataDocumentError("the client_id URL's host could not be resolved")
+        raise unresolved
     if not allow_private and not all(is_public_address(address) for address in addresses):
         raise MetadataDocumentError(
             "the client_id URL's host resolves to a private, loopback or reserved address, "
@@ -109,18 +194,56 @@ def resolve_checked(host: str, port: int, *, allow_private: bool) -> str:
     return addresses[0]
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to one already-checked address, verifying the certificate for `host`."""
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    """A TLS socket whose every send and receive may wait only until the fetch's deadline
+    (a plain timeout restarts with each byte that arrives)."""
 
-    def __init__(self, host: str, port: int, address: str, context: ssl.SSLContext) -> None:
+    deadline: Deadline | None = None
+
+    def _arm(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.left(READ_TIMEOUT_S))
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        self._arm()
+        return super().recv_into(buffer, nbytes, flags)
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        self._arm()
+        return super().recv(buflen, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._arm()
+        super().sendall(data, flags)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to one already-checked address, verifying the certificate for `host`, all
+    within `deadline`."""
+
+    def __init__(
+        self, host: str, port: int, address: str, context: ssl.SSLContext, deadline: Deadline
+    ) -> None:
         super().__init__(host, port, timeout=READ_TIMEOUT_S, context=context)
+        context.sslsocket_class = _DeadlineSSLSocket
         self._address = address
         self._tls = context
+        self._deadline = deadline
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), timeout=CONNECT_TIMEOUT_S)
-        sock.settimeout(READ_TIMEOUT_S)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        sock = socket.create_connection(
+            (self._address, self.port), timeout=self._deadline.left(CONNECT_TIMEOUT_S)
+        )
+        try:
+            # The handshake's own wait, as a whole, is bounded by this timeout.
+            sock.settimeout(self._deadline.left(READ_TIMEOUT_S))
+            # A _DeadlineSSLSocket: the context's sslsocket_class, set in __init__.
+            tls = cast(_DeadlineSSLSocket, self._tls.wrap_socket(sock, server_hostname=self.host))
+        except BaseException:
+            sock.close()
+            raise
+        tls.deadline = self._deadline
+        self.sock = tls
 
 
 def cache_seconds(cache_control: str | None) -> int:
@@ -134,10 +257,10 @@ def cache_seconds(cache_control: str | None) -> int:
 
 def fetch_document(url: str, *, allow_private: bool) -> FetchedDocument:
     """Fetch and parse the metadata document at `url` within the limits above."""
-    host, port, target = check_url(url)
-    address = resolve_checked(host, port, allow_private=allow_private)
-    started = time.monotonic()
-    connection = _PinnedHTTPSConnection(host, port, address, ssl.create_default_context())
+    host, port, target = check_url(url, any_port=allow_private)
+    deadline = Deadline(TOTAL_DEADLINE_S)
+    address = resolve_checked(host, port, allow_private=allow_private, deadline=deadline)
+    connection = _PinnedHTTPSConnection(host, port, address, ssl.create_default_context(), deadline)
     try:
         connection.request(
             "GET", target, headers={"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -151,11 +274,20 @@ def fetch_document(url: str, *, allow_private: bool) -> FetchedDocument:
         content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise MetadataDocumentError("the client metadata document is not application/json")
-        body = _read_capped(response, started)
+        body = _read_capped(response)
         cache_control = response.getheader("Cache-Control")
-    except (OSError, http.client.HTTPException) as error:
-        reason = "timed out" if isinstance(error, TimeoutError) else "could not be fetched"
-        raise MetadataDocumentError(f"the client metadata document {reason}") from None
+    except TimeoutError:
+        raise MetadataDocumentError(
+            f"the client metadata document was not fetched within {TOTAL_DEADLINE_S:g} "
+            "seconds (timed out)",
+            host_wide=True,
+        ) from None
+    except OSError:  # refused, unreachable, TLS (an untrusted certificate): the host's fault
+        raise MetadataDocumentError(
+            "the client metadata document could not be fetched", host_wide=True
+        ) from None
+    except http.client.HTTPException:
+        raise MetadataDocumentError("the client metadata document could not be fetched") from None
     finally:
         connection.close()
     try:
@@ -167,7 +299,7 @@ def fetch_document(url: str, *, allow_private: bool) -> FetchedDocument:
     return FetchedDocument(document=document, cache_seconds=cache_seconds(cache_control))
 
 
-def _read_capped(response: http.client.HTTPResponse, started: float) -> bytes:
+def _read_capped(response: http.client.HTTPResponse) -> bytes:
     declared = response.getheader("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
         raise MetadataDocumentError(
@@ -176,8 +308,6 @@ def _read_capped(response: http.client.HTTPResponse, started: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        if time.monotonic() - started > TOTAL_DEADLINE_S:
-            raise MetadataDocumentError("the client metadata document timed out")
         chunk = response.read1(1024)
         if not chunk:
             return b"".join(chunks)

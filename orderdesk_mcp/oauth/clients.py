@@ -13,15 +13,21 @@ import hmac
 import json
 import logging
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from flask import current_app, has_app_context
 
 from orderdesk_mcp.auth import hash_secret
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.models import OAuthClient, utcnow
+from orderdesk_mcp.db.models import OAuthClient, OAuthGrant, utcnow
 from orderdesk_mcp.oauth import cimd
+from orderdesk_mcp.oauth.cimd_gate import FetchBusy, gate
 from orderdesk_mcp.oauth.metadata import CLIENT_AUTH_METHODS, SCOPES
 from orderdesk_mcp.oauth.redirects import RedirectUriError, check_registrable, matches
+from orderdesk_mcp.orderdesk.errors import Busy
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +38,36 @@ DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 MAX_REDIRECT_URIS = 10
 MAX_CLIENT_NAME_CHARS = 100
 APPLICATION_TYPES = ("web", "native")
+# Open registration: registered clients that never got a grant, still within their
+# ORDERDESK_MCP_OAUTH_UNUSED_CLIENT_DAYS, beyond which registration is refused until some
+# expire (housekeeping deletes them) or get used.
+MAX_UNUSED_REGISTRATIONS = 10_000
 
 
 class ClientMetadataError(ValueError):
     """Client metadata that cannot be accepted (invalid_client_metadata / invalid_redirect_uri)."""
 
-    def __init__(self, message: str, *, error: str = "invalid_client_metadata") -> None:
+    def __init__(
+        self, message: str, *, error: str = "invalid_client_metadata", status: int = 400
+    ) -> None:
         super().__init__(message)
         self.error = error
+        self.status = status
 
 
 class UnknownClientError(LookupError):
     """No usable client for this client_id; the message says why."""
+
+
+class ClientLookupBusy(UnknownClientError):
+    """A metadata document could not be fetched right now (every fetch slot busy)."""
+
+
+class TemporarilyUnavailableError(OAuth2Error):  # type: ignore[misc]
+    """At the token and revocation endpoints: try again shortly (no client was looked at)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
 
 
 @dataclass
@@ -110,9 +134,15 @@ class Client:
 
 
 def find_client(client_id: str | None, settings: Settings) -> Client | None:
-    """The live client for `client_id` (fetching a metadata document if needed), or None."""
+    """The live client for `client_id` (fetching a metadata document if needed), or None.
+
+    TemporarilyUnavailableError (an OAuth error Authlib answers with) when a metadata
+    document would have to be fetched and no fetch slot is free.
+    """
     try:
         return load_client(client_id, settings)
+    except ClientLookupBusy as busy:
+        raise TemporarilyUnavailableError(description=str(busy)) from None
     except UnknownClientError:
         return None
 
@@ -136,12 +166,31 @@ def load_client(client_id: str | None, settings: Settings) -> Client:
     return _fetch_metadata_client(client_id, row, settings)
 
 
+def _shared_slot() -> AbstractContextManager[object] | None:
+    """One of the process-wide slots Order Desk requests take (mcp/admission.py)."""
+    # Here, not at the top: the mcp package imports the oauth package.
+    from orderdesk_mcp.mcp.blueprint import STATE_KEY
+
+    state = current_app.extensions.get(STATE_KEY) if has_app_context() else None
+    return state.admission.outbound() if state is not None else None
+
+
 def _fetch_metadata_client(client_id: str, row: OAuthClient | None, settings: Settings) -> Client:
+    remembered = gate.recent_failure(client_id)
+    if remembered is not None:
+        raise UnknownClientError(f"{remembered} (not fetched again for a few minutes)")
     try:
-        fetched = cimd.fetch_document(client_id, allow_private=settings.oauth_cimd_allow_private)
+        with gate.slot(_shared_slot()):
+            fetched = cimd.fetch_document(
+                client_id, allow_private=settings.oauth_cimd_allow_private
+            )
         metadata = _document_metadata(client_id, fetched.document)
+    except (FetchBusy, Busy):
+        logger.warning("client metadata fetch refused: every fetch slot is busy")
+        raise ClientLookupBusy(FetchBusy().args[0]) from None
     except (cimd.MetadataDocumentError, ClientMetadataError) as error:
         logger.info("client metadata document refused: %s", error)
+        gate.remember_failure(client_id, str(error), host_wide=getattr(error, "host_wide", False))
         raise UnknownClientError(str(error)) from None
     expires = utcnow() + dt.timedelta(seconds=fetched.cache_seconds)
     if row is None:
@@ -176,9 +225,9 @@ def _document_metadata(client_id: str, document: dict[str, Any]) -> dict[str, An
 def _checked_metadata(raw: dict[str, Any], *, auth_method: str) -> dict[str, Any]:
     """The metadata we keep, validated; ClientMetadataError for anything unacceptable."""
     uris = raw.get("redirect_uris")
-    if not isinstance(uris, list) or not uris:
+    if not _is_string_list(uris):
         raise ClientMetadataError(
-            "redirect_uris must be a non-empty list", error="invalid_redirect_uri"
+            "redirect_uris must be a non-empty list of strings", error="invalid_redirect_uri"
         )
     if len(uris) > MAX_REDIRECT_URIS:
         raise ClientMetadataError(
@@ -189,11 +238,7 @@ def _checked_metadata(raw: dict[str, Any], *, auth_method: str) -> dict[str, Any
     except RedirectUriError as error:
         raise ClientMetadataError(str(error), error="invalid_redirect_uri") from None
     grant_types = raw.get("grant_types", list(DEFAULT_GRANT_TYPES))
-    if (
-        not isinstance(grant_types, list)
-        or not grant_types
-        or not set(grant_types) <= set(DEFAULT_GRANT_TYPES)
-    ):
+    if not _is_string_list(grant_types) or not set(grant_types) <= set(DEFAULT_GRANT_TYPES):
         raise ClientMetadataError("grant_types may hold only authorization_code and refresh_token")
     response_types = raw.get("response_types", ["code"])
     if response_types != ["code"]:
@@ -227,6 +272,11 @@ def _checked_metadata(raw: dict[str, Any], *, auth_method: str) -> dict[str, Any
     return kept
 
 
+def _is_string_list(value: Any) -> TypeGuard[list[str]]:
+    """A non-empty JSON array of strings (anything else in it cannot be compared or hashed)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
 @dataclass(frozen=True)
 class Registration:
     client: Client
@@ -254,6 +304,7 @@ def register_client(raw: Any, settings: Settings) -> Registration:
             "token_endpoint_auth_method must be one of " + ", ".join(CLIENT_AUTH_METHODS)
         )
     metadata = _checked_metadata(raw, auth_method=method)
+    _check_room_for_registration(settings)
     secret = None if method == "none" else secrets.token_urlsafe(32)
     row = OAuthClient.create(
         client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
@@ -265,3 +316,31 @@ def register_client(raw: Any, settings: Settings) -> Registration:
         expires=utcnow() + dt.timedelta(days=settings.oauth_unused_client_days),
     )
     return Registration(client=Client.of(row), client_secret=secret)
+
+
+def unused_registrations(settings: Settings) -> int:
+    """Registered clients that never got a grant and are not yet due for deletion."""
+    since = utcnow() - dt.timedelta(days=settings.oauth_unused_client_days)
+    return int(
+        OAuthClient.select()
+        .where(
+            (OAuthClient.kind == REGISTERED)
+            & OAuthClient.id.not_in(OAuthGrant.select(OAuthGrant.client))
+            & (OAuthClient.created >= since)
+        )
+        .count()
+    )
+
+
+def _check_room_for_registration(settings: Settings) -> None:
+    if unused_registrations(settings) < MAX_UNUSED_REGISTRATIONS:
+        return
+    logger.warning(
+        "client registration refused: %d registered clients without a grant already",
+        MAX_UNUSED_REGISTRATIONS,
+    )
+    raise ClientMetadataError(
+        "this server holds as many unused client registrations as it allows; try again later",
+        error="temporarily_unavailable",
+        status=503,
+    )

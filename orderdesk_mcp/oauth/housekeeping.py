@@ -21,9 +21,9 @@ from orderdesk_mcp.db.models import (
     OAuthGrant,
     OAuthToken,
     TenantInvite,
-    WebSession,
     utcnow,
 )
+from orderdesk_mcp.oauth.web_sessions import prune_web_sessions
 
 # Expired or revoked tokens stay this long, so an operator can still see what just stopped
 # working (and a refresh token's rotation outlives any sensible retry).
@@ -78,7 +78,8 @@ def prune_expired(*, unused_client_days: int, now: dt.datetime | None = None) ->
             .execute()
         )
         invites = TenantInvite.delete().where(TenantInvite.expires < now).execute()
-        sessions = WebSession.delete().where(WebSession.expires < now).execute()
+        # Idle ones too: every first visit to /oauth/authorize writes an anonymous session.
+        sessions = prune_web_sessions(now)
     return PruneResult(
         codes=codes,
         tokens=tokens,

@@ -19,6 +19,7 @@ from orderdesk_mcp.oauth import (
     web_sessions,
 )
 from orderdesk_mcp.oauth.authorization import AuthorizationError, AuthorizationRequest
+from orderdesk_mcp.oauth.blueprint import get_server_limits
 from orderdesk_mcp.oauth.consent import ConsentChoice, ConsentError, ConsentOffer
 from orderdesk_mcp.oauth.rights import RightsError
 from orderdesk_mcp.oauth.sign_in import SignInFailed, check_sign_in
@@ -113,6 +114,9 @@ def _consent_page(
 
 @web.bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
+    limited = _rate_limited()
+    if limited is not None:
+        return limited
     came_with = web.loaded_session()
     posted = request.method == "POST"
     if posted and not web_sessions.csrf_matches(came_with, request.form.get("csrf_token")):
@@ -129,6 +133,18 @@ def authorize() -> Response:
             return_url=error.return_to,
             return_host=error.return_host,
         )
+
+
+def _rate_limited() -> Response | None:
+    # Generous: it bounds the session rows a flood of first visits writes.
+    waited = get_server_limits().hit_authorize(request.remote_addr or "unknown")
+    if waited is None:
+        return None
+    response = web.message_page(
+        429, "Too many requests", f"Too many requests from your address; retry in {waited} seconds."
+    )
+    response.headers["Retry-After"] = str(waited)
+    return response
 
 
 def _authorize(came_with: BrowserSession | None, posted: bool) -> Response:
