@@ -614,3 +614,25 @@ def test_base64_names_round_trip(value: str) -> None:
     assert decode_header_value(encoded) == value
     if not value.startswith("=?base64?"):
         assert decode_header_value(value) == value
+
+
+@given(
+    result=st.dictionaries(
+        st.text(max_size=8).filter(lambda key: key not in ("resultType", "_meta")),
+        st.one_of(st.integers(), st.text(max_size=20), st.booleans()),
+        max_size=5,
+    )
+)
+def test_a_complete_result_encodes_exactly_as_if_encoded_whole(result: dict[str, Any]) -> None:
+    # complete() splices the fields' ready-made JSON onto an encoded result: the text must be
+    # what encoding the whole result would give, whatever keys the result has.
+    from orderdesk_mcp.mcp import stateless
+    from orderdesk_mcp.mcp.dispatcher import SERVER_INFO
+    from orderdesk_mcp.mcp.protocol import EncodedResult, compact_json
+
+    for source in (EncodedResult(result), dict(result)):
+        done = stateless.complete(source, SERVER_INFO)
+        assert done["resultType"] == "complete"
+        assert done["_meta"]["io.modelcontextprotocol/serverInfo"] == SERVER_INFO
+        if isinstance(done, EncodedResult):
+            assert done.json_text == compact_json(dict(done))

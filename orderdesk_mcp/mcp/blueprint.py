@@ -543,7 +543,12 @@ def _is_stateless(raw: Any) -> bool:
 
 
 def _stateless(mcp: McpState, scope: CallScope, raw: Any) -> Response:
-    headers = {name.lower(): request.headers.getlist(name) for name in ROUTING_HEADERS}
+    # One environ lookup per header (getlist walks every header); WSGI joins repeats anyway.
+    headers = {
+        name.lower(): [value]
+        for name in ROUTING_HEADERS
+        if (value := request.headers.get(name)) is not None
+    }
     answer = answer_stateless(mcp.dispatcher, scope, raw, headers)
     if answer.body is None:
         return empty_reply(answer.status)

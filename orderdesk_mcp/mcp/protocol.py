@@ -210,14 +210,17 @@ def negotiate_version(requested: Any) -> str:
     return LATEST_HANDSHAKE_VERSION
 
 
-def with_fields(result: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def with_fields(
+    result: dict[str, Any], fields: dict[str, Any], fields_json: str | None = None
+) -> dict[str, Any]:
     """`result` with `fields` added after its own keys (a new object; `result` is unchanged).
 
     An EncodedResult keeps its spliced text: appending keys it does not have gives exactly
     the text `compact_json` would, without encoding the (possibly large) result again.
+    `fields_json`, when given, is `compact_json(fields)` already made.
     """
     if isinstance(result, EncodedResult) and not fields.keys() & result.keys():
-        extra = compact_json(fields)[1:-1]
+        extra = (fields_json if fields_json is not None else compact_json(fields))[1:-1]
         text = result.json_text
         if not extra:
             return EncodedResult(result, text)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from orderdesk_mcp.mcp.envelope import SERVER_INFO_KEY
-from orderdesk_mcp.mcp.protocol import with_fields
+from orderdesk_mcp.mcp.protocol import compact_json, with_fields
 
 
 @dataclass(frozen=True)
@@ -80,4 +80,20 @@ def complete(
         merged = {key: value for key, value in result.items() if key != "_meta"}
         return {**merged, **fields, "_meta": {**meta, SERVER_INFO_KEY: server_info}}
     fields["_meta"] = {SERVER_INFO_KEY: server_info}
+    if cache is None:
+        # The common case (tool results): the same fields every time, so their JSON is made once.
+        return with_fields(result, fields, _plain_fields_json(server_info))
     return with_fields(result, fields)
+
+
+_plain_fields: tuple[dict[str, Any], str] | None = None
+
+
+def _plain_fields_json(server_info: dict[str, Any]) -> str:
+    """compact_json of {"resultType": "complete", "_meta": {serverInfo}}, kept while the
+    server's (never changed) serverInfo object is the same one."""
+    global _plain_fields
+    if _plain_fields is None or _plain_fields[0] is not server_info:
+        fields = {"resultType": "complete", "_meta": {SERVER_INFO_KEY: server_info}}
+        _plain_fields = (server_info, compact_json(fields))
+    return _plain_fields[1]
