@@ -27,7 +27,6 @@ from orderdesk_mcp.cli.base import (
     table,
     translated_errors,
 )
-from orderdesk_mcp.cli.tenants import store_aliases
 from orderdesk_mcp.db.models import ApiKey, OAuthClient, OAuthGrant, Store, Tenant, utcnow
 from orderdesk_mcp.oauth.grants import (
     client_name,
@@ -38,6 +37,7 @@ from orderdesk_mcp.oauth.grants import (
 )
 from orderdesk_mcp.oauth.housekeeping import prune_expired
 from orderdesk_mcp.tenancy import get_tenant
+from orderdesk_mcp.tenant_keys import store_aliases
 
 CLIENT_KINDS = {"registered": "registered", "metadata_document": "metadata document"}
 
