@@ -4,16 +4,22 @@ and a Flask test client signed in through /tenant/sign-in as a browser would."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from orderdesk_mcp.app import get_services
 from orderdesk_mcp.config import Settings, load_settings
+from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import Tenant
 from orderdesk_mcp.invites import set_password
 from orderdesk_mcp.tenancy import create_tenant
-from orderdesk_mcp.vault import Vault
+from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from tests.conftest import make_mcp_app
 
 PUBLIC_URL = "http://127.0.0.1:8080"
 PASSWORD = "correct horse battery staple"
@@ -33,6 +39,20 @@ def tenant_settings(data_dir: Path, **extra: str) -> Settings:
             **extra,
         }
     )
+
+
+def tenant_app(data_dir: Path, **extra: str) -> Iterator[Flask]:
+    """The real app with the tenant area on (a generator: `yield from` it in a fixture)."""
+    if not (data_dir / "master.key").exists():
+        write_key_file(data_dir / "master.key", generate_master_key())
+    settings = tenant_settings(data_dir, **extra)
+    database = open_database(settings)
+    apply_migrations(database)
+    app = make_mcp_app(settings, database, Vault.from_settings(settings))
+    yield app
+    machinery = get_services(app).machinery
+    if machinery is not None:
+        machinery.close()
 
 
 def make_tenant(name: str, password: str = PASSWORD) -> Tenant:

@@ -17,17 +17,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from orderdesk_mcp.app import get_services
 from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.connection import open_database
-from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import AuditEvent, Tenant, TenantInvite, WebSession, utcnow
 from orderdesk_mcp.invites import create_invite
 from orderdesk_mcp.oauth import web_sessions
 from orderdesk_mcp.tenancy import disable_tenant
 from orderdesk_mcp.tenant.sign_in import safe_next
-from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from orderdesk_mcp.vault import Vault
 
 from .conftest import make_mcp_app
 from .tenant_helpers import (
@@ -38,24 +35,11 @@ from .tenant_helpers import (
     make_tenant,
     sign_in,
     signed_in,
-    tenant_settings,
+    tenant_app,
 )
 
 PAGES = ("/tenant/stores", "/tenant/keys", "/tenant/apps", "/tenant/activity", "/tenant/account")
 MY_PAGES = ("/tenant/keys", "/tenant/apps", "/tenant/activity", "/tenant/account")
-
-
-def _app(data_dir: Path, **extra: str) -> Iterator[Flask]:
-    if not (data_dir / "master.key").exists():
-        write_key_file(data_dir / "master.key", generate_master_key())
-    settings = tenant_settings(data_dir, **extra)
-    database = open_database(settings)
-    apply_migrations(database)
-    app = make_mcp_app(settings, database, Vault.from_settings(settings))
-    yield app
-    machinery = get_services(app).machinery
-    if machinery is not None:
-        machinery.close()
 
 
 def audited(action: str, tenant: Tenant) -> int:
@@ -69,7 +53,7 @@ def audited(action: str, tenant: Tenant) -> int:
 
 @pytest.fixture
 def app(data_dir: Path) -> Iterator[Flask]:
-    yield from _app(data_dir)
+    yield from tenant_app(data_dir)
 
 
 @pytest.fixture
@@ -228,7 +212,7 @@ def test_a_disabled_tenant_is_signed_out(browser: FlaskClient, acme: Tenant) -> 
 
 
 def test_idle_sessions_end(data_dir: Path) -> None:
-    app = next(_app(data_dir, ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES="10"))
+    app = next(tenant_app(data_dir, ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES="10"))
     make_tenant("acme")
     browser = signed_in(app.test_client(), "acme")
     assert browser.get("/tenant/keys").status_code == 200
@@ -243,7 +227,7 @@ def test_idle_sessions_end(data_dir: Path) -> None:
 
 
 def test_switched_off_the_area_is_404_but_invites_and_oauth_work(data_dir: Path) -> None:
-    app = next(_app(data_dir, ORDERDESK_MCP_TENANT_PAGES="false"))
+    app = next(tenant_app(data_dir, ORDERDESK_MCP_TENANT_PAGES="false"))
     acme = make_tenant("acme")
     browser = app.test_client()
     for path in ("/tenant", "/tenant/sign-in", *PAGES):
