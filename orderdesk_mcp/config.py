@@ -466,6 +466,25 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_bool,
     ),
     SettingSpec(
+        "tenant_pages",
+        "ORDERDESK_MCP_TENANT_PAGES",
+        "true",
+        "Turn on the tenant self-service pages under /tenant/ (stores, API keys, connected "
+        "apps, activity, account), where a tenant signs in with its password. They need "
+        "ORDERDESK_MCP_PUBLIC_URL, like the OAuth pages (unset: they answer 404). false: "
+        "/tenant/* answers 404 except the invite link, and OAuth sign-in keeps working.",
+        _parse_bool,
+    ),
+    SettingSpec(
+        "tenant_session_idle_minutes",
+        "ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES",
+        "30",
+        "Minutes without a page view after which a browser sign-in session (tenant pages and "
+        "the OAuth sign-in) ends and the tenant must sign in again; every session also ends "
+        "12 hours after sign-in.",
+        _int_between(5, 720),
+    ),
+    SettingSpec(
         "allowed_origins",
         "ORDERDESK_MCP_ALLOWED_ORIGINS",
         "",
@@ -700,6 +719,8 @@ class Settings:
     oauth_refresh_token_days: int
     oauth_unused_client_days: int
     oauth_cimd_allow_private: bool
+    tenant_pages: bool
+    tenant_session_idle_minutes: int
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None
     rate_limit: str
