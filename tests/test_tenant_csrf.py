@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
 
 from orderdesk_mcp.db.models import TenantInvite, WebSession
 from orderdesk_mcp.invites import create_invite
@@ -89,7 +90,7 @@ def sweep_one(client: FlaskClient, found: FoundForm, shop: Shop, password: str, 
     before = (snapshot(shop.a.tenant), snapshot(shop.b.tenant))
     refusals = {}
     for case, token in (("no token", None), ("a wrong token", "x" * 43), ("B's token", other)):
-        reply = client.post(found.action, data=fill(found, token, **typed))
+        reply = client.post(found.action, data=MultiDict(fill(found, token, **typed)))
         assert refused(reply.status_code, reply.text), (
             f"{found.describe()} with {case}: {reply.status_code} {reply.text[:300]}"
         )
@@ -99,7 +100,7 @@ def sweep_one(client: FlaskClient, found: FoundForm, shop: Shop, password: str, 
         refusals[case] = reply.text
     # With its own token the same submission is not the CSRF refusal (it may still be
     # refused for other reasons, e.g. a store already added: then in other words).
-    reply = client.post(found.action, data=fill(found, own, **typed))
+    reply = client.post(found.action, data=MultiDict(fill(found, own, **typed)))
     assert reply.text not in refusals.values(), f"{found.describe()} refused with a valid token"
 
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
 
 from tests.tenant_pages import (
     Crawl,
@@ -123,7 +124,7 @@ def test_b_submitting_a_forms_gets_404_and_changes_nothing(two: TwoTenants, a_cr
         if not form_carries(found, two.a, two.b):
             continue  # names none of A's records (add a store, create a key): B's own account
         # With B's own valid token: only the ids are A's.
-        reply = b.post(found.action, data=fill(found, b_token))
+        reply = b.post(found.action, data=MultiDict(fill(found, b_token)))
         assert reply.status_code == 404, f"B submitted {found.describe()}: {reply.status_code}"
         assert leaks(reply.text, two.a) == [], f"B saw A's records from {found.describe()}"
         assert snapshot(two.a.tenant) == before, f"{found.describe()} changed A's rows"
@@ -157,7 +158,7 @@ def test_b_naming_a_records_in_its_own_forms_gets_404(two: TwoTenants, a_crawl: 
         action = "/".join(swaps.get(part, part) for part in found.action.split("/"))
         if edited == fields and action == found.action:
             continue  # nothing of B's in it to swap
-        reply = b.post(action, data=edited)
+        reply = b.post(action, data=MultiDict(edited))
         assert reply.status_code == 404, f"{found.describe()} with A's ids: {reply.status_code}"
         assert leaks(reply.text, two.a) == []
         assert snapshot(two.a.tenant) == before, f"{found.describe()} with A's ids changed A"
