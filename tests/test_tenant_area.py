@@ -53,7 +53,8 @@ def audited(action: str, tenant: Tenant) -> int:
 
 @pytest.fixture
 def app(data_dir: Path) -> Iterator[Flask]:
-    yield from tenant_app(data_dir)
+    with tenant_app(data_dir) as app:
+        yield app
 
 
 @pytest.fixture
@@ -212,31 +213,31 @@ def test_a_disabled_tenant_is_signed_out(browser: FlaskClient, acme: Tenant) -> 
 
 
 def test_idle_sessions_end(data_dir: Path) -> None:
-    app = next(tenant_app(data_dir, ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES="10"))
-    make_tenant("acme")
-    browser = signed_in(app.test_client(), "acme")
-    assert browser.get("/tenant/keys").status_code == 200
-    WebSession.update(last_seen=utcnow() - dt.timedelta(minutes=9)).execute()
-    assert browser.get("/tenant/keys").status_code == 200  # within 10 minutes: still in
-    WebSession.update(last_seen=utcnow() - dt.timedelta(minutes=10, seconds=1)).execute()
-    assert browser.get("/tenant/keys").status_code == 303
-    assert WebSession.select().count() == 0  # deleted on sight
+    with tenant_app(data_dir, ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES="10") as app:
+        make_tenant("acme")
+        browser = signed_in(app.test_client(), "acme")
+        assert browser.get("/tenant/keys").status_code == 200
+        WebSession.update(last_seen=utcnow() - dt.timedelta(minutes=9)).execute()
+        assert browser.get("/tenant/keys").status_code == 200  # within 10 minutes: still in
+        WebSession.update(last_seen=utcnow() - dt.timedelta(minutes=10, seconds=1)).execute()
+        assert browser.get("/tenant/keys").status_code == 303
+        assert WebSession.select().count() == 0  # deleted on sight
 
 
 # --- the switch, headers, errors -------------------------------------------------------------
 
 
 def test_switched_off_the_area_is_404_but_invites_and_oauth_work(data_dir: Path) -> None:
-    app = next(tenant_app(data_dir, ORDERDESK_MCP_TENANT_PAGES="false"))
-    acme = make_tenant("acme")
-    browser = app.test_client()
-    for path in ("/tenant", "/tenant/sign-in", *PAGES):
-        assert browser.get(path).status_code == 404, path
-    assert browser.post("/tenant/sign-in", data={}).status_code == 404
-    invite = create_invite(acme, PUBLIC_URL, dt.timedelta(hours=1))
-    assert browser.get(invite.url.removeprefix(PUBLIC_URL)).status_code == 200
-    assert TenantInvite.select().count() == 1
-    assert browser.get("/.well-known/oauth-authorization-server").status_code == 200
+    with tenant_app(data_dir, ORDERDESK_MCP_TENANT_PAGES="false") as app:
+        acme = make_tenant("acme")
+        browser = app.test_client()
+        for path in ("/tenant", "/tenant/sign-in", *PAGES):
+            assert browser.get(path).status_code == 404, path
+        assert browser.post("/tenant/sign-in", data={}).status_code == 404
+        invite = create_invite(acme, PUBLIC_URL, dt.timedelta(hours=1))
+        assert browser.get(invite.url.removeprefix(PUBLIC_URL)).status_code == 200
+        assert TenantInvite.select().count() == 1
+        assert browser.get("/.well-known/oauth-authorization-server").status_code == 200
 
 
 def test_without_a_public_url_the_area_is_404(settings: Settings, db: peewee.Database) -> None:

@@ -23,7 +23,7 @@ from orderdesk_mcp.db.models import TenantInvite, WebSession
 from orderdesk_mcp.invites import create_invite
 from orderdesk_mcp.sandbox import RunningSandbox
 from tests.oauth_e2e import parse_forms
-from tests.tenant_pages import (
+from tests.tenant_helpers import (
     PUBLIC_URL,
     FoundForm,
     Merchant,
@@ -31,9 +31,9 @@ from tests.tenant_pages import (
     csrf_of,
     fill,
     make_merchant,
-    signed_in,
     snapshot,
     tenant_app,
+    vault_of,
 )
 
 NEW_PASSWORD = "a brand new password, long enough 7"
@@ -50,7 +50,8 @@ class Shop:
 @pytest.fixture
 def shop(data_dir: Path, sandbox: RunningSandbox) -> Iterator[Shop]:
     allowed = {"ORDERDESK_MCP_ALLOWED_BASE_URLS": sandbox.base_url}
-    with tenant_app(data_dir, **allowed) as (app, vault, _):
+    with tenant_app(data_dir, **allowed) as app:
+        vault = vault_of(app)
         a = make_merchant(
             "acme",
             vault,
@@ -86,7 +87,7 @@ def refused(reply_status: int, text: str) -> bool:
 
 def sweep_one(client: FlaskClient, found: FoundForm, shop: Shop, password: str, own: str) -> None:
     typed = typed_values(found, shop, password)
-    other = csrf_of(signed_in(shop.app, shop.b).get("/tenant/stores").text)
+    other = csrf_of(shop.b.browser(shop.app).get("/tenant/stores").text)
     before = (snapshot(shop.a.tenant), snapshot(shop.b.tenant))
     refusals = {}
     for case, token in (("no token", None), ("a wrong token", "x" * 43), ("B's token", other)):
@@ -106,7 +107,7 @@ def sweep_one(client: FlaskClient, found: FoundForm, shop: Shop, password: str, 
 
 def test_every_signed_in_form_needs_its_sessions_token(shop: Shop) -> None:
     password = shop.a.password
-    client = signed_in(shop.app, shop.a)
+    client = shop.a.browser(shop.app)
     done: set[tuple[str, ...]] = set()
     swept: list[str] = []
     for _ in range(40):  # each round sweeps one new form; its valid submission may change pages
@@ -123,7 +124,7 @@ def test_every_signed_in_form_needs_its_sessions_token(shop: Shop) -> None:
             password = NEW_PASSWORD  # the valid submission changed it
             shop.a.password = password
         if client.get("/tenant/stores").status_code != 200:
-            client = signed_in(shop.app, shop.a)  # e.g. "sign out everywhere" did its job
+            client = shop.a.browser(shop.app)  # e.g. "sign out everywhere" did its job
     assert swept, "no POST form was found on the signed-in pages"
     actions = " ".join(swept)
     for area in ("/tenant/stores", "/tenant/keys", "/tenant/apps", "/tenant/account"):
@@ -132,7 +133,7 @@ def test_every_signed_in_form_needs_its_sessions_token(shop: Shop) -> None:
 
 
 def test_sign_out_form_needs_the_token(shop: Shop) -> None:
-    client = signed_in(shop.app, shop.a)
+    client = shop.a.browser(shop.app)
     page = client.get("/tenant/stores")
     sign_out = [f for f in parse_forms(page.text) if "sign-out" in (f.action or "")]
     assert sign_out, "the layout has a sign-out form"

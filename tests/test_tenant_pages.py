@@ -28,20 +28,28 @@ from orderdesk_mcp.tenant.activity import MAX_PAGE, PER_PAGE, parse_filters
 from orderdesk_mcp.tenant.keys import KeyFormError, parse_key_form
 from orderdesk_mcp.vault import Vault
 
-from .tenant_helpers import PASSWORD, csrf_of, make_tenant, page_csrf, signed_in, tenant_app
+from .tenant_helpers import (
+    PASSWORD,
+    csrf_of,
+    make_tenant,
+    page_csrf,
+    signed_in,
+    tenant_app,
+    vault_of,
+)
 
 NEW_PASSWORD = "a brand new passphrase here"
 
 
 @pytest.fixture
 def app(data_dir: Path) -> Iterator[Flask]:
-    yield from tenant_app(data_dir)
+    with tenant_app(data_dir) as app:
+        yield app
 
 
 @pytest.fixture
 def vault(app: Flask) -> Vault:
-    vault: Vault = app.extensions["orderdesk_mcp"].vault
-    return vault
+    return vault_of(app)
 
 
 @pytest.fixture
@@ -184,6 +192,37 @@ def test_revoke_a_key_revokes_its_grants(browser: FlaskClient, acme: Tenant) -> 
     assert f"API key {issued.public_id} is revoked" in page.text
     (event,) = _audited("tenant.key.revoke", acme)
     assert json.loads(event.arguments)["grants_revoked"] == 1
+
+
+def test_naming_another_tenants_store_on_the_key_form_is_404_and_creates_nothing(
+    browser: FlaskClient, acme: Tenant, other: Tenant, vault: Vault
+) -> None:
+    """A hand-edited create form ticking a store that is not this tenant's: the 404 every
+    other tenant's id gets (not "choose among the stores listed", and not a key for all
+    stores with the stray name ignored), with either "stores" choice."""
+    add_store(other, store_id="900001", api_key="sk_900001", vault=vault, alias="theirs")
+    token = page_csrf(browser, "/tenant/keys")
+    for scope in ("chosen", "all"):
+        for stores in (["theirs"], ["demo", "theirs"], ["nowhere"]):
+            fields = [
+                ("csrf_token", token),
+                ("label", "edited"),
+                ("access", "read-write"),
+                ("toolset", "orders"),
+                ("stores", scope),
+                *(("store", alias) for alias in stores),
+            ]
+            reply = browser.post("/tenant/keys", data=MultiDict(fields))
+            assert reply.status_code == 404, (scope, stores, reply.status_code)
+            assert "There is nothing here" in reply.text
+            assert "theirs" not in reply.text
+            assert "odmcp_" not in reply.text
+    assert ApiKey.select().where(ApiKey.label == "edited").count() == 0
+    assert _audited("tenant.key.create", acme) == []
+    # The tenant's own stores still work, ticked with either choice.
+    fields = [("csrf_token", token), ("label", "mine"), ("access", "read-only")]
+    fields += [("toolset", "orders"), ("stores", "chosen"), ("store", "demo")]
+    assert browser.post("/tenant/keys", data=MultiDict(fields)).status_code == 200
 
 
 def test_another_tenants_key_is_404_and_untouched(

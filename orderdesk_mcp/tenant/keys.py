@@ -144,6 +144,10 @@ def keys(*, session: BrowserSession, tenant: Tenant) -> Response:
 def create_key(*, session: BrowserSession, tenant: Tenant) -> Response:
     area.check_csrf(session)
     aliases = aliases_of(tenant)
+    if any(alias not in aliases for alias in request.form.getlist("store")):
+        # A store the form never offered (another tenant's alias, or none at all): the 404
+        # every other id of someone else's gets, whichever "stores" choice came with it.
+        return area.not_found()
     try:
         choice = parse_key_form(request.form, list(aliases))
     except KeyFormError as problem:
