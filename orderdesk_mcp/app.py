@@ -15,6 +15,7 @@ from orderdesk_mcp.oauth import blueprint as oauth_blueprint
 from orderdesk_mcp.oauth import pages as oauth_pages
 from orderdesk_mcp.orderdesk.machinery import UpstreamCall, UpstreamMachinery
 from orderdesk_mcp.services import SERVICES_KEY, Services, get_services
+from orderdesk_mcp.tenant import area as tenant_area
 from orderdesk_mcp.vault import Vault
 
 # get_services lives beside Services; re-exported for the callers that build the app here.
@@ -52,4 +53,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     mcp_blueprint.init_app(app)
     oauth_blueprint.init_app(app)  # only when ORDERDESK_MCP_PUBLIC_URL is set
     oauth_pages.init_app(app)
+    tenant_area.init_app(app)  # /tenant/*: 404 unless OAuth is on and ORDERDESK_MCP_TENANT_PAGES
     return app

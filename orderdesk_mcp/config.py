@@ -145,6 +145,10 @@ def _parse_http_url(raw: str) -> str:
     return value
 
 
+def _parse_http_urls(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_parse_http_url(part) for part in _parse_csv(raw)))
+
+
 def _parse_bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in {"1", "true", "yes", "on"}:
@@ -462,6 +466,25 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_bool,
     ),
     SettingSpec(
+        "tenant_pages",
+        "ORDERDESK_MCP_TENANT_PAGES",
+        "true",
+        "Turn on the tenant self-service pages under /tenant/ (stores, API keys, connected "
+        "apps, activity, account), where a tenant signs in with its password. They need "
+        "ORDERDESK_MCP_PUBLIC_URL, like the OAuth pages (unset: they answer 404). false: "
+        "/tenant/* answers 404 except the invite link, and OAuth sign-in keeps working.",
+        _parse_bool,
+    ),
+    SettingSpec(
+        "tenant_session_idle_minutes",
+        "ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES",
+        "30",
+        "Minutes without a page view after which a browser sign-in session (tenant pages and "
+        "the OAuth sign-in) ends and the tenant must sign in again; every session also ends "
+        "12 hours after sign-in.",
+        _int_between(5, 720),
+    ),
+    SettingSpec(
         "allowed_origins",
         "ORDERDESK_MCP_ALLOWED_ORIGINS",
         "",
@@ -578,6 +601,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_http_url,
     ),
     SettingSpec(
+        "allowed_base_urls",
+        "ORDERDESK_MCP_ALLOWED_BASE_URLS",
+        "",
+        "Comma-separated Order Desk API base URLs a tenant may choose for a store on the "
+        "/tenant/stores page besides ORDERDESK_API_BASE_URL (https; http only for a loopback "
+        "host), e.g. a sandbox for testing. Empty: the official API only. The page sends the "
+        "store's key to the URL chosen, so list only servers you trust; `store add --base-url` "
+        "(the operator) is not limited by it.",
+        _parse_http_urls,
+    ),
+    SettingSpec(
         "upstream_connect_timeout",
         "ORDERDESK_MCP_UPSTREAM_CONNECT_TIMEOUT",
         "5",
@@ -685,6 +719,8 @@ class Settings:
     oauth_refresh_token_days: int
     oauth_unused_client_days: int
     oauth_cimd_allow_private: bool
+    tenant_pages: bool
+    tenant_session_idle_minutes: int
     allowed_origins: tuple[str, ...]
     trusted_proxy: str | None
     rate_limit: str
@@ -698,6 +734,7 @@ class Settings:
     log_level: str
     log_format: str
     orderdesk_api_base_url: str
+    allowed_base_urls: tuple[str, ...]
     upstream_connect_timeout: float
     upstream_read_timeout: float
     cache_ttl_store: int
@@ -721,6 +758,11 @@ class Settings:
             return self.public_hosts
         host = urlparse(self.public_url).hostname or ""
         return tuple(dict.fromkeys((*self.public_hosts, host)))
+
+    @property
+    def store_base_urls(self) -> tuple[str, ...]:
+        """The Order Desk API base URLs a tenant may pick on its pages, the official first."""
+        return tuple(dict.fromkeys((self.orderdesk_api_base_url, *self.allowed_base_urls)))
 
     @property
     def database_path(self) -> Path:

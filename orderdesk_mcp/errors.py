@@ -25,8 +25,8 @@ def _http_error(error: HTTPException) -> Response:
     return reply
 
 
-def _internal_error(error: BaseException) -> Response:
-    request_id = g.get("request_id", "")
+def log_unhandled(error: BaseException) -> None:
+    """Log a bug with its traceback (the log only: replies never carry one)."""
     original = getattr(error, "original_exception", None) or error
     logger.error(
         "unhandled error on %s %s",
@@ -34,6 +34,11 @@ def _internal_error(error: BaseException) -> Response:
         request.path,
         exc_info=(type(original), original, original.__traceback__),
     )
+
+
+def _internal_error(error: BaseException) -> Response:
+    request_id = g.get("request_id", "")
+    log_unhandled(error)
     reply = jsonify(
         error="Internal Server Error",
         message=f"internal error; quote request id {request_id} when reporting it",

@@ -109,6 +109,35 @@ def list_stores(tenant_id: int | None = None) -> list[Store]:
     return list(query.order_by(Tenant.name, Store.alias))
 
 
+def validate_store_api_key(api_key: str) -> str:
+    # The key travels in an HTTP header: printable ASCII only, as the client itself checks.
+    if not api_key or any(ord(c) < 33 or ord(c) > 126 for c in api_key):
+        raise TenancyError(
+            "the Order Desk API key is empty or contains spaces or characters an API key "
+            "never has; copy it again from Order Desk (Store Settings → API)"
+        )
+    return api_key
+
+
+def check_new_store(
+    tenant: Tenant, *, store_id: str, api_key: str, alias: str | None
+) -> tuple[str, str]:
+    """The store id and alias `add_store` would save, or TenancyError saying why it would not.
+
+    Callers that test the credentials with Order Desk first call this before the test, so a
+    taken alias never costs an upstream request.
+    """
+    store_id = validate_store_id(store_id)
+    alias = validate_alias(alias or store_id)
+    validate_store_api_key(api_key)
+    if Store.get_or_none((Store.tenant == tenant) & (Store.alias == alias)) is not None:
+        raise TenancyError(
+            f"tenant {tenant.name!r} already has a store with alias {alias!r}; "
+            "choose another alias or remove that store first"
+        )
+    return store_id, alias
+
+
 def add_store(
     tenant: Tenant,
     *,
@@ -120,16 +149,8 @@ def add_store(
     make_default: bool = False,
 ) -> Store:
     """Register a store; its key is sealed with the row id as associated data."""
-    store_id = validate_store_id(store_id)
-    alias = validate_alias(alias or store_id)
-    if not api_key or any(c.isspace() for c in api_key):
-        raise TenancyError("the Order Desk API key is empty or contains spaces")
     with database.atomic():
-        if Store.get_or_none((Store.tenant == tenant) & (Store.alias == alias)) is not None:
-            raise TenancyError(
-                f"tenant {tenant.name!r} already has a store with alias {alias!r}; "
-                "choose another --alias or remove that store first"
-            )
+        store_id, alias = check_new_store(tenant, store_id=store_id, api_key=api_key, alias=alias)
         first = not Store.select().where(Store.tenant == tenant).exists()
         if make_default and not first:
             Store.update(is_default=False).where(Store.tenant == tenant).execute()
@@ -160,6 +181,43 @@ def remove_store(tenant: Tenant, ref: str) -> Store:
             if successor is not None:
                 successor.is_default = True
                 successor.save()
+    return store
+
+
+def store_of_tenant(tenant: Tenant, store_row_id: int) -> Store | None:
+    """The tenant's store with this row id; None for another tenant's (or no) store."""
+    store: Store | None = (
+        Store.select(Store, Tenant)
+        .join(Tenant)
+        .where((Store.id == store_row_id) & (Store.tenant == tenant.id))
+        .get_or_none()
+    )
+    return store
+
+
+def set_default_store(tenant: Tenant, ref: str) -> Store:
+    """Make the store (alias or store id) the tenant's default: tools use it when no store
+    is named."""
+    store = find_store(tenant.id, ref)
+    if store is None:
+        raise TenancyError(f"tenant {tenant.name!r} has no store {ref!r}")
+    with database.atomic():
+        Store.update(is_default=False).where(
+            (Store.tenant == tenant) & (Store.id != store.id)
+        ).execute()
+        Store.update(is_default=True).where(Store.id == store.id).execute()
+    store.is_default = True
+    return store
+
+
+def replace_store_key(store: Store, api_key: str, vault: Vault) -> Store:
+    """Seal a new Order Desk API key for the store in place of its old one."""
+    validate_store_api_key(api_key)
+    tenant = store.tenant
+    store.sealed_api_key = vault.seal(
+        api_key, tenant_salt=bytes(tenant.kdf_salt), tenant_id=tenant.id, store_row_id=store.id
+    )
+    Store.update(sealed_api_key=store.sealed_api_key).where(Store.id == store.id).execute()
     return store
 
 

@@ -48,6 +48,16 @@ def test_an_ascii_result_is_spliced_and_a_non_ascii_one_encoded() -> None:
     assert encode_message(reply) == compact_json(reply)
 
 
+def test_a_result_holding_del_is_encoded_not_spliced() -> None:
+    """DEL (0x7f) is ASCII, but the reply encoder escapes it (\\u007f): such a result is not
+    spliced, so its reply is still the bytes plain encoding gives (hypothesis found it)."""
+    deleted = results.success({"note": "a\x7fb"})
+    assert not isinstance(deleted, EncodedResult)
+    reply = result_message(1, deleted)
+    assert encode_message(reply) == compact_json(reply)
+    assert "\\u007f" in encode_message(reply)
+
+
 def test_a_cut_result_is_spliced_with_the_cut_text() -> None:
     structured = {
         "orders": [{"id": str(n), "note": "x" * 500} for n in range(400)],

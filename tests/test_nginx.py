@@ -137,6 +137,7 @@ def test_site_keeps_the_promised_policies() -> None:
         "location ^~ /.well-known/oauth-protected-resource/ {",
         "location = /.well-known/oauth-authorization-server {",
         "location ^~ /oauth/ {",
+        "location ^~ /tenant/ {",
         "location ^~ /tenant/invite/ {",
     ):
         assert location in site

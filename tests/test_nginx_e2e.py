@@ -72,6 +72,10 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], error_log: Path)
 
 PUBLIC_URL = "https://mcp.example.com"
 PAGE_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"
+TENANT_PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
 OAUTH_METADATA_PATHS = (
     "/.well-known/oauth-protected-resource",
     "/.well-known/oauth-protected-resource/mcp",
@@ -308,8 +312,23 @@ def test_oauth_pages_keep_their_own_csp_and_hsts(stack: Stack) -> None:
     invite = https.get(f"{stack.base}/tenant/invite/not-a-token", timeout=10)
     assert stack.reached[-1] == "/tenant/invite/not-a-token"
     assert invite.headers["Strict-Transport-Security"].startswith("max-age=")
-    # Everything else under /tenant/ and /.well-known/ still stops at nginx.
-    for path in ("/tenant/keys", "/.well-known/openid-configuration"):
+    # The tenant pages reach the app with their own CSP; the token-free paths are logged.
+    tenant_page = https.get(f"{stack.base}/tenant/sign-in", timeout=10, allow_redirects=False)
+    assert stack.reached[-1] == "/tenant/sign-in"
+    assert tenant_page.status_code == 200
+    assert tenant_page.headers["Content-Security-Policy"] == TENANT_PAGE_CSP
+    assert tenant_page.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert tenant_page.headers["X-Content-Type-Options"] == "nosniff"
+    assert tenant_page.headers["X-Frame-Options"] == "DENY"
+    assert tenant_page.headers["Cache-Control"] == "no-store"
+    # nginx writes a line once the reply is out: wait for it rather than race it.
+    deadline = time.monotonic() + 10
+    while "GET /tenant/sign-in " not in (log := stack.layout.access_log.read_text()):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+    assert "not-a-token" not in log  # the invite path never is
+    # Everything else under /.well-known/ still stops at nginx.
+    for path in ("/.well-known/openid-configuration",):
         closed = https.get(f"{stack.base}{path}", timeout=10)
         assert closed.status_code == 404
         assert stack.reached[-1] != path

@@ -7,6 +7,7 @@ never show a secret: only ids, names, hosts, rights and times.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict
 from typing import Any
@@ -26,7 +27,6 @@ from orderdesk_mcp.cli.base import (
     table,
     translated_errors,
 )
-from orderdesk_mcp.cli.tenants import store_aliases
 from orderdesk_mcp.db.models import ApiKey, OAuthClient, OAuthGrant, Store, Tenant, utcnow
 from orderdesk_mcp.oauth.grants import (
     client_name,
@@ -37,6 +37,7 @@ from orderdesk_mcp.oauth.grants import (
 )
 from orderdesk_mcp.oauth.housekeeping import prune_expired
 from orderdesk_mcp.tenancy import get_tenant
+from orderdesk_mcp.tenant_keys import store_aliases
 
 CLIENT_KINDS = {"registered": "registered", "metadata_document": "metadata document"}
 
@@ -217,7 +218,10 @@ def oauth_prune(ctx: click.Context, as_json: bool) -> None:
     """
     settings = settings_from_context(ctx)
     open_current_database(settings)
-    result = prune_expired(unused_client_days=settings.oauth_unused_client_days)
+    result = prune_expired(
+        unused_client_days=settings.oauth_unused_client_days,
+        session_idle=dt.timedelta(minutes=settings.tenant_session_idle_minutes),
+    )
     data = asdict(result)
     if result.total:
         record_admin_action("oauth.prune", details=data)

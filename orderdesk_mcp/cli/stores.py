@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -20,9 +21,15 @@ from orderdesk_mcp.cli.base import (
     translated_errors,
 )
 from orderdesk_mcp.config import SETTINGS_BY_NAME, Settings, SettingsError
+from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
+from orderdesk_mcp.store_checks import (
+    StoreCheckFailed,
+    check_store_credentials,
+    connect_store,
+    mark_verified,
+)
 from orderdesk_mcp.tenancy import (
     TenancyError,
-    add_store,
     find_store,
     get_tenant,
     list_stores,
@@ -101,20 +108,19 @@ def store_add(
             raise CliError(f"--base-url {base_url!r} is not valid: expected {exc}") from None
     with translated_errors():
         row = get_tenant(tenant_name)
-        if not no_verify:
-            _verify_credentials(settings, store_id, api_key, base_url)
-        saved = add_store(
-            row,
-            store_id=store_id,
-            api_key=api_key,
-            vault=vault,
-            alias=alias,
-            base_url=base_url,
-            make_default=make_default,
-        )
-        if not no_verify:
-            saved.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            saved.save()
+        upstream = contextlib.nullcontext(None) if no_verify else _upstream(settings)
+        with upstream as machinery, _explained_check_failure():
+            saved = connect_store(
+                row,
+                store_id=store_id,
+                api_key=api_key,
+                vault=vault,
+                machinery=machinery,
+                default_base_url=settings.orderdesk_api_base_url,
+                alias=alias,
+                base_url=base_url,
+                make_default=make_default,
+            )
         record_admin_action(
             "store.add",
             tenant=row,
@@ -191,38 +197,36 @@ def store_verify(
                 f"remove the store (`orderdesk-mcp store remove --tenant {row.name} "
                 f"{found.alias}`) and add it again with `store add`"
             ) from None
-        _verify_credentials(settings, found.store_id, api_key, found.base_url)
-        found.last_verified = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        found.save()
+        with _upstream(settings) as machinery, _explained_check_failure():
+            check_store_credentials(
+                machinery,
+                found.store_id,
+                api_key,
+                found.base_url or settings.orderdesk_api_base_url,
+            )
+        mark_verified(found)
         record_admin_action("store.verify", tenant=row, store=found.alias)
     emit(
         as_json, {"store": found.alias, "ok": True}, f"Store {found.alias}: connection successful."
     )
 
 
-def _verify_credentials(
-    settings: Settings, store_id: str, api_key: str, base_url: str | None
-) -> None:
-    """Call Order Desk GET /test; raise TenancyError with the upstream's reason on failure."""
-    from orderdesk_mcp.orderdesk import OrderDeskClient, UpstreamMachinery
-    from orderdesk_mcp.orderdesk.errors import AuthError as UpstreamAuthError
-    from orderdesk_mcp.orderdesk.errors import OrderDeskError
+def _upstream(settings: Settings) -> contextlib.closing[UpstreamMachinery]:
+    """Order Desk machinery for one command (the server's is not running here)."""
+    return contextlib.closing(UpstreamMachinery.from_settings(settings))
 
-    machinery = UpstreamMachinery.from_settings(settings)
+
+@contextlib.contextmanager
+def _explained_check_failure() -> Iterator[None]:
+    """A failed credential check, said the command line's way (with its --no-verify hint)."""
     try:
-        client = OrderDeskClient(
-            store_id, api_key, base_url or settings.orderdesk_api_base_url, machinery
-        )
-        client.test_connection()
-    except UpstreamAuthError as exc:
+        yield
+    except StoreCheckFailed as failed:
+        if failed.refused:
+            raise TenancyError(
+                f"{failed}; check the store id and API key (or pass --no-verify to save them "
+                "unchecked)"
+            ) from None
         raise TenancyError(
-            f"Order Desk refused the credentials of store {store_id}: {exc.message}; check the "
-            "store id and API key (or pass --no-verify to save them unchecked)"
+            f"{failed}; try again later (or pass --no-verify to save the credentials unchecked)"
         ) from None
-    except OrderDeskError as exc:
-        raise TenancyError(
-            f"could not check store {store_id} with Order Desk: {exc.message}; try again later "
-            "(or pass --no-verify to save the credentials unchecked)"
-        ) from None
-    finally:
-        machinery.close()

@@ -8,7 +8,7 @@ import sys
 import click
 
 from orderdesk_mcp.admin_audit import record_admin_action
-from orderdesk_mcp.auth import issue_key, parse_store_ids, revoke_key
+from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.cli.base import (
     CliError,
     emit,
@@ -24,8 +24,13 @@ from orderdesk_mcp.cli.base import (
 )
 from orderdesk_mcp.db.models import ApiKey, Store, Tenant
 from orderdesk_mcp.invites import create_invite, set_password
-from orderdesk_mcp.oauth.grants import revoke_grants_made_with
 from orderdesk_mcp.tenancy import create_tenant, disable_tenant, get_tenant, list_tenants
+from orderdesk_mcp.tenant_keys import (
+    UnknownStoreAlias,
+    revoke_api_key,
+    store_aliases,
+    store_ids_for,
+)
 from orderdesk_mcp.vault import Vault
 
 
@@ -185,24 +190,13 @@ def _store_ids_for(row: Tenant, aliases: str | None) -> frozenset[int] | None:
     wanted = [alias.strip() for alias in aliases.split(",") if alias.strip()]
     if not wanted:
         raise CliError("--stores is empty; name one or more store aliases, or leave it out")
-    known = {store.alias: store.id for store in Store.select().where(Store.tenant == row)}
-    unknown = [alias for alias in wanted if alias not in known]
-    if unknown:
-        listed = ", ".join(sorted(known)) or "none yet"
+    try:
+        return store_ids_for(row, wanted)
+    except UnknownStoreAlias as unknown:
+        listed = ", ".join(unknown.known) or "none yet"
         raise CliError(
-            f"tenant {row.name!r} has no store with alias {unknown[0]!r}; its aliases: {listed}"
-        )
-    return frozenset(known[alias] for alias in wanted)
-
-
-def store_aliases(store_ids: str | None, aliases_by_id: dict[int, str]) -> str:
-    """What a narrowed key or grant reaches, by alias ("all" when not narrowed)."""
-    if store_ids is None:
-        return "all"
-    reached = [
-        aliases_by_id[i] for i in sorted(parse_store_ids(store_ids) or ()) if i in aliases_by_id
-    ]
-    return ",".join(reached) or "none"
+            f"tenant {row.name!r} has no store with alias {unknown.alias!r}; its aliases: {listed}"
+        ) from None
 
 
 @click.group()
@@ -314,15 +308,8 @@ def key_revoke(ctx: click.Context, key_id: str, as_json: bool) -> None:
     The OAuth grants a tenant made by signing in with this key are revoked with it.
     """
     open_current_database(settings_from_context(ctx))
-    existing = ApiKey.get_or_none(ApiKey.public_id == key_id)
-    if existing is not None and existing.kind != "key":
-        raise CliError(
-            f"{key_id!r} holds the rights of an OAuth grant, not an API key; revoke the grant "
-            "with `orderdesk-mcp oauth grants revoke GRANT_ID` (`oauth grants list` shows it)"
-        )
     with translated_errors():
-        row = revoke_key(key_id)
-        grants = revoke_grants_made_with(row.id)
+        row, grants = revoke_api_key(key_id)
         record_admin_action(
             "key.revoke",
             tenant=row.tenant,

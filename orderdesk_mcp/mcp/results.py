@@ -36,10 +36,11 @@ def success(structured: dict[str, Any]) -> dict[str, Any]:
         "structuredContent": bounded,
         "isError": False,
     }
-    if not text.isascii():
+    if not text.isascii() or "\x7f" in text:
         return result
     # ASCII-only, this text is also the reply encoder's JSON of structuredContent, so the
-    # reply splices it in rather than encoding the data a second time.
+    # reply splices it in rather than encoding the data a second time. DEL is ASCII but the
+    # reply encoder (ensure_ascii) writes it as \u007f: such a text is encoded as usual.
     return EncodedResult(
         result,
         '{"content":[{"type":"text","text":'

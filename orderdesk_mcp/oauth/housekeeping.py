@@ -23,7 +23,7 @@ from orderdesk_mcp.db.models import (
     TenantInvite,
     utcnow,
 )
-from orderdesk_mcp.oauth.web_sessions import prune_web_sessions
+from orderdesk_mcp.oauth.web_sessions import IDLE_LIFETIME, prune_web_sessions
 
 # Expired or revoked tokens stay this long, so an operator can still see what just stopped
 # working (and a refresh token's rotation outlives any sensible retry).
@@ -44,7 +44,12 @@ class PruneResult:
         return sum(asdict(self).values())
 
 
-def prune_expired(*, unused_client_days: int, now: dt.datetime | None = None) -> PruneResult:
+def prune_expired(
+    *,
+    unused_client_days: int,
+    now: dt.datetime | None = None,
+    session_idle: dt.timedelta = IDLE_LIFETIME,
+) -> PruneResult:
     """Delete what can no longer be used; returns how many rows of each kind went."""
     now = now or utcnow()
     token_cutoff = now - TOKEN_GRACE
@@ -79,7 +84,7 @@ def prune_expired(*, unused_client_days: int, now: dt.datetime | None = None) ->
         )
         invites = TenantInvite.delete().where(TenantInvite.expires < now).execute()
         # Idle ones too: every first visit to /oauth/authorize writes an anonymous session.
-        sessions = prune_web_sessions(now)
+        sessions = prune_web_sessions(now, session_idle)
     return PruneResult(
         codes=codes,
         tokens=tokens,

@@ -114,7 +114,7 @@ def _consent_page(
 
 @web.bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
-    limited = _rate_limited()
+    limited = rate_limited()
     if limited is not None:
         return limited
     came_with = web.loaded_session()
@@ -135,8 +135,10 @@ def authorize() -> Response:
         )
 
 
-def _rate_limited() -> Response | None:
-    # Generous: it bounds the session rows a flood of first visits writes.
+def rate_limited() -> Response | None:
+    """The per-address cap on sign-in page requests (/oauth/authorize, /tenant/sign-in).
+
+    Generous: it bounds the session rows a flood of first visits writes."""
     waited = get_server_limits().hit_authorize(request.remote_addr or "unknown")
     if waited is None:
         return None

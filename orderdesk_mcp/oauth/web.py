@@ -9,6 +9,7 @@ button).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
@@ -50,12 +51,18 @@ def _only_when_oauth_is_on() -> None:
 
 @bp.after_request
 def _page_headers(response: Response) -> Response:
+    return finish_page(response, cacheable=request.endpoint == "oauth_pages.static")
+
+
+def finish_page(response: Response, *, cacheable: bool = False) -> Response:
+    """The headers every page reply carries, and the new session cookie if one was started
+    (the OAuth pages' and the tenant area's after_request both call it)."""
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP_FORMS_TO_SELF)
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"
     headers["X-Content-Type-Options"] = "nosniff"
-    if request.endpoint != "oauth_pages.static":
+    if not cacheable:
         headers["Cache-Control"] = "no-store"
     new_session: BrowserSession | None = g.pop(_NEW_COOKIE, None)
     if new_session is not None:
@@ -72,10 +79,15 @@ def _page_headers(response: Response) -> Response:
     return response
 
 
+def idle_lifetime() -> dt.timedelta:
+    """How long a browser session lives without a page view (one clock for all the pages)."""
+    return dt.timedelta(minutes=settings().tenant_session_idle_minutes)
+
+
 def loaded_session() -> BrowserSession | None:
     """The live session the request's cookie names, else None (nothing is created)."""
     name = web_sessions.cookie_name(_secure_cookie())
-    return web_sessions.load_session(request.cookies.get(name))
+    return web_sessions.load_session(request.cookies.get(name), idle_lifetime())
 
 
 def use_session(session: BrowserSession) -> BrowserSession:

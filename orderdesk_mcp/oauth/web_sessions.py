@@ -3,8 +3,9 @@
 The cookie holds 32 random bytes; the `web_session` row is keyed by their SHA-256, so a copied
 database cannot be replayed as a cookie. A session starts anonymous on the first page view
 (its CSRF token must exist before the sign-in form is shown), gets a new id when the tenant
-signs in (no session fixation), ends after IDLE_LIFETIME without a page view or
-MAX_LIFETIME after it began, whichever comes first.
+signs in (no session fixation), ends after its idle lifetime without a page view
+(ORDERDESK_MCP_TENANT_SESSION_IDLE_MINUTES, IDLE_LIFETIME by default) or MAX_LIFETIME after
+it began, whichever comes first.
 
 The CSRF token is an HMAC keyed by the raw session id: only the holder of the cookie
 (HttpOnly, so not even a script on our origin) can compute it, and the server needs no
@@ -80,7 +81,7 @@ def start_session(*, tenant_id: int | None = None, via_key_id: int | None = None
     return BrowserSession(raw_id=raw_id, tenant_id=tenant_id, via_key_id=via_key_id)
 
 
-def load_session(raw_id: str | None) -> BrowserSession | None:
+def load_session(raw_id: str | None, idle: dt.timedelta = IDLE_LIFETIME) -> BrowserSession | None:
     """The live session of this cookie value (its idle clock restarted), else None.
 
     An expired session is deleted on sight, so it can never come back.
@@ -94,7 +95,7 @@ def load_session(raw_id: str | None) -> BrowserSession | None:
     if row is None:
         return None
     now = utcnow()
-    if row["expires"] <= now or row["last_seen"] + IDLE_LIFETIME <= now:
+    if row["expires"] <= now or row["last_seen"] + idle <= now:
         WebSession.delete().where(WebSession.id == row_id).execute()
         return None
     WebSession.update(last_seen=now).where(WebSession.id == row_id).execute()
@@ -115,11 +116,19 @@ def end_session(session: BrowserSession) -> None:
     WebSession.delete().where(WebSession.id == session_hash(session.raw_id)).execute()
 
 
-def prune_web_sessions(now: dt.datetime | None = None) -> int:
+def end_tenant_sessions(tenant_id: int, *, keep: BrowserSession | None = None) -> int:
+    """End the tenant's browser sessions (all but `keep`, if given); returns how many went."""
+    query = WebSession.delete().where(WebSession.tenant == tenant_id)
+    if keep is not None:
+        query = query.where(WebSession.id != session_hash(keep.raw_id))
+    return int(query.execute())
+
+
+def prune_web_sessions(now: dt.datetime | None = None, idle: dt.timedelta = IDLE_LIFETIME) -> int:
     """Delete expired and idle sessions (housekeeping); returns how many went."""
     now = now or utcnow()
     return int(
         WebSession.delete()
-        .where((WebSession.expires <= now) | (WebSession.last_seen <= now - IDLE_LIFETIME))
+        .where((WebSession.expires <= now) | (WebSession.last_seen <= now - idle))
         .execute()
     )

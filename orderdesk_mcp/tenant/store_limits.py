@@ -1,0 +1,52 @@
+"""Limits on the live connection tests of the stores page, in the rate-limit storage of /mcp.
+
+Every test (adding a store, replacing its key) sends Order Desk a request with a key the
+merchant typed, so the page could otherwise be used to try keys against Order Desk or to
+spend a store's upstream rate limit. Each test counts, success or not: per tenant, which bounds
+one signed-in tenant wherever it comes from, and per address, which bounds many tenants
+signed in from one place.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from orderdesk_mcp.mcp import limit_storage
+
+# A merchant connects a few stores and sometimes mistypes a key: ten tries are plenty.
+PER_TENANT = "10/10 minutes"
+PER_ADDRESS = "30/10 minutes"
+_NAMESPACE = "tenant-store-connection-test"
+
+
+class ConnectionTestLimits:
+    def __init__(self, storage_uri: str) -> None:
+        storage = storage_from_string(limit_storage.memory_uri_to_swept(storage_uri))
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._per_tenant: list[RateLimitItem] = parse_many(PER_TENANT)
+        self._per_address: list[RateLimitItem] = parse_many(PER_ADDRESS)
+
+    def _checks(self, tenant_id: int, address: str) -> list[tuple[RateLimitItem, str]]:
+        return [(item, f"tenant:{tenant_id}") for item in self._per_tenant] + [
+            (item, f"address:{address}") for item in self._per_address
+        ]
+
+    def hit(self, tenant_id: int, address: str) -> int | None:
+        """Count one connection test; when a limit is reached, the seconds to wait instead
+        (and nothing is counted)."""
+        checks = self._checks(tenant_id, address)
+        waits = []
+        for item, identity in checks:
+            if not self._limiter.test(item, _NAMESPACE, identity):
+                stats = self._limiter.get_window_stats(item, _NAMESPACE, identity)
+                waits.append(max(1, math.ceil(stats.reset_time - time.time())))
+        if waits:
+            return max(waits)
+        for item, identity in checks:
+            self._limiter.hit(item, _NAMESPACE, identity)
+        return None
