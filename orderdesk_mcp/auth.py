@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from orderdesk_mcp.db.lookups import api_key_by_public_id
@@ -27,6 +28,13 @@ _TOKEN_RE = re.compile(r"^odmcp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _DUMMY_HASH = hashlib.sha256(b"orderdesk-mcp-dummy").hexdigest()
 # last_used is a hint for operators; writing it on every request would serialise all readers.
 LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+# A tenant's live bearer keys (OAuth grants' rights rows are not counted): far more than any
+# merchant uses, few enough that a stolen session cannot fill the table or the keys page.
+MAX_LIVE_KEYS = 100
+# Control and format characters (C0/C1 controls such as U+009B, bidi overrides such as
+# U+202E, zero-width ones) and line/paragraph separators: they would reach an operator's
+# terminal through `key list`, or make a label read differently from what it holds.
+UNSAFE_TEXT_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class AuthError(Exception):
@@ -95,6 +103,27 @@ def format_store_ids(store_ids: frozenset[int] | None) -> str | None:
     return ",".join(str(row_id) for row_id in sorted(store_ids))
 
 
+def has_unsafe_characters(text: str) -> bool:
+    """Whether `text` holds a character of UNSAFE_TEXT_CATEGORIES."""
+    return any(unicodedata.category(char) in UNSAFE_TEXT_CATEGORIES for char in text)
+
+
+def check_label(label: str) -> None:
+    """AuthError when a key's label holds control or formatting characters."""
+    if has_unsafe_characters(label):
+        raise AuthError("the label cannot hold control or formatting characters; use plain text")
+
+
+def live_key_count(tenant: Tenant) -> int:
+    """How many bearer keys of the tenant are not revoked."""
+    count: int = (
+        ApiKey.select()
+        .where((ApiKey.tenant == tenant) & (ApiKey.kind == "key") & ApiKey.revoked.is_null())
+        .count()
+    )
+    return count
+
+
 def issue_key(
     tenant: Tenant,
     *,
@@ -111,6 +140,12 @@ def issue_key(
     if store_ids is not None and not store_ids:
         # An empty list stored as "" would read back as "every store".
         raise AuthError("a key narrowed to stores needs at least one store")
+    check_label(label)
+    if live_key_count(tenant) >= MAX_LIVE_KEYS:
+        raise AuthError(
+            f"tenant {tenant.name!r} already has {MAX_LIVE_KEYS} API keys, the most it may "
+            "have; revoke one it no longer uses first"
+        )
     public_id = secrets.token_hex(6)
     secret = base64.urlsafe_b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii").rstrip("=")
     row = ApiKey.create(

@@ -373,3 +373,10 @@ def test_operator_actions_are_audited_without_secrets(run: Any) -> None:
     assert secret not in listed.stdout
     assert created["api_key"] not in listed.stdout
     assert key["api_key"] not in listed.stdout
+
+
+def test_tables_escape_control_and_format_characters() -> None:
+    from orderdesk_mcp.cli.base import table
+
+    shown = table([{"label": "ok\x1b[31m\x9b\u202eevil\u2028"}], ["label"])
+    assert shown.splitlines()[1] == "ok\\x1b[31m\\x9b\\u202eevil\\u2028"

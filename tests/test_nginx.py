@@ -139,9 +139,11 @@ def test_site_keeps_the_promised_policies() -> None:
         "location ^~ /oauth/ {",
         "location ^~ /tenant/ {",
         "location ^~ /tenant/invite/ {",
+        "location = /tenant {",
     ):
         assert location in site
     assert "zone=orderdesk_mcp_oauth_per_ip" in site
+    assert "return 302 /tenant/stores;" in site.split("location = /tenant {", 1)[1].split("}")[0]
     assert "error_page 429 @orderdesk_mcp_429;" in site
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in site
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in site

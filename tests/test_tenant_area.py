@@ -5,6 +5,7 @@ and account)."""
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,3 +321,47 @@ def test_next_is_always_a_local_tenant_path(raw: str) -> None:
     assert not result.startswith("//")
     assert "\\" not in result
     assert all(ord(char) > 0x20 for char in result)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/tenant/..",
+        "/tenant/.",
+        "/tenant/keys/..",
+        "/tenant/keys/../../oauth/authorize",
+        "/tenant/./../oauth/authorize",
+        "/tenant/%2e%2e/oauth/authorize",
+        "/tenant/%2E%2E",
+        "/tenant/..%2foauth/authorize",
+        "/tenant/%2f%2fevil.example",
+        "/tenant/keys%00",
+    ],
+)
+def test_next_refuses_escapes_and_dot_segments(raw: str) -> None:
+    assert safe_next(raw) == "/tenant/stores"
+
+
+_SEGMENTS = st.sampled_from(
+    ["tenant", "keys", "stores", "..", ".", "%2e%2e", "%2E", "%2f", "a%", "sign-in", "", "x.y"]
+)
+
+
+@hypothesis_settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_SEGMENTS, max_size=6), st.sampled_from(["", "?page=2", "#top"]))
+def test_next_never_resolves_outside_the_area(segments: list[str], tail: str) -> None:
+    result = safe_next("/tenant/" + "/".join(segments) + tail)
+    path = result.split("?", 1)[0].split("#", 1)[0]
+    assert "%" not in path
+    assert not any(part in (".", "..") for part in path.split("/"))
+    assert (posixpath.normpath(path) + "/").startswith("/tenant/")
+
+
+def test_a_used_invite_leads_to_the_tenant_sign_in(app: Flask, acme: Tenant) -> None:
+    browser = app.test_client()
+    path = create_invite(acme, PUBLIC_URL, dt.timedelta(hours=1)).url.removeprefix(PUBLIC_URL)
+    token = csrf_of(browser.get(path).text)
+    new = "another long passphrase"
+    done = browser.post(path, data={"csrf_token": token, "password": new, "confirm": new})
+    assert done.status_code == 200
+    assert 'href="/tenant/sign-in"' in done.text

@@ -18,14 +18,33 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from orderdesk_mcp.auth import TOOLSETS, issue_key, parse_store_ids, verify_token
+from orderdesk_mcp.auth import (
+    MAX_LIVE_KEYS,
+    TOOLSETS,
+    AuthError,
+    issue_key,
+    parse_store_ids,
+    verify_token,
+)
 from orderdesk_mcp.db.models import ApiKey, AuditEvent, OAuthClient, OAuthGrant, Tenant, WebSession
 from orderdesk_mcp.oauth.grants import create_grant
 from orderdesk_mcp.oauth.rights import GrantRights
 from orderdesk_mcp.passwords import verify_password
-from orderdesk_mcp.tenancy import add_store
-from orderdesk_mcp.tenant.activity import MAX_PAGE, PER_PAGE, parse_filters
-from orderdesk_mcp.tenant.keys import KeyFormError, parse_key_form
+from orderdesk_mcp.tenancy import add_store, remove_store
+from orderdesk_mcp.tenant.activity import (
+    MAX_PAGE,
+    OUTCOMES,
+    PER_PAGE,
+    action_choices,
+    parse_filters,
+)
+from orderdesk_mcp.tenant.keys import (
+    KeyChoice,
+    KeyFormError,
+    issue_from_page,
+    parse_key_form,
+    revoke_from_page,
+)
 from orderdesk_mcp.vault import Vault
 
 from .tenant_helpers import (
@@ -373,7 +392,7 @@ def test_activity_filters_and_only_this_tenant(
     page = browser.get("/tenant/activity?action=get_order&outcome=error").text
     assert page.count("<h2>get_order</h2>") == 3
     assert "secretstore" not in browser.get("/tenant/activity").text
-    assert "add_shipment" not in browser.get("/tenant/activity").text  # not even as a choice
+    assert "<h2>add_shipment</h2>" not in browser.get("/tenant/activity").text
     assert "<h2>" not in browser.get("/tenant/activity?action=add_shipment").text
 
 
@@ -485,3 +504,113 @@ def test_posts_without_a_sign_in_do_nothing(app: Flask, acme: Tenant) -> None:
         assert reply.headers["Location"].startswith("/tenant/sign-in?next=")
     assert verify_token(issued.token) is not None
     assert ApiKey.select().count() == 1
+
+
+# --- review fixes: two tabs, labels, the cap, audit, activity ------------------------------
+
+
+def test_a_store_removed_in_another_tab_is_a_sentence_not_a_500(
+    app: Flask, acme: Tenant, vault: Vault
+) -> None:
+    # The form was read with "demo" listed; the store went before the key was issued.
+    remove_store(acme, "demo")
+    with app.test_request_context("/tenant/keys", method="POST"):
+        reply = issue_from_page(acme, KeyChoice(all_stores=False, stores=frozenset({"demo"})))
+    assert reply.status_code == 400
+    assert "removed meanwhile" in reply.get_data(as_text=True)
+    assert ApiKey.select().where(ApiKey.tenant == acme).count() == 0
+
+
+def test_a_key_gone_in_another_tab_is_404(app: Flask, acme: Tenant) -> None:
+    with app.test_request_context("/tenant/keys/x/revoke", method="POST"):
+        assert revoke_from_page(acme, "000000000000").status_code == 404
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x9b", "\u202e", "\u200b", "\u2028", "\u2029", "\x00"])
+def test_labels_refuse_control_and_format_characters(char: str) -> None:
+    form = MultiDict(
+        [
+            ("label", f"my{char}key"),
+            ("access", "read-only"),
+            ("toolset", "orders"),
+            ("stores", "all"),
+        ]
+    )
+    with pytest.raises(KeyFormError, match="control or formatting"):
+        parse_key_form(form, [])
+
+
+def test_the_cli_refuses_the_same_labels(acme: Tenant) -> None:
+    with pytest.raises(AuthError, match="control or formatting"):
+        issue_key(acme, label="evil\u202e")
+
+
+def test_live_keys_are_capped(browser: FlaskClient, acme: Tenant) -> None:
+    for number in range(MAX_LIVE_KEYS):
+        issue_key(acme, label=f"key {number}")
+    with pytest.raises(AuthError, match="the most it may have"):
+        issue_key(acme, label="one too many")
+    token = page_csrf(browser, "/tenant/keys")
+    reply = browser.post(
+        "/tenant/keys",
+        data={"csrf_token": token, "access": "read-only", "toolset": "orders", "stores": "all"},
+    )
+    assert reply.status_code == 400
+    assert f"You already have {MAX_LIVE_KEYS} API keys" in reply.text
+    assert reply.text.count(f"You already have {MAX_LIVE_KEYS} API keys") == 1  # rendered once
+    live = ApiKey.select().where((ApiKey.tenant == acme) & ApiKey.revoked.is_null())
+    assert live.count() == MAX_LIVE_KEYS
+
+
+def test_key_audit_rows_name_the_key(browser: FlaskClient, acme: Tenant) -> None:
+    token = page_csrf(browser, "/tenant/keys")
+    created = browser.post(
+        "/tenant/keys",
+        data={"csrf_token": token, "access": "read-only", "toolset": "orders", "stores": "all"},
+    )
+    public_id = re.search(r"odmcp_([0-9a-f]{12})_", created.text)
+    assert public_id is not None
+    browser.post(f"/tenant/keys/{public_id.group(1)}/revoke", data={"csrf_token": token})
+    for action in ("tenant.key.create", "tenant.key.revoke"):
+        (event,) = _audited(action, acme)
+        assert json.loads(event.arguments)["public_id"] == public_id.group(1)
+
+
+def test_a_form_error_is_rendered_once(browser: FlaskClient) -> None:
+    token = page_csrf(browser, "/tenant/keys")
+    reply = browser.post("/tenant/keys", data={"csrf_token": token, "access": "read-only"})
+    assert reply.status_code == 400
+    assert reply.text.count("Choose at least one kind of tool.") == 1
+
+
+def test_a_wrong_current_password_is_audited_as_refused(browser: FlaskClient, acme: Tenant) -> None:
+    token = page_csrf(browser, "/tenant/account")
+    browser.post(
+        "/tenant/account/password",
+        data={
+            "csrf_token": token,
+            "current": "wrong",
+            "password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
+    )
+    (event,) = _audited("tenant.password.change", acme)
+    assert event.outcome == "refused"
+
+
+def test_activity_choices_are_a_fixed_list(
+    browser: FlaskClient, acme: Tenant, other: Tenant
+) -> None:
+    AuditEvent.create(tenant=acme, action="made-up action", outcome="made-up outcome")
+    page = browser.get("/tenant/activity").text
+    assert "made-up action</option>" not in page
+    assert "made-up outcome</option>" not in page
+    assert "tools/call list_orders</option>" in action_choices() or "tools/call list_orders" in page
+    assert "tenant.key.create" in action_choices()
+    assert "refused" in OUTCOMES
+
+
+def test_the_activity_index_exists(app: Flask) -> None:
+    db = AuditEvent._meta.database
+    indexes = {index.name: index.columns for index in db.get_indexes("audit_event")}
+    assert ["tenant_id", "time"] in indexes.values()

@@ -7,6 +7,9 @@ and the typed API key is checked to appear nowhere: not in a page, the audit or 
 
 from __future__ import annotations
 
+import re
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from orderdesk_mcp.tenancy import (
     TenancyError,
     add_store,
     open_store_key,
+    remove_store,
     validate_alias,
     validate_store_id,
 )
@@ -131,7 +135,7 @@ def test_the_list_shows_each_store_but_never_its_key(
     assert "never" in page.text  # last checked
     assert DEMO_KEY not in page.text
     assert EMPTY_KEY not in page.text
-    assert 'name="api_key" type="password" autocomplete="off"' in page.text
+    assert 'name="api_key" type="password" autocomplete="new-password"' in page.text
 
 
 def test_the_list_of_a_new_tenant_invites_a_first_store(browser: FlaskClient) -> None:
@@ -560,3 +564,66 @@ def test_the_add_form_is_read_or_refused_in_one_sentence(form: dict[str, str], s
 def test_tenancy_refuses_a_key_that_cannot_travel_in_a_header(acme: Tenant, vault: Vault) -> None:
     with pytest.raises(TenancyError, match="spaces or characters"):
         add_store(acme, store_id="100001", api_key="clé-sans-espace", vault=vault)
+
+
+def test_tests_at_the_same_moment_cannot_all_pass_the_limit() -> None:
+    # Counted first, then refused: threads let through together never exceed the limit.
+    per_tenant = int(store_limits.PER_TENANT.split("/")[0])
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: a check-then-count gap is hit
+    try:
+        _race_the_limits(per_tenant)
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+
+def _one_test(
+    limits: ConnectionTestLimits,
+    start: threading.Barrier,
+    passed: list[bool],
+    tenant_id: int,
+    address: str,
+) -> None:
+    start.wait()
+    passed.append(limits.hit(tenant_id, address) is None)
+
+
+def _race_the_limits(per_tenant: int) -> None:
+    for round_number in range(20):
+        limits = ConnectionTestLimits("memory://")
+        start = threading.Barrier(8 * per_tenant)
+        passed: list[bool] = []
+        threads = [
+            threading.Thread(
+                target=_one_test, args=(limits, start, passed, round_number, f"198.51.100.{n}")
+            )
+            for n in range(8 * per_tenant)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert passed.count(True) == per_tenant
+
+
+def test_a_store_removed_in_another_tab_is_404_not_500(
+    app: Flask, acme: Tenant, vault: Vault
+) -> None:
+    store = add_store(acme, store_id="100001", api_key="sk_1", vault=vault, alias="demo")
+    remove_store(acme, "demo")
+    with app.test_request_context("/tenant/stores/1/remove", method="POST"):
+        assert stores.remove_from_page(acme, store).status_code == 404
+        assert stores.default_from_page(acme, store).status_code == 404
+
+
+def test_the_key_fields_never_invite_the_sign_in_password(
+    browser: FlaskClient, acme: Tenant, vault: Vault
+) -> None:
+    add_store(acme, store_id="100001", api_key="sk_1", vault=vault, alias="demo")
+    store = Store.get(Store.alias == "demo")
+    for path in ("/tenant/stores", f"/tenant/stores/{store.id}/key"):
+        html = browser.get(path).text
+        (field,) = re.findall(r'<input id="api_key"[^>]*>', html)
+        assert 'autocomplete="new-password"' in field
+    (store_id,) = re.findall(r'<input id="store_id"[^>]*>', browser.get("/tenant/stores").text)
+    assert 'autocomplete="off"' in store_id

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import click
 import peewee
 
-from orderdesk_mcp.auth import AuthError
+from orderdesk_mcp.auth import UNSAFE_TEXT_CATEGORIES, AuthError
 from orderdesk_mcp.config import Settings, SettingsError, load_settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import (
@@ -148,10 +149,22 @@ def emit(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
         click.echo(text() if callable(text) else text)
 
 
+def printable(text: str) -> str:
+    """`text` with control and format characters (auth.UNSAFE_TEXT_CATEGORIES: C0 and C1
+    controls, bidi overrides, line separators) written as escapes, so what a tenant typed
+    can never move the cursor or recolour an operator's terminal."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in UNSAFE_TEXT_CATEGORIES
+        else char
+        for char in text
+    )
+
+
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     if not rows:
         return "(none)"
-    cells = [{c: "-" if r.get(c) is None else str(r[c]) for c in columns} for r in rows]
+    cells = [{c: "-" if r.get(c) is None else printable(str(r[c])) for c in columns} for r in rows]
     widths = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in columns}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
     lines += ["  ".join(cell[c].ljust(widths[c]) for c in columns) for cell in cells]

@@ -52,7 +52,7 @@ def tenant_create(ctx: click.Context, name: str, read_only: bool, as_json: bool)
     with translated_errors():
         row = create_tenant(name, Vault.new_tenant_salt())
         issued = issue_key(row, read_only=read_only, label="first key")
-        record_admin_action("tenant.create", tenant=row, details={"key_id": issued.public_id})
+        record_admin_action("tenant.create", tenant=row, details={"public_id": issued.public_id})
     emit(
         as_json,
         {"tenant": row.name, "api_key": issued.token},
@@ -243,7 +243,7 @@ def key_create(
             "key.create",
             tenant=row,
             details={
-                "key_id": issued.public_id,
+                "public_id": issued.public_id,
                 "read_only": read_only,
                 "label": label,
                 "toolsets": toolsets,
@@ -313,7 +313,7 @@ def key_revoke(ctx: click.Context, key_id: str, as_json: bool) -> None:
         record_admin_action(
             "key.revoke",
             tenant=row.tenant,
-            details={"key_id": row.public_id, "grants_revoked": grants},
+            details={"public_id": row.public_id, "grants_revoked": grants},
         )
     emit(
         as_json,

@@ -97,6 +97,8 @@ class AuditEvent(BaseModel):
 
     class Meta:
         table_name = "audit_event"
+        # The tenant's activity page: one tenant's rows, newest first.
+        indexes = ((("tenant", "time"), False),)
 
 
 class McpSession(BaseModel):

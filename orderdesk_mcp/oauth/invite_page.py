@@ -73,4 +73,10 @@ def invite(token: str) -> Response:
         outcome="ok",
         request_id=g.get("request_id"),
     )
-    return web.page("invite_done.html", tenant=tenant, mcp_url=f"{web.settings().public_url}/mcp")
+    settings = web.settings()
+    return web.page(
+        "invite_done.html",
+        tenant=tenant,
+        mcp_url=f"{settings.public_url}/mcp",
+        tenant_pages=settings.tenant_pages,
+    )

@@ -52,6 +52,8 @@ def change_password(*, session: BrowserSession, tenant: Tenant) -> Response:
         return response
     if not passwords.verify_password(tenant.password_hash, request.form.get("current", "")):
         limits.note_failure(address, tenant.name)
+        # Visible on the activity page: someone with this session tried a password.
+        area.audit_tenant_action(tenant, "tenant.password.change", outcome="refused")
         return _page(error=WRONG_CURRENT, status=400)
     new = request.form.get("password", "")
     if new != request.form.get("confirm", ""):

@@ -7,19 +7,66 @@ arguments, which may hold what the tenant's customers wrote even after redaction
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
 from orderdesk_mcp.db.models import AuditEvent, Tenant
+from orderdesk_mcp.mcp.registry import all_tools
+from orderdesk_mcp.oauth import events
+from orderdesk_mcp.oauth.invite_page import AUDIT_INVITE_USED
+from orderdesk_mcp.oauth.sign_in import AUDIT_SIGN_IN, AUDIT_SIGN_IN_FAILED
 from orderdesk_mcp.oauth.web_sessions import BrowserSession
 from orderdesk_mcp.tenant import area
 from orderdesk_mcp.tenant.area import bp, tenant_page
 
 PER_PAGE = 50
-MAX_PAGE = 1000  # 50,000 rows back is older than any retention worth paging through
-MAX_CHOICES = 200
+# Paged by OFFSET over the (tenant_id, time) index: 100 pages (5,000 rows back) bounds what
+# one request may skip; older rows are for the operator's `audit` command.
+MAX_PAGE = 100
+# What the page's own actions record (area.audit_tenant_action adds the "tenant." prefix).
+PAGE_ACTIONS = (
+    "tenant.key.create",
+    "tenant.key.revoke",
+    "tenant.grant.revoke",
+    "tenant.password.change",
+    "tenant.sign_out",
+    "tenant.sign_out_everywhere",
+    "tenant.store.add",
+    "tenant.store.add_refused",
+    "tenant.store.add_unchecked",
+    "tenant.store.key",
+    "tenant.store.key_refused",
+    "tenant.store.key_unchecked",
+    "tenant.store.default",
+    "tenant.store.remove",
+)
+OAUTH_ACTIONS = (
+    AUDIT_SIGN_IN,
+    AUDIT_SIGN_IN_FAILED,
+    AUDIT_INVITE_USED,
+    events.GRANT,
+    events.REFRESH,
+    events.REVOKE,
+    events.REFRESH_REUSE,
+    events.CODE_REUSE,
+)
+# The outcomes tool calls, OAuth and these pages record (mcp/registry.py, mcp/dispatcher.py).
+OUTCOMES = (
+    "ok",
+    "refused",
+    "unchecked",
+    "not_found",
+    "invalid_arguments",
+    "invalid_request",
+    "auth_error",
+    "rate_limited",
+    "busy",
+    "conflict",
+    "upstream_unavailable",
+    "upstream_error",
+    "store_key_unreadable",
+    "internal_error",
+)
 
 
 def parse_filters(args: MultiDict[str, str]) -> tuple[int, str, str]:
@@ -33,16 +80,11 @@ def parse_filters(args: MultiDict[str, str]) -> tuple[int, str, str]:
     return page, action, outcome
 
 
-def _distinct(column: Any, tenant: Tenant) -> list[str]:
-    query = (
-        AuditEvent.select(column)
-        .where(AuditEvent.tenant == tenant)
-        .distinct()
-        .order_by(column)
-        .limit(MAX_CHOICES)
-        .tuples()
-    )
-    return [str(row[0]) for row in query.iterator() if row[0]]
+def action_choices() -> list[str]:
+    """The filter's actions: a fixed list (every tool, the OAuth and page actions), never read
+    from the audit rows, so building the form costs nothing however long the trail is."""
+    tools = sorted(f"tools/call {tool.name}" for tool in all_tools())
+    return [*tools, *sorted(OAUTH_ACTIONS), *sorted(PAGE_ACTIONS)]
 
 
 @bp.route("/activity", methods=["GET"])
@@ -67,6 +109,6 @@ def activity(*, session: BrowserSession, tenant: Tenant) -> Response:
         has_next=len(rows) > PER_PAGE and page < MAX_PAGE,
         action=action,
         outcome=outcome,
-        actions=_distinct(AuditEvent.action, tenant),
-        outcomes=_distinct(AuditEvent.outcome, tenant),
+        actions=action_choices(),
+        outcomes=OUTCOMES,
     )

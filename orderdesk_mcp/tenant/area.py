@@ -181,16 +181,18 @@ def audit_tenant_action(
     action: str,
     store: str | None = None,
     details: dict[str, Any] | None = None,
+    outcome: str = "ok",
 ) -> None:
-    """Record what the tenant did on a page, the tenant as actor: `tenant.<thing>`
-    (e.g. "tenant.store.add"; the prefix is added when missing). Never pass a secret:
-    details still go through the audit redaction, as a last line."""
+    """Record what the tenant did (or tried) on a page, the tenant as actor:
+    `tenant.<thing>` (e.g. "tenant.store.add"; the prefix is added when missing), with its
+    outcome ("ok", or "refused" when the page said no). Never pass a secret: details still
+    go through the audit redaction, as a last line."""
     name = action if action.startswith(AUDIT_PREFIX) else AUDIT_PREFIX + action
     AuditEvent.create(
         tenant=tenant,
         action=name,
         store=store,
         arguments=arguments_text({**(details or {}), "address": request.remote_addr or "unknown"}),
-        outcome="ok",
+        outcome=outcome,
         request_id=g.get("request_id"),
     )

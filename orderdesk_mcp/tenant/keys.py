@@ -12,18 +12,36 @@ from dataclasses import dataclass, field
 from flask import Response, request
 from werkzeug.datastructures import MultiDict
 
-from orderdesk_mcp.auth import TOOLSETS, issue_key
+from orderdesk_mcp.auth import (
+    MAX_LIVE_KEYS,
+    TOOLSETS,
+    AuthError,
+    has_unsafe_characters,
+    issue_key,
+    live_key_count,
+)
 from orderdesk_mcp.db.models import ApiKey, Tenant
 from orderdesk_mcp.oauth import web
 from orderdesk_mcp.oauth.web_sessions import BrowserSession
 from orderdesk_mcp.tenant import area
 from orderdesk_mcp.tenant.area import bp, tenant_page
-from orderdesk_mcp.tenant_keys import aliases_of, revoke_api_key, store_aliases, store_ids_for
+from orderdesk_mcp.tenant_keys import (
+    UnknownStoreAlias,
+    aliases_of,
+    revoke_api_key,
+    store_aliases,
+    store_ids_for,
+)
 
 READ_ONLY = "read-only"
 READ_WRITE = "read-write"
 MAX_LABEL_CHARS = 100
-MAX_LISTED = 200  # a tenant with more live keys than this sees the newest ones
+MAX_LISTED = MAX_LIVE_KEYS  # every live key fits on the page
+TOO_MANY_KEYS = (
+    f"You already have {MAX_LIVE_KEYS} API keys, the most you may have; revoke one you no "
+    "longer use first."
+)
+STORE_GONE = "A store you chose was removed meanwhile; choose among the stores listed now."
 
 
 class KeyFormError(ValueError):
@@ -57,8 +75,10 @@ def parse_key_form(form: MultiDict[str, str], aliases: list[str]) -> KeyChoice:
     label = form.get("label", "").strip()
     if len(label) > MAX_LABEL_CHARS:
         raise KeyFormError(f"Keep the label under {MAX_LABEL_CHARS} characters.")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in label):
-        raise KeyFormError("The label cannot hold control characters; use plain text.")
+    if has_unsafe_characters(label):
+        raise KeyFormError(
+            "The label cannot hold control or formatting characters; use plain text."
+        )
     access = form.get("access")
     if access not in (READ_ONLY, READ_WRITE):
         raise KeyFormError("Choose read-only or read-write.")
@@ -152,20 +172,33 @@ def create_key(*, session: BrowserSession, tenant: Tenant) -> Response:
         choice = parse_key_form(request.form, list(aliases))
     except KeyFormError as problem:
         return _page(tenant, choice=choice_from(request.form), error=str(problem), status=400)
+    return issue_from_page(tenant, choice)
+
+
+def issue_from_page(tenant: Tenant, choice: KeyChoice) -> Response:
+    """Issue the key the form chose, or the form again with one sentence: at the cap, or
+    when a chosen store was removed meanwhile (in another tab)."""
+    if live_key_count(tenant) >= MAX_LIVE_KEYS:
+        return _page(tenant, choice=choice, error=TOO_MANY_KEYS, status=400)
     toolsets = None if choice.toolsets == frozenset(TOOLSETS) else ",".join(sorted(choice.toolsets))
-    store_ids = None if choice.all_stores else store_ids_for(tenant, sorted(choice.stores))
-    issued = issue_key(
-        tenant,
-        read_only=choice.access == READ_ONLY,
-        label=choice.label,
-        toolsets=toolsets,
-        store_ids=store_ids,
-    )
+    try:
+        store_ids = None if choice.all_stores else store_ids_for(tenant, sorted(choice.stores))
+        issued = issue_key(
+            tenant,
+            read_only=choice.access == READ_ONLY,
+            label=choice.label,
+            toolsets=toolsets,
+            store_ids=store_ids,
+        )
+    except UnknownStoreAlias:
+        return _page(tenant, choice=choice, error=STORE_GONE, status=400)
+    except AuthError:  # the cap, reached meanwhile by another tab
+        return _page(tenant, choice=choice, error=TOO_MANY_KEYS, status=400)
     area.audit_tenant_action(
         tenant,
         "tenant.key.create",
         details={
-            "key_id": issued.public_id,
+            "public_id": issued.public_id,
             "read_only": choice.access == READ_ONLY,
             "label": choice.label,
             "toolsets": toolsets,
@@ -197,10 +230,19 @@ def _own_key(tenant: Tenant, public_id: str, *, revoked_too: bool = False) -> Ap
 @tenant_page
 def revoke_key(public_id: str, *, session: BrowserSession, tenant: Tenant) -> Response:
     area.check_csrf(session)
+    return revoke_from_page(tenant, public_id)
+
+
+def revoke_from_page(tenant: Tenant, public_id: str) -> Response:
+    """Revoke the tenant's own live key; the 404 page for anything else, including a key
+    revoked meanwhile (a second tab) or one that stopped being the tenant's."""
     if _own_key(tenant, public_id) is None:
         return area.not_found()
-    row, grants = revoke_api_key(public_id)
+    try:
+        row, grants = revoke_api_key(public_id)
+    except AuthError:
+        return area.not_found()
     area.audit_tenant_action(
-        tenant, "tenant.key.revoke", details={"key_id": row.public_id, "grants_revoked": grants}
+        tenant, "tenant.key.revoke", details={"public_id": row.public_id, "grants_revoked": grants}
     )
     return Response(status=303, headers={"Location": f"/tenant/keys?revoked={row.public_id}"})

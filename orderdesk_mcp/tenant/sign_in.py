@@ -34,9 +34,14 @@ def safe_next(raw: str | None) -> str:
     if any(ord(char) < 0x21 or ord(char) == 0x7F for char in raw):
         return area.HOME_PATH
     parts = urlsplit(raw)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/tenant/"):
+    if parts.scheme or parts.netloc:
         return area.HOME_PATH
-    if parts.path.startswith(_NOT_NEXT) or "/../" in parts.path or "/./" in parts.path:
+    # No escapes (%2e%2e, %2f: a browser or proxy may decode them into another path) and no
+    # dot segments anywhere, trailing ones included ("/tenant/.." is "/"), before the prefix
+    # is trusted.
+    if "%" in parts.path or any(segment in (".", "..") for segment in parts.path.split("/")):
+        return area.HOME_PATH
+    if not parts.path.startswith("/tenant/") or parts.path.startswith(_NOT_NEXT):
         return area.HOME_PATH
     return raw
 

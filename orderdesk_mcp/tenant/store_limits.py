@@ -37,16 +37,16 @@ class ConnectionTestLimits:
         ]
 
     def hit(self, tenant_id: int, address: str) -> int | None:
-        """Count one connection test; when a limit is reached, the seconds to wait instead
-        (and nothing is counted)."""
-        checks = self._checks(tenant_id, address)
-        waits = []
-        for item, identity in checks:
-            if not self._limiter.test(item, _NAMESPACE, identity):
+        """Count one connection test; when a limit is reached, the seconds to wait instead.
+
+        Counted first (the limiter's hit takes the window's entry atomically, and refuses
+        without counting when the window is full), never tested then counted: requests at
+        the same moment cannot all pass a check before any of them is counted. A test
+        refused by one limit has been counted by the limits checked before it (the tenant's
+        first), never by the ones after.
+        """
+        for item, identity in self._checks(tenant_id, address):
+            if not self._limiter.hit(item, _NAMESPACE, identity):
                 stats = self._limiter.get_window_stats(item, _NAMESPACE, identity)
-                waits.append(max(1, math.ceil(stats.reset_time - time.time())))
-        if waits:
-            return max(waits)
-        for item, identity in checks:
-            self._limiter.hit(item, _NAMESPACE, identity)
+                return max(1, math.ceil(stats.reset_time - time.time()))
         return None

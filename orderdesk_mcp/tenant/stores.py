@@ -121,7 +121,9 @@ def _tested_with_order_desk(
         return attempt(services.vault, services.machinery, services.settings.orderdesk_api_base_url)
     except StoreCheckFailed as failed:
         outcome = "refused" if failed.refused else "unchecked"
-        audit_tenant_action(tenant, f"{action}_{outcome}", store=store, details=details)
+        audit_tenant_action(
+            tenant, f"{action}_{outcome}", store=store, details=details, outcome=outcome
+        )
         return refused_text if failed.refused else UPSTREAM_DOWN
 
 
@@ -253,8 +255,15 @@ def store_key(store_ref: str, *, session: BrowserSession, tenant: Tenant) -> Res
 @tenant_page
 def store_default(store_ref: str, *, session: BrowserSession, tenant: Tenant) -> Response:
     check_csrf(session)
-    store = _store_in_url(tenant, store_ref)
-    set_default_store(tenant, store.alias)
+    return default_from_page(tenant, _store_in_url(tenant, store_ref))
+
+
+def default_from_page(tenant: Tenant, store: Store) -> Response:
+    """Make the store the default; the 404 page when it was removed meanwhile (another tab)."""
+    try:
+        set_default_store(tenant, store.alias)
+    except TenancyError:
+        return not_found()
     audit_tenant_action(tenant, "store.default", store=store.alias)
     return _redirect_done("default")
 
@@ -266,7 +275,15 @@ def store_remove(store_ref: str, *, session: BrowserSession, tenant: Tenant) -> 
     if request.method == "GET":
         return render("store_remove.html", store=store)
     check_csrf(session)
-    removed = remove_store(tenant, store.alias)
+    return remove_from_page(tenant, store)
+
+
+def remove_from_page(tenant: Tenant, store: Store) -> Response:
+    """Remove the store; the 404 page when it was removed meanwhile (another tab)."""
+    try:
+        removed = remove_store(tenant, store.alias)
+    except TenancyError:
+        return not_found()
     audit_tenant_action(
         tenant, "store.remove", store=removed.alias, details={"store_id": removed.store_id}
     )

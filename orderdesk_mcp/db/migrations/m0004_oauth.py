@@ -108,6 +108,8 @@ def upgrade(db: peewee.Database) -> None:
         migrator.add_column("tenant", "password_hash", peewee.CharField(null=True)),
         migrator.add_column("api_key", "kind", peewee.CharField(default="key")),
         migrator.add_column("api_key", "store_ids", peewee.CharField(null=True)),
+        # The tenant's activity page reads one tenant's audit rows, newest first.
+        migrator.add_index("audit_event", ("tenant_id", "time"), False),
     )
     tables = [OAuthClient, OAuthGrant, OAuthCode, OAuthToken, WebSession, TenantInvite]
     with db.bind_ctx([Tenant, ApiKey, *tables]):
