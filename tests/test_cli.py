@@ -380,3 +380,46 @@ def test_tables_escape_control_and_format_characters() -> None:
 
     shown = table([{"label": "ok\x1b[31m\x9b\u202eevil\u2028"}], ["label"])
     assert shown.splitlines()[1] == "ok\\x1b[31m\\x9b\\u202eevil\\u2028"
+
+
+def test_store_set_key_tests_first_and_store_default_switches(run: Any, sandbox: Any) -> None:
+    # The operator's counterparts of the tenant pages' "Replace key" and "Make default".
+    from orderdesk_mcp.db.models import AuditEvent
+    from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_EMPTY_STORE, SANDBOX_KEYS
+
+    _initialised(run)
+    run("tenant", "create", "acme")
+    for store_id, alias in ((SANDBOX_DEMO_STORE, "demo"), (SANDBOX_EMPTY_STORE, "empty")):
+        added = run(
+            "store", "add", "--tenant", "acme", "--store-id", store_id, "--api-key-stdin",
+            "--base-url", sandbox.base_url, "--alias", alias,
+            input=SANDBOX_KEYS[store_id] + "\n",
+        )  # fmt: skip
+        assert added.exit_code == 0, added.output
+    wrong = run(
+        "store", "set-key", "--tenant", "acme", "demo", "--api-key-stdin",
+        input="wrong-key-123\n",
+    )  # fmt: skip
+    assert wrong.exit_code == 1
+    assert "the old API key is kept" in wrong.stderr
+    assert "wrong-key-123" not in wrong.output
+    assert _json(run("store", "verify", "--tenant", "acme", "demo", "--json"))["ok"] is True
+    right = run(
+        "store", "set-key", "--tenant", "acme", "demo", "--api-key-stdin", "--json",
+        input=SANDBOX_KEYS[SANDBOX_DEMO_STORE] + "\n",
+    )  # fmt: skip
+    assert _json(right) == {"store": "demo", "ok": True}
+    assert _json(run("store", "default", "--tenant", "acme", "empty", "--json")) == {
+        "default": "empty"
+    }
+    listed = {
+        row["alias"]: row["default"] for row in _json(run("store", "list", "--json"))["stores"]
+    }
+    assert listed == {"demo": False, "empty": True}
+    assert run("store", "default", "--tenant", "acme", "nope").exit_code == 1
+    actions = {row.action for row in AuditEvent.select()}
+    assert {"admin:store.set_key", "admin:store.default"} <= actions
+    assert not any(
+        "wrong-key-123" in row.arguments or SANDBOX_KEYS[SANDBOX_DEMO_STORE] in row.arguments
+        for row in AuditEvent.select()
+    )

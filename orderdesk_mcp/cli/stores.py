@@ -1,4 +1,5 @@
-"""A tenant's Order Desk stores: store add|list|remove|verify (keys sealed, never printed)."""
+"""A tenant's Order Desk stores: store add|list|remove|verify|default|set-key (keys sealed,
+never printed)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from orderdesk_mcp.cli.base import (
     translated_errors,
 )
 from orderdesk_mcp.config import SETTINGS_BY_NAME, Settings, SettingsError
+from orderdesk_mcp.db.models import Store, Tenant
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.store_checks import (
     StoreCheckFailed,
+    change_store_key,
     check_store_credentials,
     connect_store,
     mark_verified,
@@ -35,6 +38,7 @@ from orderdesk_mcp.tenancy import (
     list_stores,
     open_store_key,
     remove_store,
+    set_default_store,
 )
 from orderdesk_mcp.vault import VaultError
 
@@ -184,10 +188,7 @@ def store_verify(
     open_current_database(settings)
     vault, _ = require_master_key(settings)
     with translated_errors():
-        row = get_tenant(tenant_name)
-        found = find_store(row.id, store_ref)
-        if found is None:
-            raise TenancyError(f"tenant {row.name!r} has no store {store_ref or '(default)'!r}")
+        row, found = _tenant_store(tenant_name, store_ref)
         try:
             api_key = open_store_key(found, vault)
         except VaultError:
@@ -209,6 +210,78 @@ def store_verify(
     emit(
         as_json, {"store": found.alias, "ok": True}, f"Store {found.alias}: connection successful."
     )
+
+
+@store.command("default")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant that owns the store.")
+@click.argument("store_ref")
+@json_option
+@click.pass_context
+def store_default(ctx: click.Context, tenant_name: str, store_ref: str, as_json: bool) -> None:
+    """Make a store (alias or store id) the tenant's default: tools use it when no store is
+    named. The same function as the tenant page's "Make default"."""
+    open_current_database(settings_from_context(ctx))
+    with translated_errors():
+        owner = get_tenant(tenant_name)
+        row = set_default_store(owner, store_ref)
+        record_admin_action("store.default", tenant=owner, store=row.alias)
+    emit(as_json, {"default": row.alias}, f"Store {row.alias} is now {owner.name}'s default.")
+
+
+@store.command("set-key")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant that owns the store.")
+@click.option(
+    "--api-key-stdin",
+    is_flag=True,
+    required=True,
+    help="Read the new Order Desk API key from standard input (one line).",
+)
+@click.argument("store_ref")
+@json_option
+@click.pass_context
+def store_set_key(
+    ctx: click.Context, tenant_name: str, api_key_stdin: bool, store_ref: str, as_json: bool
+) -> None:
+    """Replace a store's Order Desk API key: tested with Order Desk GET /test first, then
+    sealed in place of the old one (which stays when the test fails). Keeps the store's row,
+    so keys narrowed to it keep reaching it."""
+    api_key = sys.stdin.readline().strip()
+    settings = settings_from_context(ctx)
+    open_current_database(settings)
+    vault, _ = require_master_key(settings)
+    with translated_errors():
+        owner, found = _tenant_store(tenant_name, store_ref)
+        with _upstream(settings) as machinery, _explained_key_check_failure():
+            saved = change_store_key(
+                found,
+                api_key,
+                vault=vault,
+                machinery=machinery,
+                default_base_url=settings.orderdesk_api_base_url,
+            )
+        record_admin_action("store.set_key", tenant=owner, store=saved.alias)
+    emit(
+        as_json,
+        {"store": saved.alias, "ok": True},
+        f"Store {saved.alias}: new API key tested and saved.",
+    )
+
+
+@contextlib.contextmanager
+def _explained_key_check_failure() -> Iterator[None]:
+    try:
+        yield
+    except StoreCheckFailed as failed:
+        raise TenancyError(f"{failed}; the old API key is kept") from None
+
+
+def _tenant_store(tenant_name: str, store_ref: str | None) -> tuple[Tenant, Store]:
+    """The tenant and its store (alias or store id; None: the default), or TenancyError."""
+    owner = get_tenant(tenant_name)
+    found = find_store(owner.id, store_ref)
+    if found is None:
+        raise TenancyError(f"tenant {owner.name!r} has no store {store_ref or '(default)'!r}")
+    return owner, found
 
 
 def _upstream(settings: Settings) -> contextlib.closing[UpstreamMachinery]:
