@@ -242,7 +242,12 @@ def make_merchant(
         resource=f"{PUBLIC_URL}/mcp",
         redirect_uri="http://127.0.0.1:33418/callback",
     )
-    for action, outcome in (("list_orders", "ok"), ("get_order", "error"), ("add_shipment", "ok")):
+    # As the dispatcher records tool calls (mcp/audit.py): "tools/call <tool>".
+    for action, outcome in (
+        ("tools/call list_orders", "ok"),
+        ("tools/call get_order", "not_found"),
+        ("tools/call add_shipment", "ok"),
+    ):
         AuditEvent.create(
             tenant=tenant,
             api_key=key_rows[0],

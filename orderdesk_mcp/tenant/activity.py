@@ -53,6 +53,7 @@ OAUTH_ACTIONS = (
 # The outcomes tool calls, OAuth and these pages record (mcp/registry.py, mcp/dispatcher.py).
 OUTCOMES = (
     "ok",
+    "pending",  # a write whose row was never completed: it may have happened (mcp/audit.py)
     "refused",
     "unchecked",
     "not_found",
