@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orderdesk_mcp.sandbox import RunningSandbox
+from tests.headless_chromium import WAIT_S, headless_chromium, needs_chromium
 from tests.oauth_e2e import (
     TENANT,
     McpOverHttp,
@@ -32,16 +33,9 @@ from tests.oauth_e2e import (
     tool_result,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-WAIT_S = 20
 CLIENT_NAME = "Browser Test Client"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="Debian's chromium and chromium-driver are not installed (`make system-deps` "
-    "installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -59,29 +53,8 @@ def listener() -> Iterator[RedirectListener]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--window-size=1000,1200",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    driver.set_script_timeout(WAIT_S)
-    try:
+    with headless_chromium(tmp_path) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_a_person_narrows_to_read_only_and_the_token_cannot_write(

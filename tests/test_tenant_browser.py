@@ -12,7 +12,6 @@ Afterwards no file the server wrote holds the store key, the password or a token
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import secrets
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from orderdesk_mcp.db.models import ApiKey, OAuthGrant, Store
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.tenancy import remove_store
 from tests.conftest import SANDBOX_EMPTY_STORE, SANDBOX_KEYS
+from tests.headless_chromium import WAIT_S, headless_chromium, needs_chromium
 from tests.oauth_e2e import (
     TENANT,
     Browser,
@@ -41,51 +41,16 @@ from tests.oauth_e2e import (
     secrets_of,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-WAIT_S = 20
 APP_NAME = "Spreadsheet Helper"
 WRONG_KEY = "sk_wrong_" + secrets.token_hex(8)
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="Debian's chromium and chromium-driver are not installed (`make system-deps` "
-    "installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--window-size=1000,1200",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    # Selenium and urllib3 log every command at DEBUG, keys typed included; in this process
-    # that would land in the server's captured log, whose secrets search is the server's.
-    quiet = {name: logging.getLogger(name) for name in ("selenium", "urllib3")}
-    levels = {name: logger.level for name, logger in quiet.items()}
-    for logger in quiet.values():
-        logger.setLevel(logging.WARNING)
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with headless_chromium(tmp_path) as driver:
         yield driver
-    finally:
-        driver.quit()
-        for name, logger in quiet.items():
-            logger.setLevel(levels[name])
 
 
 def sdk_call(mcp_url: str, token: str, statuses: list[int]) -> dict[str, Any]:
