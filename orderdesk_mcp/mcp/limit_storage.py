@@ -15,11 +15,14 @@ a storage); `McpLimits` uses it for memory:// and passes any other URI (redis://
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
+from limits import RateLimitItem
 from limits.storage import MemoryStorage
 
 log = logging.getLogger(__name__)
@@ -71,3 +74,46 @@ def _sweep_until_gone(storage_ref: weakref.ref[SweptMemoryStorage]) -> None:
             # Keep sweeping: one failure must not leave expired counters in memory for good.
             log.exception("sweeping expired rate-limit counters failed")
         del storage
+
+
+class WindowCounters:
+    """Moving-window counters in the rate-limit storage (memory:// swept as above, or the
+    operator's redis://...), for the limits checked inside views: each call names the limit
+    items and the identity, and says how long to wait when a window is full."""
+
+    def __init__(self, storage_uri: str, namespace: str) -> None:
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._limiter = MovingWindowRateLimiter(
+            storage_from_string(memory_uri_to_swept(storage_uri))
+        )
+        self._namespace = namespace
+
+    def wait(self, item: RateLimitItem, identity: str) -> int:
+        """Seconds until `identity`'s window for `item` has room again (at least 1)."""
+        stats = self._limiter.get_window_stats(item, self._namespace, identity)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def hit(self, checks: Iterable[tuple[RateLimitItem, str]]) -> int | None:
+        """Count one event in each (item, identity) window, in order; at the first full one,
+        stop and say how long to wait. Counting is the check (atomic in the storage), so
+        requests at the same moment cannot all pass before any of them is counted."""
+        for item, identity in checks:
+            if not self._limiter.hit(item, self._namespace, identity):
+                return self.wait(item, identity)
+        return None
+
+    def blocked(self, checks: Iterable[tuple[RateLimitItem, str]]) -> int | None:
+        """The longest wait among the full windows (nothing counted), or None."""
+        waits = [
+            self.wait(item, identity)
+            for item, identity in checks
+            if not self._limiter.test(item, self._namespace, identity)
+        ]
+        return max(waits) if waits else None
+
+    def note(self, checks: Iterable[tuple[RateLimitItem, str]]) -> None:
+        """Count one event in every window, full or not."""
+        for item, identity in checks:
+            self._limiter.hit(item, self._namespace, identity)

@@ -48,7 +48,7 @@ def init_app(app: Flask) -> None:
     if not settings.oauth_enabled:
         return
     app.extensions[EXTENSION_KEY] = OAuthServer(settings)
-    app.extensions[LIMITS_KEY] = OAuthLimits(app, settings)
+    app.extensions[LIMITS_KEY] = OAuthLimits(settings)
     app.register_blueprint(bp)
 
 

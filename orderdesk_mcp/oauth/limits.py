@@ -1,4 +1,4 @@
-"""Rate limits on the OAuth endpoints, kept in flask-limiter's storage like /mcp's.
+"""Rate limits on the OAuth endpoints, kept in the rate-limit storage of /mcp.
 
 Every request counts in a generous per-address bucket: Claude and ChatGPT reach us from a few
 shared addresses, so that bucket only stops floods (nginx's per-address limit sits in front
@@ -17,16 +17,10 @@ pages, which write a session row for a new visitor) counts per address too.
 
 from __future__ import annotations
 
-import math
-import time
-
-from flask import Flask
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.mcp.limit_storage import memory_uri_to_swept
+from orderdesk_mcp.mcp.limit_storage import WindowCounters
 
 FAILURES_PER_CLIENT_AND_ADDRESS_LIMIT = "60/minute"
 # Registration has no client id yet; Claude's and ChatGPT's users share a few addresses.
@@ -37,36 +31,18 @@ PER_ADDRESS_LIMIT = "600/minute"
 
 
 class OAuthLimits:
-    def __init__(self, app: Flask, settings: Settings) -> None:
-        self._limiter = Limiter(
-            key_func=get_remote_address,
-            storage_uri=memory_uri_to_swept(settings.rate_limit_storage),
-            default_limits=[],
-            strategy="moving-window",
-            key_prefix="orderdesk-mcp",
-        )
-        # Its own Flask object, as in mcp/limits.py: the checks run inside the views.
-        self._limiter.init_app(Flask(f"{app.name}.oauth-limits"))
+    def __init__(self, settings: Settings) -> None:
+        self._counters = WindowCounters(settings.rate_limit_storage, "oauth")
         self.failures_per_client = parse_many(FAILURES_PER_CLIENT_AND_ADDRESS_LIMIT)
         self.registrations = parse_many(REGISTRATIONS_PER_ADDRESS_LIMIT)
         self.authorize_requests = parse_many(AUTHORIZE_PER_ADDRESS_LIMIT)
         self.per_address = parse_many(PER_ADDRESS_LIMIT)
 
-    def _wait(self, item: RateLimitItem, namespace: str, identity: str) -> int:
-        stats = self._limiter.limiter.get_window_stats(item, namespace, identity)
-        return max(1, math.ceil(stats.reset_time - time.time()))
-
     def _hit(self, items: list[RateLimitItem], namespace: str, identity: str) -> int | None:
-        for item in items:
-            if not self._limiter.limiter.hit(item, namespace, identity):
-                return self._wait(item, namespace, identity)
-        return None
+        return self._counters.hit((item, f"{namespace} {identity}") for item in items)
 
     def _full(self, items: list[RateLimitItem], namespace: str, identity: str) -> int | None:
-        for item in items:
-            if not self._limiter.limiter.test(item, namespace, identity):
-                return self._wait(item, namespace, identity)
-        return None
+        return self._counters.blocked((item, f"{namespace} {identity}") for item in items)
 
     @staticmethod
     def _pair(client_id: str, address: str) -> str:

@@ -8,24 +8,17 @@ out of its own sign-in.
 
 from __future__ import annotations
 
-import math
-import time
-
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
-from orderdesk_mcp.mcp import limit_storage
+from orderdesk_mcp.mcp.limit_storage import WindowCounters
 
 PER_ADDRESS_AND_TENANT = "10/15 minutes"
 PER_ADDRESS = "50/hour"
-_NAMESPACE = "oauth-sign-in-failure"
 
 
 class SignInLimits:
     def __init__(self, storage_uri: str) -> None:
-        storage = storage_from_string(limit_storage.memory_uri_to_swept(storage_uri))
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._counters = WindowCounters(storage_uri, "oauth-sign-in-failure")
         self._per_pair: list[RateLimitItem] = parse_many(PER_ADDRESS_AND_TENANT)
         self._per_address: list[RateLimitItem] = parse_many(PER_ADDRESS)
 
@@ -38,13 +31,7 @@ class SignInLimits:
 
     def blocked(self, address: str, tenant_name: str | None) -> int | None:
         """Seconds to wait when this address (for this tenant name) failed too often."""
-        waits = []
-        for item, identity in self._checks(address, tenant_name):
-            if not self._limiter.test(item, _NAMESPACE, identity):
-                stats = self._limiter.get_window_stats(item, _NAMESPACE, identity)
-                waits.append(max(1, math.ceil(stats.reset_time - time.time())))
-        return max(waits) if waits else None
+        return self._counters.blocked(self._checks(address, tenant_name))
 
     def note_failure(self, address: str, tenant_name: str | None) -> None:
-        for item, identity in self._checks(address, tenant_name):
-            self._limiter.hit(item, _NAMESPACE, identity)
+        self._counters.note(self._checks(address, tenant_name))

@@ -9,25 +9,18 @@ signed in from one place.
 
 from __future__ import annotations
 
-import math
-import time
-
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
-from orderdesk_mcp.mcp import limit_storage
+from orderdesk_mcp.mcp.limit_storage import WindowCounters
 
 # A merchant connects a few stores and sometimes mistypes a key: ten tries are plenty.
 PER_TENANT = "10/10 minutes"
 PER_ADDRESS = "30/10 minutes"
-_NAMESPACE = "tenant-store-connection-test"
 
 
 class ConnectionTestLimits:
     def __init__(self, storage_uri: str) -> None:
-        storage = storage_from_string(limit_storage.memory_uri_to_swept(storage_uri))
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._counters = WindowCounters(storage_uri, "tenant-store-connection-test")
         self._per_tenant: list[RateLimitItem] = parse_many(PER_TENANT)
         self._per_address: list[RateLimitItem] = parse_many(PER_ADDRESS)
 
@@ -39,14 +32,8 @@ class ConnectionTestLimits:
     def hit(self, tenant_id: int, address: str) -> int | None:
         """Count one connection test; when a limit is reached, the seconds to wait instead.
 
-        Counted first (the limiter's hit takes the window's entry atomically, and refuses
-        without counting when the window is full), never tested then counted: requests at
-        the same moment cannot all pass a check before any of them is counted. A test
-        refused by one limit has been counted by the limits checked before it (the tenant's
-        first), never by the ones after.
+        Counted first, never tested then counted (WindowCounters.hit), so requests at the
+        same moment cannot all pass. A test refused by one limit has been counted by the
+        limits checked before it (the tenant's first), never by the ones after.
         """
-        for item, identity in self._checks(tenant_id, address):
-            if not self._limiter.hit(item, _NAMESPACE, identity):
-                stats = self._limiter.get_window_stats(item, _NAMESPACE, identity)
-                return max(1, math.ceil(stats.reset_time - time.time()))
-        return None
+        return self._counters.hit(self._checks(tenant_id, address))
