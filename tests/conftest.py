@@ -182,3 +182,17 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     invoke.data_dir = data_dir  # type: ignore[attr-defined]
     return invoke
+
+
+@pytest.fixture
+def oauth_env(data_dir: Path) -> Iterator[tuple[Settings, peewee.Database, Vault]]:
+    """OAuth on (tests/oauth_helpers.py settings), a migrated database, the vault of a new
+    master key."""
+    from tests.oauth_helpers import oauth_settings
+
+    write_key_file(data_dir / "master.key", generate_master_key())
+    settings = oauth_settings(data_dir)
+    database = open_database(settings)
+    apply_migrations(database)
+    yield settings, database, Vault.from_settings(settings)
+    database.close()

@@ -33,12 +33,13 @@ RESOURCE = PUBLIC_URL + "/mcp"
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
 
-def oauth_settings(data_dir: Path, **extra: str) -> Settings:
+def oauth_settings(data_dir: Path, public_url: str = PUBLIC_URL, **extra: str) -> Settings:
+    """Settings with OAuth on: ORDERDESK_MCP_PUBLIC_URL set, text logs, `extra` variables."""
     return load_settings(
         {
             "ORDERDESK_MCP_DATA_DIR": str(data_dir),
             "ORDERDESK_MCP_LOG_FORMAT": "text",
-            "ORDERDESK_MCP_PUBLIC_URL": PUBLIC_URL,
+            "ORDERDESK_MCP_PUBLIC_URL": public_url,
             **extra,
         }
     )

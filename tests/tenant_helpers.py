@@ -29,7 +29,7 @@ from werkzeug.test import TestResponse
 
 from orderdesk_mcp.app import get_services
 from orderdesk_mcp.auth import issue_key
-from orderdesk_mcp.config import Settings, load_settings
+from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import open_database
 from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import (
@@ -49,6 +49,7 @@ from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 from tests.conftest import make_mcp_app
 from tests.oauth_e2e import Form, parse_forms
+from tests.oauth_helpers import oauth_settings
 
 PUBLIC_URL = "http://127.0.0.1:8080"
 PASSWORD = "correct horse battery staple"
@@ -67,14 +68,7 @@ NOT_CRAWLED = ("/tenant/sign-out", "/tenant/sign-in", "/tenant/invite/", "/tenan
 
 def tenant_settings(data_dir: Path, **extra: str) -> Settings:
     """Settings with OAuth on (the tenant area needs ORDERDESK_MCP_PUBLIC_URL)."""
-    return load_settings(
-        {
-            "ORDERDESK_MCP_DATA_DIR": str(data_dir),
-            "ORDERDESK_MCP_LOG_FORMAT": "text",
-            "ORDERDESK_MCP_PUBLIC_URL": PUBLIC_URL,
-            **extra,
-        }
-    )
+    return oauth_settings(data_dir, PUBLIC_URL, **extra)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import peewee
 import pytest
@@ -15,23 +14,15 @@ from hypothesis import strategies as st
 
 from orderdesk_mcp.app import get_services
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.connection import open_database
-from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.oauth.redirects import RedirectUriError, check_registrable, matches
-from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from orderdesk_mcp.vault import Vault
 from tests.conftest import make_mcp_app
-from tests.oauth_helpers import PUBLIC_URL, RESOURCE, oauth_settings, register
+from tests.oauth_helpers import (
+    PUBLIC_URL,
+    RESOURCE,
+    register,
+)
 from tests.test_mcp_http import McpHttp
-
-
-@pytest.fixture
-def oauth_env(data_dir: Path) -> Iterator[tuple[Settings, peewee.Database, Vault]]:
-    write_key_file(data_dir / "master.key", generate_master_key())
-    settings = oauth_settings(data_dir)
-    database = open_database(settings)
-    apply_migrations(database)
-    yield settings, database, Vault.from_settings(settings)
-    database.close()
 
 
 @pytest.fixture

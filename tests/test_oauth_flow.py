@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import peewee
@@ -21,8 +20,7 @@ from hypothesis import strategies as st
 from orderdesk_mcp.app import get_services
 from orderdesk_mcp.auth import parse_token, revoke_key
 from orderdesk_mcp.config import Settings, load_settings
-from orderdesk_mcp.db.connection import database, open_database
-from orderdesk_mcp.db.migrations import apply_migrations
+from orderdesk_mcp.db.connection import database
 from orderdesk_mcp.db.models import (
     ApiKey,
     AuditEvent,
@@ -44,7 +42,7 @@ from orderdesk_mcp.oauth.rights import GrantRights
 from orderdesk_mcp.oauth.server import CodeRecord, get_server
 from orderdesk_mcp.oauth.tokens import GRANT_LIFETIME
 from orderdesk_mcp.sandbox import RunningSandbox
-from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from orderdesk_mcp.vault import Vault
 from tests.conftest import McpTenant, make_mcp_app, make_mcp_tenant
 from tests.oauth_helpers import (
     PUBLIC_URL,
@@ -53,21 +51,10 @@ from tests.oauth_helpers import (
     authorize_query,
     exchange,
     full_flow,
-    oauth_settings,
     pkce_pair,
     register,
 )
 from tests.test_mcp_http import McpHttp
-
-
-@pytest.fixture
-def oauth_env(data_dir: Path) -> Iterator[tuple[Settings, peewee.Database, Vault]]:
-    write_key_file(data_dir / "master.key", generate_master_key())
-    settings = oauth_settings(data_dir)
-    database = open_database(settings)
-    apply_migrations(database)
-    yield settings, database, Vault.from_settings(settings)
-    database.close()
 
 
 @pytest.fixture
