@@ -57,3 +57,26 @@ def headless_chromium(profile_dir: Path) -> Iterator[Any]:
         driver.quit()
         for name, logger in quiet.items():
             logger.setLevel(levels[name])
+
+
+def page_left(old_element: Any) -> Any:
+    """A WebDriverWait condition: true once `old_element`'s page has been replaced.
+
+    Selenium's staleness_of only knows StaleElementReferenceException; while the new page
+    is being attached, Chromium may instead answer "Node with given id does not belong to
+    the document", which means the same thing.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def left(_driver: Any) -> bool:
+        try:
+            old_element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return left

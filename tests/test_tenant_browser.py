@@ -24,7 +24,7 @@ from orderdesk_mcp.db.models import ApiKey, OAuthGrant, Store
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.tenancy import remove_store
 from tests.conftest import SANDBOX_EMPTY_STORE, SANDBOX_KEYS
-from tests.headless_chromium import WAIT_S, headless_chromium, needs_chromium
+from tests.headless_chromium import WAIT_S, headless_chromium, needs_chromium, page_left
 from tests.oauth_e2e import (
     TENANT,
     Browser,
@@ -155,7 +155,7 @@ def test_a_merchant_manages_stores_keys_and_apps_in_a_browser(
         (every form here answers with a new page, even one at the same address)."""
         old_body = driver.find_element(By.TAG_NAME, "body")
         press(form, words)
-        wait.until(expected_conditions.staleness_of(old_body))
+        wait.until(page_left(old_body))
 
     env = {"ORDERDESK_MCP_ALLOWED_BASE_URLS": sandbox.base_url}
     with oauth_site(data_dir, sandbox, env) as site:
