@@ -14,11 +14,13 @@ a storage); `McpLimits` uses it for memory:// and passes any other URI (redis://
 
 from __future__ import annotations
 
+import _thread
 import logging
 import math
 import threading
 import time
 import weakref
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +44,11 @@ class SweptMemoryStorage(MemoryStorage):
         self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any
     ) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        # The base class makes a key's lock with threading.RLock, a Python function: two
+        # threads meeting a new key can each make (and hold) a lock of their own, and both
+        # count, one over the limit. _thread.RLock is made in C with the GIL held, so the
+        # defaultdict creates exactly one lock per key.
+        self.locks = defaultdict(_thread.RLock)
         # The thread holds only a weak reference: it ends once the storage is gone.
         self.sweeper = threading.Thread(
             target=_sweep_until_gone,
