@@ -31,23 +31,28 @@ demo: $(STAMP)
 ## its summary closes the output).
 test: system-deps lint shellcheck typecheck conformance pytest
 
-# nginx, shellcheck and openssl (deployment tests), npm (conformance, TypeScript SDK) and
-# chromium with its driver (the browser sign-in test) from Debian's packages when missing;
-# apt-get update runs only then, and sudo only when not root. The tests start their own nginx
-# on loopback, so the packaged service (listening on port 80) is switched off.
+# nginx, shellcheck and openssl (deployment tests), npm (conformance, TypeScript SDK),
+# chromium with its driver (the browser sign-in test), redis-server and postgresql (the
+# scale-out tests) and prometheus (promtool checks the alert rules) from Debian's packages
+# when missing; apt-get update runs only then, and sudo only when not root. The tests start
+# their own servers on loopback, so the packaged services are switched off.
 SYSTEM_TOOLS := nginx:nginx shellcheck:shellcheck openssl:openssl npm:npm \
-	chromium:chromium chromedriver:chromium-driver
+	chromium:chromium chromedriver:chromium-driver redis-server:redis-server \
+	promtool:prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 		tool=$${pair%%:*}; pkg=$${pair#*:}; \
 		PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing from Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
-		{ $(SUDO) systemctl disable --now nginx >/dev/null 2>&1 || true; }; \
+		for unit in nginx redis-server prometheus prometheus-node-exporter postgresql; do \
+			$(SUDO) systemctl disable --now $$unit >/dev/null 2>&1 || true; \
+		done; \
 	fi
 
 shellcheck: system-deps

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,6 +272,66 @@ def _parse_cache_url(raw: str) -> str | None:
     return value
 
 
+def _parse_redis_url(raw: str) -> Secret | None:
+    # Kept as a Secret: the URL may carry the AUTH password (redis://:password@host:6379/0).
+    value = raw.strip()
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+        raise SettingsError(
+            "a redis://[:password@]host:6379/0, rediss://... (TLS) or unix:///path URL"
+        )
+    return Secret(value)
+
+
+def _parse_redis_prefix(raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 64 or not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
+        raise SettingsError("1-64 letters, digits, '_', '.', ':' or '-', e.g. orderdesk-mcp:")
+    return value
+
+
+def _parse_s3_url(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme != "s3" or not parsed.netloc or parsed.query or parsed.fragment:
+        raise SettingsError("an s3://bucket/optional/prefix URL")
+    return value.rstrip("/")
+
+
+def _parse_endpoint_url(raw: str) -> str | None:
+    # Archives are sealed before upload and S3 requests are signed (the secret key is never
+    # sent), so plain http:// is allowed here, e.g. for MinIO on a private network.
+    value = raw.strip().rstrip("/")
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise SettingsError("an https://host[:port] URL of an S3-compatible service")
+    return value
+
+
+def _parse_backup_public_key(raw: str) -> str | None:
+    import base64
+    import binascii
+
+    value = raw.strip()
+    if not value:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    if len(decoded) != 32:
+        raise SettingsError(
+            "the base64 Curve25519 public key `orderdesk-mcp backup keygen` prints (32 bytes)"
+        )
+    return value
+
+
 def _default_data_dir() -> str:
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(xdg) / "orderdesk-mcp")
@@ -335,6 +396,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "port", "ORDERDESK_MCP_PORT", "8080", "TCP port of the HTTP server.", _int_between(0, 65535)
+    ),
+    SettingSpec(
+        "reuse_port",
+        "ORDERDESK_MCP_REUSE_PORT",
+        "false",
+        "true: listen with SO_REUSEPORT, so several serve processes (orderdesk-mcp@.service) "
+        "share one port and the kernel spreads connections over them. Needs "
+        "ORDERDESK_MCP_REDIS_URL.",
+        _parse_bool,
     ),
     SettingSpec(
         "threads",
@@ -535,6 +605,24 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_limiter_storage,
     ),
     SettingSpec(
+        "redis_url",
+        "ORDERDESK_MCP_REDIS_URL",
+        "",
+        "Redis shared by every serve process of the group (redis://[:password@]host:6379/0, "
+        "rediss:// for TLS). Set: the Order Desk token bucket, the /mcp rate-limit counters "
+        "and cache invalidation are shared, and several serve processes may run. Empty: one "
+        "process, everything kept in it.",
+        _parse_redis_url,
+        secret=True,
+    ),
+    SettingSpec(
+        "redis_prefix",
+        "ORDERDESK_MCP_REDIS_PREFIX",
+        "orderdesk-mcp:",
+        "Prefix of every Redis key this server group uses (one Redis may serve several groups).",
+        _parse_redis_prefix,
+    ),
+    SettingSpec(
         "cache_url",
         "ORDERDESK_MCP_CACHE_URL",
         "",
@@ -675,6 +763,46 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _int_between(0, 1_000_000_000),
     ),
     SettingSpec(
+        "backup_s3_url",
+        "ORDERDESK_MCP_BACKUP_S3_URL",
+        "",
+        "Where `backup create --upload` sends sealed archives: s3://bucket/prefix. Credentials "
+        "come the standard way (AWS_* variables, a shared credentials file or a systemd "
+        "credential), never from this file.",
+        _parse_s3_url,
+    ),
+    SettingSpec(
+        "backup_s3_endpoint",
+        "ORDERDESK_MCP_BACKUP_S3_ENDPOINT",
+        "",
+        "Endpoint of an S3-compatible service other than AWS (Backblaze B2, Wasabi, MinIO), "
+        "e.g. https://s3.eu-central-003.backblazeb2.com. Empty: AWS S3.",
+        _parse_endpoint_url,
+    ),
+    SettingSpec(
+        "backup_public_key",
+        "ORDERDESK_MCP_BACKUP_PUBLIC_KEY",
+        "",
+        "Base64 public key (from `orderdesk-mcp backup keygen`) every uploaded archive is "
+        "sealed to; its private key stays with the operator, so this server can write "
+        "off-site backups it cannot read back.",
+        _parse_backup_public_key,
+    ),
+    SettingSpec(
+        "backup_keep_daily",
+        "ORDERDESK_MCP_BACKUP_KEEP_DAILY",
+        "30",
+        "Days for which the newest archive of each day is kept (locally and remotely).",
+        _int_between(0, 3650),
+    ),
+    SettingSpec(
+        "backup_keep_weekly",
+        "ORDERDESK_MCP_BACKUP_KEEP_WEEKLY",
+        "12",
+        "Weeks for which the newest archive of each week is kept, beyond the daily ones.",
+        _int_between(0, 520),
+    ),
+    SettingSpec(
         "local_store_id",
         "ORDERDESK_STORE_ID",
         "",
@@ -705,6 +833,7 @@ class Settings:
     master_key_file: Path | None
     host: str
     port: int
+    reuse_port: bool
     threads: int
     connection_limit: int
     max_calls_per_store: int
@@ -727,6 +856,8 @@ class Settings:
     protocol_rate_limit: str
     rate_limit_storage: str
     cache_url: str | None
+    redis_url: Secret | None
+    redis_prefix: str
     session_ttl: int
     max_sessions_per_key: int
     admin_token: Secret | None
@@ -743,6 +874,11 @@ class Settings:
     cache_memory_seconds: int
     metrics_access: str
     ready_min_free_mb: int
+    backup_s3_url: str | None
+    backup_s3_endpoint: str | None
+    backup_public_key: str | None
+    backup_keep_daily: int
+    backup_keep_weekly: int
     local_store_id: str | None
     local_api_key: Secret | None
     credentials_directory: Path | None = field(default=None)

@@ -26,6 +26,7 @@ from orderdesk_mcp.sandbox import RunningSandbox, SandboxStoreSpec, start_sandbo
 from orderdesk_mcp.services import Services
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
+from tests.real_servers import PostgresServer, RedisServer
 
 
 @pytest.fixture
@@ -196,3 +197,27 @@ def oauth_env(data_dir: Path) -> Iterator[tuple[Settings, peewee.Database, Vault
     apply_migrations(database)
     yield settings, database, Vault.from_settings(settings)
     database.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One throwaway redis-server (with AUTH) for the session; tests keep apart by using a
+    fresh ORDERDESK_MCP_REDIS_PREFIX each (see `redis_prefix`)."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"t{os.urandom(6).hex()}:"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL cluster for the session; `create_database()` per test."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.close()

@@ -39,8 +39,8 @@ def test_upgrade_from_the_previous_schema_keeps_data(settings: Settings) -> None
         ("acme", b"0" * 16, "2026-01-01 00:00:00"),
     )
     db.execute_sql(
-        "INSERT INTO api_key (tenant_id, public_id, secret_hash, scopes, label, created) "
-        "VALUES (1, 'abcdefabcdef', 'h', 'read', '', '2026-01-01 00:00:00')"
+        "INSERT INTO api_key (tenant_id, public_id, secret_hash, scopes, label, created, kind) "
+        "VALUES (1, 'abcdefabcdef', 'h', 'read', '', '2026-01-01 00:00:00', 'key')"
     )
     apply_migrations(db)
     assert Tenant.get().name == "acme"

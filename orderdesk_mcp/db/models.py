@@ -243,6 +243,46 @@ class TenantInvite(BaseModel):
         table_name = "tenant_invite"
 
 
+class ServerHeartbeat(BaseModel):
+    """One live `serve` process of the server group, on any host (see server_group.py).
+
+    A process writes its row at start, refreshes ``last_seen`` every few seconds and deletes
+    it at a clean stop; a row whose ``last_seen`` is older than the staleness limit is a
+    process that died. `restore` and `rotate-master-key` refuse while any row is fresh.
+    """
+
+    server_id = peewee.CharField(primary_key=True)  # random per process start
+    hostname = peewee.CharField()
+    pid = peewee.IntegerField()
+    listen = peewee.CharField(default="")  # host:port as the process listens
+    version = peewee.CharField(default="")
+    started = peewee.DateTimeField(default=utcnow)
+    last_seen = peewee.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "server_heartbeat"
+
+
+class JobRun(BaseModel):
+    """The outcome of one operator job the CLI ran (backup, upload, maintenance, ...).
+
+    The server exports the newest of each kind on /metrics, so monitoring sees a backup or an
+    upload that stopped succeeding. ``detail`` is a short plain sentence, never a secret.
+    """
+
+    id = peewee.AutoField()
+    kind = peewee.CharField(index=True)  # e.g. backup, upload, maintain
+    started = peewee.DateTimeField(default=utcnow)
+    finished = peewee.DateTimeField(default=utcnow)
+    outcome = peewee.CharField()  # "ok" or "failed"
+    detail = peewee.TextField(default="")
+    size_bytes = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "job_run"
+        indexes = ((("kind", "finished"), False),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Tenant,
@@ -257,4 +297,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     OAuthToken,
     WebSession,
     TenantInvite,
+    ServerHeartbeat,
+    JobRun,
 )
