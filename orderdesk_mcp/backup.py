@@ -369,19 +369,33 @@ def verify_backup(archive_path: Path) -> Manifest:
 
 
 @contextmanager
-def hold_server_lock(data_dir: Path) -> Iterator[None]:
-    """Hold `<data dir>/server.lock` while serving; restore refuses while it is held."""
+def hold_server_lock(data_dir: Path, *, group: bool = False) -> Iterator[None]:
+    """Hold `<data dir>/server.lock` while serving; restore refuses while it is held.
+
+    A lone server (no Redis) holds it exclusively: a second one would keep its own token
+    bucket and counters and together they would break Order Desk's rate limit. With
+    `group=True` (ORDERDESK_MCP_REDIS_URL set, so buckets and counters are shared) every
+    process of the server group holds it shared; a lone server and a group still exclude each
+    other, and restore's exclusive probe still sees any of them.
+    """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(data_dir / SERVER_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if group else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
+            if group:
+                raise BackupError(
+                    f"a lone orderdesk-mcp server (without ORDERDESK_MCP_REDIS_URL) already "
+                    f"uses {data_dir}; stop it, or give it the same Redis settings"
+                ) from None
             raise BackupError(
-                f"another orderdesk-mcp server already uses {data_dir}; stop it first"
+                f"another orderdesk-mcp server already uses {data_dir}; stop it first, or "
+                "set ORDERDESK_MCP_REDIS_URL on every server so they can share the work"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        if not group:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(fd)

@@ -119,8 +119,13 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
         app = create_app(settings)
     options = waitress_options(settings, MAX_REQUEST_BYTES)
 
-    # Held while serving, so `backup restore` refuses to replace the database under us.
-    guard = nullcontext() if local else hold_server_lock(settings.data_dir)
+    # Held while serving, so `backup restore` refuses to replace the database under us, and
+    # a second process refuses to start unless Redis coordinates the group.
+    guard = (
+        nullcontext()
+        if local
+        else hold_server_lock(settings.data_dir, group=settings.redis_url is not None)
+    )
     try:
         with guard:
             try:
