@@ -50,7 +50,7 @@ def test_environment_beats_env_file_and_flags_beat_environment(tmp_path: Path) -
         ("ORDERDESK_MCP_TRUSTED_PROXY", "127.0.0.1,::1", "one IP address"),
         ("ORDERDESK_MCP_DATABASE_URL", "bogus://x", "a database URL"),
         ("ORDERDESK_MCP_RATE_LIMIT_STORAGE", "bogus://", "a flask-limiter storage URI"),
-        ("ORDERDESK_MCP_RATE_LIMIT_STORAGE", "memcached://localhost:11211", "needs `pip install pymemcache`"),
+        ("ORDERDESK_MCP_RATE_LIMIT_STORAGE", "memcached://h:1", "needs `pip install pymemcache`"),
         ("ORDERDESK_STORE_ID", "abc", "numeric Order Desk store id"),
         ("ORDERDESK_MCP_CACHE_URL", "redis://x", "sqlite"),
     ],
