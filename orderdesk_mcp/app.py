@@ -33,11 +33,13 @@ def observe_upstream_call(call: UpstreamCall) -> None:
 
 
 def build_services(settings: Settings) -> Services:
+    vault = Vault.from_settings(settings)
+    # Cache tags keyed from the master key: every process of the group shares entries.
+    machinery = UpstreamMachinery.from_settings(
+        settings, observer=observe_upstream_call, tag_salt=vault.cache_tag_salt()
+    )
     return Services(
-        settings=settings,
-        database=open_database(settings),
-        vault=Vault.from_settings(settings),
-        machinery=UpstreamMachinery.from_settings(settings, observer=observe_upstream_call),
+        settings=settings, database=open_database(settings), vault=vault, machinery=machinery
     )
 
 

@@ -38,6 +38,10 @@ _NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 _CANARY_SALT = b"odmcp-canary-v1!"[:KDF_SALT_BYTES]
 _CANARY_ASSOCIATED_DATA = b"orderdesk-mcp:master-key-canary:v1"
 _CANARY_PLAINTEXT = b"orderdesk-mcp master key canary v1"
+# The reply cache's credential-tag salt (orderdesk/cache.py): its own personalisation, so it is
+# unlike every tenant key and the canary key.
+_CACHE_TAG_PERSON = b"odmcp-cachetag1"[: nacl.hash.BLAKE2B_PERSONALBYTES]
+_CACHE_TAG_SALT = b"odmcp-cachetag1!"[:KDF_SALT_BYTES]
 
 
 class VaultError(Exception):
@@ -164,6 +168,18 @@ class Vault:
             key=self._master_key,
             salt=salt,
             person=_KDF_PERSON,
+            encoder=nacl.encoding.RawEncoder,
+        )
+
+    def cache_tag_salt(self) -> bytes:
+        """The salt of the reply cache's credential tags: the same in every process and host
+        holding this master key (so they share cache entries), useless for opening anything."""
+        return nacl.hash.blake2b(
+            b"",
+            digest_size=32,
+            key=self._master_key,
+            salt=_CACHE_TAG_SALT,
+            person=_CACHE_TAG_PERSON,
             encoder=nacl.encoding.RawEncoder,
         )
 

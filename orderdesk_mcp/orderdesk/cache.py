@@ -1,17 +1,31 @@
 """The HTTP cache of Order Desk replies: keys, lifetimes, invalidation, sessions.
 
-Only successful GET replies are cached, in one SQLite file shared by every thread. A cache key
-is readable and ordered so that invalidation is an indexed range delete::
+Only successful GET replies are cached, in one SQLite file shared by every thread (and by
+every serve process on the host). A cache key is readable and ordered so that invalidation is
+an indexed range delete::
 
-    <store id>|<base URL><resource path>?<digest of the sorted query>|<credential tag>
+    <store id>|<base URL><resource path>?<digest of the sorted query>|<credential tag>[|<version>]
 
 for example ``100001|https://app.orderdesk.me/api/v2/orders/42?e3b0c442...|9f2c...``. The
 store id comes from the request's ``ORDERDESK-STORE-ID`` header, so two stores never share an
-entry. The credential tag is an HMAC of store id and API key under a random per-process salt:
-someone who registered the right store id with a wrong key is never served the owner's
-replies, and nothing in the file can confirm a guessed key. The ``ORDERDESK-API-KEY`` header is
-an ignored parameter, so requests-cache redacts it before anything is written. Invalidation
-deletes by prefix, so a write clears the entries of every credential of that store.
+entry. The ``ORDERDESK-API-KEY`` header is an ignored parameter, so requests-cache redacts it
+before anything is written. Invalidation deletes by prefix, so a write clears the entries of
+every credential of that store.
+
+The credential tag is an HMAC of store id and API key, truncated to 128 bits, so someone who
+registered the right store id with a wrong key is never served the owner's replies. Its
+salt is derived from the master key (``Vault.cache_tag_salt``), so every process and host of a
+server group computes the same tags and finds each other's entries; without a vault (local
+mode, a bare ``UpstreamMachinery``) it is random per process. Nothing in a stolen cache file
+can confirm a guessed API key: checking a guess means computing its tag, which needs the salt,
+which needs the master key, and whoever holds the master key can already open every stored
+API key in the database. The salt never leaves memory and differs from every vault key
+(another BLAKE2b personalisation), so the tags tell nothing about the master key either.
+
+``<version>`` is present only in a server group (ORDERDESK_MCP_REDIS_URL set): the store's
+cache version in Redis (``generations.py``). A write anywhere in the group gives the store a
+new version before it returns, which makes every entry filed under the old one, in every
+process's memory and every host's file, unreachable at once; they expire unread.
 
 Rows are JSON (requests-cache's ``json`` serializer, bodies in base64), never pickles: whoever
 can write the file can make us serve wrong replies until they expire, but not run code. The
@@ -21,7 +35,8 @@ opened (``drop_pickled_cache``). A pickled row that still appears (written by an
 during an upgrade) fails to decode as JSON and is a miss.
 
 Each process keeps recent entries in memory too, under the same keys (``memory.py``): a write
-clears them there at once, a write of another process only when their few seconds run out.
+clears them there at once; a write of another process only when their few seconds run out,
+unless the group shares versions through Redis (then at once, as above).
 """
 
 from __future__ import annotations
@@ -90,12 +105,15 @@ class CacheTTLs:
         return 0  # /test must always reach Order Desk: it is the credential check
 
 
-def cache_key(store_id: str, url: str, credential_tag: str = "") -> str:
-    """The cache key of a GET of ``url`` (query included) for ``store_id``."""
+def cache_key(store_id: str, url: str, credential_tag: str = "", version: str = "") -> str:
+    """The cache key of a GET of ``url`` (query included) for ``store_id``; ``version`` is the
+    store's cache version in a server group ("" outside one)."""
     address, _, query = url.partition("?")
     pairs = sorted(parse_qsl(query, keep_blank_values=True))
     digest = hashlib.sha256(urlencode(pairs).encode("utf-8")).hexdigest()[:32]
     key = f"{store_id}|{address}?{digest}|{credential_tag}"
+    if version:
+        key += f"|{version}"
     if _SAFE_KEY.fullmatch(key):
         return key
     return "unsafe|" + hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -118,10 +136,15 @@ def listing_prefixes(store_id: str, address: str) -> tuple[str, ...]:
 
 def is_cacheable_reply(response: Response) -> bool:
     """requests-cache ``filter_fn``: only 200 replies whose envelope is not an error."""
-    if response.status_code != 200:
+    return is_cacheable_body(response.status_code, response.content)
+
+
+def is_cacheable_body(status: int | None, content: bytes) -> bool:
+    """Whether a reply with this status and body may be cached (see is_cacheable_reply)."""
+    if status != 200:
         return False
     try:
-        body = json.loads(response.content)
+        body = json.loads(content)
     except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and body.get("status") != "error"
@@ -130,15 +153,16 @@ def is_cacheable_reply(response: Response) -> bool:
 class ResponseCache:
     """The SQLite file of cached replies, shared by every thread and every store."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tag_salt: bytes | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Cached replies hold customers' names and addresses: readable by us only.
         path.touch(mode=0o600, exist_ok=True)
         self.path = path
         drop_pickled_cache(path)  # before requests-cache reads anything from it
         self.backend = SQLiteCache(str(path), serializer=SERIALIZER, wal=True, busy_timeout=10_000)
-        # New per process: entries of earlier processes can no longer be found, only expire.
-        self._salt = secrets.token_bytes(32)
+        # Without a salt from the master key, one per process: entries of other processes
+        # can then not be found, only expire.
+        self._salt = tag_salt if tag_salt is not None else secrets.token_bytes(32)
         self.prune_expired()
 
     def credential_tag(self, store_id: str, api_key: str) -> str:
@@ -146,9 +170,10 @@ class ResponseCache:
         message = f"{store_id}\0{api_key}".encode()
         return hmac.new(self._salt, message, hashlib.sha256).hexdigest()[:32]
 
-    def key_for(self, store_id: str, api_key: str, url: str) -> str:
-        """The cache key of a GET of ``url`` made with these credentials."""
-        return cache_key(store_id, url, self.credential_tag(store_id, api_key))
+    def key_for(self, store_id: str, api_key: str, url: str, version: str = "") -> str:
+        """The cache key of a GET of ``url`` made with these credentials, under the store's
+        cache ``version`` (server groups only)."""
+        return cache_key(store_id, url, self.credential_tag(store_id, api_key), version)
 
     def request_key(self, request: PreparedRequest, **_settings: Any) -> str:
         """requests-cache ``key_fn``: the key of a prepared request (see ``key_for``)."""

@@ -38,6 +38,7 @@ from orderdesk_mcp.orderdesk.arguments import (
 from orderdesk_mcp.orderdesk.cache import (
     API_KEY_HEADER,
     STORE_ID_HEADER,
+    is_cacheable_body,
     listing_prefixes,
     record_prefixes,
 )
@@ -508,14 +509,21 @@ class OrderDeskClient:
         *,
         params: dict[str, str] | None = None,
         fresh: bool = False,
-        fill: Callable[[bytes, int], None] | None = None,
+        fill: Callable[[bytes, int, str], None] | None = None,
     ) -> dict[str, Any]:
-        """A cached GET. ``fill(body, generation)`` runs when a reply fetched from Order Desk
-        was cached and no write of this store happened during the fetch."""
+        """A cached GET. ``fill(body, generation, version)`` runs when a reply fetched from
+        Order Desk was cached and no write of this store happened during the fetch."""
         machinery = self.machinery
         url = request_url(self.base_url, path, params)
-        key = machinery.cache.key_for(self.store_id, self._api_key, url)
         ttl = machinery.ttls.for_endpoint(endpoint)
+        # The store's cache version in a server group ("" outside one). None: Redis does not
+        # answer, so any cached reply may predate another process's write: use no cache.
+        version = machinery.cache_version(self.store_id) if ttl > 0 else ""
+        if version is None:
+            ttl = 0
+        key = machinery.cache.key_for(self.store_id, self._api_key, url, version or "")
+        # requests-cache files replies under unversioned keys: in a group we file them.
+        file_ourselves = bool(version)
         record = _CallRecord("GET", endpoint, machinery.clock())
         cached = ttl > 0 and not fresh
         if cached:
@@ -541,7 +549,9 @@ class OrderDeskClient:
                     lifetime = _seconds_left(entry.expires)
                     machinery.remember(self.store_id, generation, key, content, status, lifetime)
                     return content
-            body = self._send(record, url, None, ttl=ttl)
+            body = self._send(record, url, None, ttl=0 if file_ourselves else ttl)
+            if file_ourselves and is_cacheable_body(record.status, body):
+                machinery.cache.store_reply(key, url, body, ttl, self._headers(with_body=False))
             if ttl > 0:
                 if machinery.generation(self.store_id) != generation:
                     # This reply may predate the write, and a read that began after the write
@@ -550,7 +560,7 @@ class OrderDeskClient:
                 elif record.status == 200:  # what requests-cache stored (see is_cacheable_reply)
                     machinery.remember(self.store_id, generation, key, body, 200, ttl)
                     if fill is not None:
-                        fill(body, generation)
+                        fill(body, generation, version or "")
             machinery.prune_if_due()
             return body
 
@@ -559,7 +569,11 @@ class OrderDeskClient:
         # join); Busy there means nothing was sent, so nothing is reported.
         with self._upstream_slot():
             try:
-                body, shared = machinery.flights.run(flight_key, fetch)
+                if version is None:
+                    # Unversioned, a flight may have begun before another process's write.
+                    body, shared = fetch(), False
+                else:
+                    body, shared = machinery.flights.run(flight_key, fetch)
             except OrderDeskError as exc:
                 if not leader_record:
                     record.coalesced = True
@@ -572,7 +586,7 @@ class OrderDeskClient:
         self._report(record)
         return self._decode(body, endpoint, "GET", record.status or 200)
 
-    def _remember_listed_orders(self, body: bytes, generation: int) -> None:
+    def _remember_listed_orders(self, body: bytes, generation: int, version: str) -> None:
         """Cache each order of a GET /orders page as the reply GET /orders/{id} would give."""
         machinery = self.machinery
         ttl = machinery.ttls.for_endpoint("/orders/{id}")
@@ -590,7 +604,7 @@ class OrderDeskClient:
             if not is_order_desk_id(str(order_id)):
                 continue
             url = request_url(self.base_url, f"/orders/{order_id}", None)
-            key = machinery.cache.key_for(self.store_id, self._api_key, url)
+            key = machinery.cache.key_for(self.store_id, self._api_key, url, version)
             reply = encode_json({"status": "success", "order": order}, "/orders/{id}", "GET")
             replies.append((key, url, reply))
         machinery.cache.store_replies(replies, ttl, self._headers(with_body=False))
@@ -621,11 +635,11 @@ class OrderDeskClient:
                 reply = self._send(record, self.base_url + path, data, ttl=0)
             except UpstreamUnavailable as exc:
                 if method != "POST" or exc.write_may_have_happened:
-                    self.machinery.invalidate(self.store_id, stale)
+                    self.machinery.after_write(self.store_id, stale)
                 raise
             finally:
                 self._report(record)
-        self.machinery.invalidate(self.store_id, stale)
+        self.machinery.after_write(self.store_id, stale)
         return self._decode(reply, endpoint, method, record.status or 200)
 
     def _decode(self, body: bytes, endpoint: str, method: str, status: int) -> dict[str, Any]:

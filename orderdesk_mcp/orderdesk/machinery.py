@@ -3,6 +3,13 @@
 One ``UpstreamMachinery`` per process. Waitress serves requests on several threads and they all
 share it: the SQLite cache backend and the per-store buckets are shared and locked, while each
 thread gets its own ``CachedSession`` (``requests.Session`` is not promised to be thread-safe).
+
+Read-your-writes has two layers. In the process, per-store generation counters guard reads in
+flight (a reply fetched before a write of this process never enters a cache after it). In a
+server group (``generations`` given, ORDERDESK_MCP_REDIS_URL set), every cache key also carries
+the store's shared cache version (``generations.py``): ``after_write`` replaces it before the
+write returns, so no process or host finds an entry cached before that write. When the
+version cannot be read (Redis down), ``cache_version`` is None and reads bypass every cache.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from requests_cache import CachedSession
 
 from orderdesk_mcp.orderdesk.cache import CacheTTLs, ResponseCache
 from orderdesk_mcp.orderdesk.coalesce import SingleFlight
+from orderdesk_mcp.orderdesk.generations import CacheGenerations, RedisCacheGenerations
 from orderdesk_mcp.orderdesk.memory import MemoryCache, MemoryEntry
 from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, BucketRegistry
 
@@ -100,7 +108,10 @@ class UpstreamMachinery:
     ``memory`` is the in-memory front of the SQLite cache (see ``memory.py``): a reply
     cached in this process is answered from it for up to ``memory_seconds`` (0: never).
     ``invalidate`` clears it before returning, so this process always reads its own writes;
-    another process's writes reach it only when those seconds run out.
+    without ``generations``, another process's writes reach it only when those seconds run
+    out. With ``generations`` (a server group), ``after_write`` makes every process's cached
+    replies of the store stale before returning. ``tag_salt`` keys the cache's credential tags
+    (``Vault.cache_tag_salt``: the same in every process of the group); None: random.
     """
 
     def __init__(
@@ -118,8 +129,11 @@ class UpstreamMachinery:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         memory_seconds: float = DEFAULT_MEMORY_SECONDS,
+        generations: CacheGenerations | None = None,
+        tag_salt: bytes | None = None,
     ) -> None:
-        self.cache = ResponseCache(Path(cache_path))
+        self.cache = ResponseCache(Path(cache_path), tag_salt)
+        self.generations = generations
         self.memory = MemoryCache(memory_seconds, clock=clock)
         self.timeouts = (connect_timeout, read_timeout)
         self.ttls = ttls or CacheTTLs()
@@ -142,10 +156,10 @@ class UpstreamMachinery:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, observer: Observer | None = None
+        cls, settings: Settings, observer: Observer | None = None, tag_salt: bytes | None = None
     ) -> UpstreamMachinery:
-        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds, and
-        how long a call may wait for the rate limit)."""
+        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds, how
+        long a call may wait for the rate limit, and Redis for shared cache versions)."""
         return cls(
             settings.cache_path,
             retry=RetryPolicy(max_rate_limit_wait=settings.upstream_wait_seconds),
@@ -158,6 +172,8 @@ class UpstreamMachinery:
             ),
             observer=observer,
             memory_seconds=settings.cache_memory_seconds,
+            generations=RedisCacheGenerations.from_settings(settings),
+            tag_salt=tag_salt,
         )
 
     def session(self) -> CachedSession:
@@ -193,6 +209,20 @@ class UpstreamMachinery:
         with self._generations_lock:
             self._bump_generation(store_id)
             self.memory.drop_prefixes(prefixes)
+
+    def cache_version(self, store_id: str) -> str | None:
+        """The store's cache version for keys: "" outside a server group; None when the
+        group's version cannot be read (Redis down): then no cache may be read or filled."""
+        if self.generations is None:
+            return ""
+        return self.generations.current(store_id)
+
+    def after_write(self, store_id: str, prefixes: tuple[str, ...]) -> None:
+        """A write of the store landed (or may have): give it a new shared cache version, so
+        that no process of the group finds a reply cached before it, then ``invalidate``."""
+        if self.generations is not None:
+            self.generations.bump(store_id)
+        self.invalidate(store_id, prefixes)
 
     def _bump_generation(self, store_id: str) -> None:
         """Caller holds ``_generations_lock``."""
@@ -239,6 +269,8 @@ class UpstreamMachinery:
             # CacheMixin.close would close the shared backend too (autoclose is off anyway).
             requests.Session.close(session)
         self.cache.close()
+        if self.generations is not None:
+            self.generations.close()
 
     def __enter__(self) -> UpstreamMachinery:
         return self
