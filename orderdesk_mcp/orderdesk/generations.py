@@ -58,6 +58,10 @@ class CacheGenerations(Protocol):
     def bump(self, store_id: str) -> None:
         """Give the store a new cache version (after a write to it landed, or may have)."""
 
+    @property
+    def available(self) -> bool:
+        """False while versions cannot be read (caches are bypassed meanwhile)."""
+
     def close(self) -> None: ...
 
 
