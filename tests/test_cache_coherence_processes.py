@@ -4,6 +4,8 @@ SQLite cache held the record before."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +50,69 @@ def an_order(sandbox: RunningSandbox, store_id: str) -> str:
     return str(created["order"]["id"])
 
 
-@pytest.mark.slow  # 400 Order Desk requests paced by the 3/s per-store limit
-def test_a_write_through_one_process_is_read_at_once_through_another(
+class Pair:
+    """A writer and a reader process of one group; one order per store to write to."""
+
+    def __init__(self, group: ServerGroup, sandbox: RunningSandbox) -> None:
+        self.group = group
+        self.sandbox = sandbox
+        self.writer, self.reader = group.start(2)
+        self.write_session = open_session(self.writer.url, group.token)
+        self.read_session = open_session(self.reader.url, group.token)
+        # One order in each store: two per-store rate limits pace the rounds, not one.
+        self.targets = [
+            ("demo", an_order(sandbox, SANDBOX_DEMO_STORE)),
+            ("empty", an_order(sandbox, SANDBOX_EMPTY_STORE)),
+        ]
+        self.counts = {store: 0 for store, _ in self.targets}
+        self.counts = {store: self.newest(store, order)[0] for store, order in self.targets}
+        self.written = 0
+
+    def newest(self, store: str, order_id: str) -> tuple[int, str | None]:
+        """Through the reader: (the order's shipment count, the newest one's tracking)."""
+        listed = tool(
+            self.reader.url,
+            self.group.token,
+            self.read_session,
+            "list_shipments",
+            store=store,
+            order_id=order_id,
+            offset=max(0, self.counts[store] - 1),
+            limit=1,
+        )
+        newest = listed["shipments"][-1]["tracking_number"] if listed["shipments"] else None
+        return int(listed["total_records"]), newest
+
+    def write_then_read(self) -> None:
+        """A shipment added through the writer, then seen at once through the reader."""
+        store, order_id = self.targets[self.written % 2]
+        tracking = f"RYW{self.written:04d}"
+        tool(
+            self.writer.url,
+            self.group.token,
+            self.write_session,
+            "add_shipment",
+            store=store,
+            order_id=order_id,
+            tracking_number=tracking,
+        )
+        self.counts[store] += 1
+        assert self.newest(store, order_id) == (self.counts[store], tracking), (
+            f"round {self.written}:\n{self.writer.log_text()}\n{self.reader.log_text()}"
+        )
+        self.written += 1
+
+    def reads_are_cached(self) -> bool:
+        before = served(self.sandbox)
+        for target in self.targets:
+            self.newest(*target)
+        return served(self.sandbox) == before
+
+
+@pytest.fixture
+def pair(
     tmp_path: Path, sandbox: RunningSandbox, redis_server: RedisServer, redis_prefix: str
-) -> None:
+) -> Iterator[Pair]:
     group = ServerGroup.prepare(
         tmp_path,
         sandbox,
@@ -66,54 +127,36 @@ def test_a_write_through_one_process_is_read_at_once_through_another(
         },
     )
     try:
-        writer, reader = group.start(2)
-        token = group.token
-        write_session = open_session(writer.url, token)
-        read_session = open_session(reader.url, token)
-        # One order in each store: two per-store rate limits pace the rounds, not one.
-        targets = [("demo", an_order(sandbox, SANDBOX_DEMO_STORE))]
-        targets.append(("empty", an_order(sandbox, SANDBOX_EMPTY_STORE)))
-
-        def newest_shipment(store: str, order_id: str) -> tuple[int, str | None]:
-            """(how many shipments the order has, the newest one's tracking number)."""
-            listed = tool(
-                reader.url,
-                token,
-                read_session,
-                "list_shipments",
-                store=store,
-                order_id=order_id,
-                offset=max(0, counts[store] - 1),
-                limit=1,
-            )
-            newest = listed["shipments"][-1]["tracking_number"] if listed["shipments"] else None
-            return int(listed["total_records"]), newest
-
-        counts = {store: 0 for store, _ in targets}
-        counts.update({store: newest_shipment(store, order)[0] for store, order in targets})
-        expected = {store: newest_shipment(store, order) for store, order in targets}
-        before = served(sandbox)
-        for target in targets:
-            assert newest_shipment(*target) == expected[target[0]]
-        assert served(sandbox) == before, "the reader answers from its caches"
-
-        for round_ in range(ROUNDS):
-            store, order_id = targets[round_ % 2]
-            tracking = f"RYW{round_:04d}"
-            tool(
-                writer.url,
-                token,
-                write_session,
-                "add_shipment",
-                store=store,
-                order_id=order_id,
-                tracking_number=tracking,
-            )
-            counts[store] += 1
-            assert newest_shipment(store, order_id) == (counts[store], tracking), (
-                f"round {round_}:\n{writer.log_text()}\n{reader.log_text()}"
-            )
-        for served_process in (writer, reader):
-            assert "Traceback" not in served_process.log_text()
+        yield Pair(group, sandbox)
+        for process in group.processes:
+            assert "Traceback" not in process.log_text()
     finally:
         group.stop_all()
+
+
+@pytest.mark.slow  # 400 Order Desk requests paced by the 3/s per-store limit
+def test_a_write_through_one_process_is_read_at_once_through_another(pair: Pair) -> None:
+    assert pair.reads_are_cached()
+    for _ in range(ROUNDS):
+        pair.write_then_read()
+
+
+def test_with_redis_down_the_group_keeps_answering_and_never_reads_stale(
+    pair: Pair, redis_server: RedisServer
+) -> None:
+    pair.reads_are_cached()  # fills the reader's caches
+    redis_server.stop()
+    try:
+        for _ in range(6):
+            pair.write_then_read()
+    finally:
+        redis_server.start()
+    deadline = time.monotonic() + 20
+    while "Redis answers again" not in pair.reader.log_text():  # its probe, once a second
+        assert time.monotonic() < deadline, pair.reader.log_text()
+        time.sleep(0.1)
+    for _ in range(4):
+        pair.write_then_read()
+    assert pair.reads_are_cached()
+    assert pair.reader.log_text().count("Redis did not answer") == 1
+    assert redis_server.password not in pair.reader.log_text() + pair.writer.log_text()

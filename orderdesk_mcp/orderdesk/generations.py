@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SOCKET_TIMEOUT_S = 0.5
 """Redis answers a GET in well under a millisecond on a LAN: this long means it is not there."""
 
+BUMP_ATTEMPTS = 2
+
 RETRY_SECONDS = 1.0
 """How often a process that lost Redis checks whether it is back."""
 
@@ -114,12 +116,20 @@ class RedisCacheGenerations:
         return f"{epoch}.{generation}"
 
     def bump(self, store_id: str) -> None:
-        if self._down:
-            return  # the epoch is replaced when Redis is back, which covers this write
-        try:
-            self._redis.set(self._gen_prefix + store_id, _new_token())
-        except redis.RedisError as exc:
-            self._lost(exc)
+        failure: redis.RedisError | None = None
+        # Twice: until the new version is written, other processes may serve what the write
+        # changed, so a lone timeout (a busy host) gets a second chance at once.
+        for _attempt in range(BUMP_ATTEMPTS):
+            if self._down:
+                return  # the epoch is replaced when Redis is back, which covers this write
+            try:
+                self._redis.set(self._gen_prefix + store_id, _new_token())
+            except redis.RedisError as exc:
+                failure = exc
+                continue
+            return
+        if failure is not None:
+            self._lost(failure)
 
     def close(self) -> None:
         self._closed.set()
