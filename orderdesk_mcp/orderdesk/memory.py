@@ -6,8 +6,10 @@ status, never decoded JSON: every hit is decoded anew, so a caller that mutates 
 cannot change what the next caller gets. An entry lives at most ``seconds`` (and never past
 the SQLite entry it copies); the whole is an LRU bounded in entries and in bytes.
 
-It knows nothing about other processes: another process's invalidation of the shared SQLite
-file reaches this front only when the entry's ``seconds`` run out.
+It knows nothing about other processes. Without Redis, another process's invalidation of the
+shared SQLite file reaches this front only when the entry's ``seconds`` run out; in a server
+group the keys end with the store's shared cache version (``generations.py``), so another
+process's write makes the entries here unreachable at once (they age out of the LRU).
 """
 
 from __future__ import annotations
