@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=12)
     parser.add_argument("--latency-ms", type=int, default=150)
     args = parser.parse_args()
-    spec = SandboxStoreSpec(STORE.store_id, STORE.api_key, seed=STORE.seed)
+    spec = SandboxStoreSpec(STORE.store_id, STORE.api_key, seed="demo")
     with tempfile.TemporaryDirectory() as temp, start_sandbox([spec]) as sandbox:
         root = Path(temp)
         data_dir = root / "data"
