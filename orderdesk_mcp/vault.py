@@ -162,24 +162,21 @@ class Vault:
         return nacl.utils.random(KDF_SALT_BYTES)
 
     def tenant_key(self, salt: bytes) -> bytes:
+        return self._derive(salt, _KDF_PERSON)
+
+    def cache_tag_salt(self) -> bytes:
+        """The salt of the reply cache's credential tags: the same in every process and host
+        holding this master key (so they share cache entries), useless for opening anything."""
+        return self._derive(_CACHE_TAG_SALT, _CACHE_TAG_PERSON)
+
+    def _derive(self, salt: bytes, person: bytes) -> bytes:
+        """A 32-byte key from the master key: keyed BLAKE2b, one personalisation per use."""
         return nacl.hash.blake2b(
             b"",
             digest_size=32,
             key=self._master_key,
             salt=salt,
-            person=_KDF_PERSON,
-            encoder=nacl.encoding.RawEncoder,
-        )
-
-    def cache_tag_salt(self) -> bytes:
-        """The salt of the reply cache's credential tags: the same in every process and host
-        holding this master key (so they share cache entries), useless for opening anything."""
-        return nacl.hash.blake2b(
-            b"",
-            digest_size=32,
-            key=self._master_key,
-            salt=_CACHE_TAG_SALT,
-            person=_CACHE_TAG_PERSON,
+            person=person,
             encoder=nacl.encoding.RawEncoder,
         )
 

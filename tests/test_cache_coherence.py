@@ -17,7 +17,7 @@ import redis
 
 from orderdesk_mcp.orderdesk import CacheTTLs, OrderDeskClient, RetryPolicy, UpstreamMachinery
 from orderdesk_mcp.orderdesk.cache import cache_key
-from orderdesk_mcp.orderdesk.generations import RedisCacheGenerations
+from orderdesk_mcp.orderdesk.generations import RedisCacheGenerations, redis_client
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.vault import Vault, generate_master_key
 from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
@@ -40,9 +40,7 @@ class Group:
         self.built: list[UpstreamMachinery] = []
 
     def machinery(self, cache_file: str, *, salt: bytes | None = None) -> UpstreamMachinery:
-        client = redis.Redis.from_url(
-            self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True
-        )
+        client = redis_client(self.redis_url)
         machinery = UpstreamMachinery(
             self.tmp / cache_file,
             ttls=LONG_TTLS,
@@ -207,7 +205,10 @@ def test_while_redis_is_down_reads_skip_the_caches_and_stay_correct(
     machinery_b = group.machinery("b.sqlite")
     versions_b = machinery_b.generations
     assert versions_b is not None
-    host_a = group.client(group.machinery("a.sqlite"))
+    machinery_a = group.machinery("a.sqlite")
+    versions_a = machinery_a.generations
+    assert versions_a is not None
+    host_a = group.client(machinery_a)
     host_b = group.client(machinery_b)
     idle_c = group.client(group.machinery("c.sqlite"))
     order_id = first_order_id(host_a)
@@ -224,7 +225,8 @@ def test_while_redis_is_down_reads_skip_the_caches_and_stay_correct(
             assert tracking_numbers(host_b, order_id) == [*before, "DURING-OUTAGE"]
     finally:
         redis_server.start()
-    wait_until(lambda: versions_b.available)
+    # Each process that saw the outage renews the epoch when Redis answers it again.
+    wait_until(lambda: versions_a.available and versions_b.available)
     after = [*before, "DURING-OUTAGE"]
     assert tracking_numbers(host_b, order_id) == after
     served = group.served()

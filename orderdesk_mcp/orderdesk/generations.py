@@ -86,14 +86,7 @@ class RedisCacheGenerations:
     def from_settings(cls, settings: Settings) -> RedisCacheGenerations | None:
         if settings.redis_url is None:
             return None
-        client = redis.Redis.from_url(
-            settings.redis_url.reveal(),
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=SOCKET_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),  # fail fast: the caller has a safe answer (None)
-            decode_responses=True,
-        )
-        return cls(client, settings.redis_prefix)
+        return cls(redis_client(settings.redis_url.reveal()), settings.redis_prefix)
 
     @property
     def available(self) -> bool:
@@ -166,6 +159,17 @@ class RedisCacheGenerations:
                 self._down = False
             log.warning("Redis answers again: reply caches are used again (all entries renewed)")
             return
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that fails fast (short timeouts, no retries): callers have a safe answer."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+    )
 
 
 def _new_token() -> str:
