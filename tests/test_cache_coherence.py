@@ -110,6 +110,20 @@ def test_a_write_on_one_host_makes_the_other_hosts_caches_stale_before_it_return
         assert tracking_numbers(host_b, order_id) == [*before, f"AB{round_:04d}"]
 
 
+def test_orders_of_a_listed_page_are_cached_under_the_version_and_go_stale_with_it(
+    group: Group,
+) -> None:
+    host_a = group.client(group.machinery("a.sqlite"))
+    host_b = group.client(group.machinery("b.sqlite"))
+    listed = host_b.list_orders(limit=5)["orders"]
+    order_id = str(listed[0]["id"])
+    served = group.served()
+    assert host_b.get_order(order_id)["order"] == listed[0]  # filled by the page
+    assert group.served() == served
+    host_a.put_order(order_id, {**listed[0], "email": "changed@example.com"})
+    assert host_b.get_order(order_id)["order"]["email"] == "changed@example.com"
+
+
 def test_a_reply_fetched_before_a_write_elsewhere_is_never_served_after_it(
     group: Group, sandbox: RunningSandbox
 ) -> None:
