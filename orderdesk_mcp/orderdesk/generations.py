@@ -131,8 +131,10 @@ class RedisCacheGenerations:
     def _claim(self, key: str) -> str:
         """The token under ``key``, set to a new one if there is none (first use, lost data)."""
         token = _new_token()
-        earlier = _text(self._redis.set(key, token, nx=True, get=True))
-        return earlier if earlier is not None else token
+        if self._redis.set(key, token, nx=True):
+            return token
+        # Another process set it first (SET NX GET would save this trip but needs Redis 7).
+        return _text(self._redis.get(key)) or token
 
     def _lost(self, exc: redis.RedisError) -> None:
         with self._lock:
