@@ -742,7 +742,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "the shared cache file (never longer than its cache lifetime); 0 turns this off. A "
         "server sees its own writes at once; a write made by another process sharing the cache "
         "file (ORDERDESK_MCP_CACHE_URL pointing at one file for several servers) is seen here "
-        "at most this many seconds late.",
+        "at most this many seconds late; with ORDERDESK_MCP_REDIS_URL set, a write through any "
+        "process of the group is seen at once.",
         _int_between(0, 60),
     ),
     SettingSpec(
