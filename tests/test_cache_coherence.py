@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import redis
 
-from orderdesk_mcp.orderdesk import CacheTTLs, OrderDeskClient, RetryPolicy, UpstreamMachinery
+from orderdesk_mcp.orderdesk import (
+    AuthError,
+    CacheTTLs,
+    OrderDeskClient,
+    RetryPolicy,
+    UpstreamMachinery,
+)
 from orderdesk_mcp.orderdesk.cache import cache_key
 from orderdesk_mcp.orderdesk.generations import RedisCacheGenerations, redis_client
 from orderdesk_mcp.sandbox import RunningSandbox
@@ -166,6 +172,18 @@ def test_processes_holding_one_master_key_share_cached_replies(group: Group) -> 
     assert group.served() == served
     stranger.get_order(order_id)  # another master key: other tags, no shared entries
     assert group.served() == served + 1
+
+
+def test_a_wrong_key_is_never_served_entries_another_process_cached(group: Group) -> None:
+    owner = group.client(group.machinery("shared.sqlite"))
+    guesser_machinery = group.machinery("shared.sqlite")
+    guesser = OrderDeskClient(
+        DEMO, "sk_guessed_wrong_key", group.sandbox.base_url, guesser_machinery
+    )
+    order_id = first_order_id(owner)
+    owner.get_order(order_id)
+    with pytest.raises(AuthError):  # Order Desk was asked, and refused
+        guesser.get_order(order_id)
 
 
 def test_the_tag_salt_comes_from_the_master_key_alone() -> None:
