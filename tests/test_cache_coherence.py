@@ -45,8 +45,10 @@ class Group:
         self.salt = Vault(generate_master_key()).cache_tag_salt()
         self.built: list[UpstreamMachinery] = []
 
-    def machinery(self, cache_file: str, *, salt: bytes | None = None) -> UpstreamMachinery:
-        client = redis_client(self.redis_url)
+    def machinery(
+        self, cache_file: str, *, salt: bytes | None = None, client: redis.Redis | None = None
+    ) -> UpstreamMachinery:
+        client = client or redis_client(self.redis_url)
         machinery = UpstreamMachinery(
             self.tmp / cache_file,
             ttls=LONG_TTLS,
@@ -128,6 +130,20 @@ def test_orders_of_a_listed_page_are_cached_under_the_version_and_go_stale_with_
     assert group.served() == served
     host_a.put_order(order_id, {**listed[0], "email": "changed@example.com"})
     assert host_b.get_order(order_id)["order"]["email"] == "changed@example.com"
+
+
+def test_a_client_that_answers_bytes_shares_the_same_versions(group: Group) -> None:
+    """A redis.Redis without decode_responses (as a shared link may be) fits as well."""
+    raw = redis.Redis.from_url(group.redis_url, socket_timeout=0.5)
+    host_a = group.client(group.machinery("a.sqlite", client=raw))
+    host_b = group.client(group.machinery("b.sqlite"))
+    order_id = first_order_id(host_b)
+    before = tracking_numbers(host_b, order_id)
+    assert tracking_numbers(host_a, order_id) == before
+    ship(host_a, order_id, "BYTES")
+    assert tracking_numbers(host_b, order_id) == [*before, "BYTES"]
+    ship(host_b, order_id, "TEXT")
+    assert tracking_numbers(host_a, order_id) == [*before, "BYTES", "TEXT"]
 
 
 def test_a_reply_fetched_before_a_write_elsewhere_is_never_served_after_it(
