@@ -54,7 +54,9 @@ class Group:
             ttls=LONG_TTLS,
             memory_seconds=60,  # far longer than the test: only versions can make it stale
             retry=RetryPolicy(max_retries=0, backoff_base=0.01),
-            generations=RedisCacheGenerations(client, self.prefix, retry_seconds=0.05),
+            generations=RedisCacheGenerations(
+                client, self.prefix, retry_seconds=0.05, owns_client=True
+            ),
             tag_salt=self.salt if salt is None else salt,
         )
         self.built.append(machinery)

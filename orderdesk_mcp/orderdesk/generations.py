@@ -68,13 +68,21 @@ class CacheGenerations(Protocol):
 
 
 class RedisCacheGenerations:
-    """``CacheGenerations`` in Redis: ``RedisCacheGenerations(client, prefix)``, or
-    ``from_settings(settings)`` (None when ORDERDESK_MCP_REDIS_URL is not set)."""
+    """``CacheGenerations`` in Redis: ``RedisCacheGenerations(client, prefix)`` over any
+    ``redis.Redis`` (a shared link's client too: replies may be bytes or text), or
+    ``from_settings(settings)`` with a client of its own (None when ORDERDESK_MCP_REDIS_URL
+    is not set)."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, *, retry_seconds: float = RETRY_SECONDS
+        self,
+        client: redis.Redis,
+        prefix: str,
+        *,
+        retry_seconds: float = RETRY_SECONDS,
+        owns_client: bool = False,
     ) -> None:
         self._redis = client
+        self._owns_client = owns_client  # a shared client (a group link's) is closed by its owner
         self._epoch_key = f"{prefix}cache:epoch"
         self._gen_prefix = f"{prefix}cache:gen:"
         self._retry_seconds = retry_seconds
@@ -86,7 +94,8 @@ class RedisCacheGenerations:
     def from_settings(cls, settings: Settings) -> RedisCacheGenerations | None:
         if settings.redis_url is None:
             return None
-        return cls(redis_client(settings.redis_url.reveal()), settings.redis_prefix)
+        client = redis_client(settings.redis_url.reveal())
+        return cls(client, settings.redis_prefix, owns_client=True)
 
     @property
     def available(self) -> bool:
@@ -126,7 +135,8 @@ class RedisCacheGenerations:
 
     def close(self) -> None:
         self._closed.set()
-        self._redis.close()
+        if self._owns_client:
+            self._redis.close()
 
     def _claim(self, key: str) -> str:
         """The token under ``key``, set to a new one if there is none (first use, lost data)."""
