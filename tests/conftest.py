@@ -27,6 +27,7 @@ from orderdesk_mcp.services import Services
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 from tests.real_servers import PostgresServer, RedisServer
+from tests.s3_server import S3Server
 
 
 @pytest.fixture
@@ -221,3 +222,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One throwaway S3-compatible server (moto) for the session; tests keep apart by using a
+    fresh bucket each."""
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()
