@@ -4,6 +4,7 @@ drill, and no secret in any output."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -21,8 +22,8 @@ import pytest
 from click.testing import CliRunner, Result
 from nacl.public import PrivateKey
 
-from orderdesk_mcp.backup import create_backup, list_backups
-from orderdesk_mcp.backup_seal import encode_key, write_private_key_file
+from orderdesk_mcp.backup import backup_name, create_backup, list_backups
+from orderdesk_mcp.backup_seal import encode_key, seal_file, write_private_key_file
 from orderdesk_mcp.cli import cli
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.models import Store
@@ -296,3 +297,64 @@ def test_the_sealed_copy_never_lands_next_to_the_local_backups(
     invoke(settings.data_dir, "backup", "create", "--upload")
     names = sorted(os.listdir(settings.backups_dir))
     assert len(names) == 1 and names[0].endswith(".tar.gz")
+
+
+def expected_kept(times: list[dt.datetime], daily: int, weekly: int) -> set[dt.datetime]:
+    """The retention rule written out independently: newest per day for the newest `daily`
+    days, then newest per ISO week for the newest `weekly` weeks not already covered."""
+    newest_of_day: dict[dt.date, dt.datetime] = {}
+    newest_of_week: dict[tuple[int, int], dt.datetime] = {}
+    for moment in times:
+        day, week = moment.date(), tuple(moment.isocalendar())[:2]
+        newest_of_day[day] = max(newest_of_day.get(day, moment), moment)
+        newest_of_week[week] = max(newest_of_week.get(week, moment), moment)  # type: ignore[index]
+    kept = {newest_of_day[day] for day in sorted(newest_of_day, reverse=True)[:daily]}
+    kept.add(max(times))
+    weeks = [w for w in sorted(newest_of_week, reverse=True) if newest_of_week[w] not in kept]
+    return kept | {newest_of_week[w] for w in weeks[:weekly]}
+
+
+@pytest.mark.slow
+def test_retention_over_120_days_keeps_exactly_the_expected_archives_locally_and_remotely(
+    settings: Settings, db: peewee.Database, offsite: Offsite, tmp_path: Path
+) -> None:
+    template = create_backup(settings, dest=tmp_path / "template", keep=None).path
+    sealed_template = tmp_path / "template.sealed"
+    seal_file(template, sealed_template, offsite.private_key.public_key)
+    today = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    night = today.replace(hour=3, minute=17, second=0, microsecond=0)
+    dated = [night - dt.timedelta(days=days) for days in range(1, 122)]
+    # A second (later) backup on every fifth day: only the newer one of that day may stay.
+    dated += [night - dt.timedelta(days=days, hours=-8) for days in range(1, 122, 5)]
+    settings.backups_dir.mkdir(mode=0o700, exist_ok=True)
+    for moment in dated:
+        name = backup_name(moment)
+        shutil.copy2(template, settings.backups_dir / name)
+        offsite.s3.put_object(  # type: ignore[attr-defined]
+            Bucket=offsite.bucket,
+            Key=offsite.prefix + name + ".sealed",
+            Body=sealed_template.read_bytes(),
+        )
+
+    made = invoke(settings.data_dir, "backup", "create", "--upload", "--json")
+    assert made.exit_code == 0, made.output
+    new = Path(json.loads(made.stdout)["path"])
+    everything = [*dated, created_of(new.name)]
+
+    expected = expected_kept(everything, daily=30, weekly=12)
+    assert len(expected) == 42  # 121 days of archives reach past 30 days + 12 weeks
+    assert {created_of(path.name) for path in settings.backups_dir.iterdir()} == expected
+    remote = {created_of(name.removesuffix(".sealed")) for name in offsite.object_names()}
+    assert remote == expected
+    oldest = min(expected)
+    assert 30 + 11 * 7 <= (today - oldest).days <= 30 + 13 * 7
+
+    # --keep N is a plain count, applied to both sides.
+    again = invoke(settings.data_dir, "backup", "create", "--upload", "--keep", "3")
+    assert again.exit_code == 0, again.output
+    assert len(list_backups(settings.backups_dir)) == 3
+    assert len(offsite.object_names()) == 3
+
+
+def created_of(name: str) -> dt.datetime:
+    return dt.datetime.strptime(name.split("-", 2)[2].split(".tar")[0], "%Y%m%dT%H%M%S.%fZ")

@@ -137,22 +137,22 @@ def backup_keygen(out: str, as_json: bool) -> None:
     env_line = f"ORDERDESK_MCP_BACKUP_PUBLIC_KEY={public}"
     if out == "-":
         click.echo(encode_key(private_key))
-        where = "printed above (stdout)"
+        where = "printed on stdout"
     else:
         path = Path(out).absolute()
         try:
             write_private_key_file(path, private_key)
         except BackupError as exc:
             raise CliError(str(exc)) from None
-        where = str(path)
+        where = f"written to {path} (mode 0600)"
     data = {
         "public_key": public,
         "key_id": key_id(private_key.public_key),
         "env_line": env_line,
-        "private_key_file": None if out == "-" else where,
+        "private_key_file": None if out == "-" else str(Path(out).absolute()),
     }
     text = (
-        f"Backup private key {where} (mode 0600 when written to a file).\n"
+        f"Backup private key {where}.\n"
         "Move it OFF this server now (a password manager or an offline machine), then delete "
         "it here: whoever holds it can read every off-site backup, and without it nobody can, "
         "you included.\n"
