@@ -11,7 +11,6 @@ import shutil
 import sqlite3
 import stat
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,11 +226,15 @@ def test_a_failed_upload_exits_non_zero_keeps_the_local_backup_and_is_recorded(
     result = invoke(settings.data_dir, "backup", "create", "--upload")
     assert result.exit_code == 1
     assert expected in result.output
-    assert "The local backup" in result.output and "is kept" in result.output
+    assert "The local backup" in result.output
+    assert "is kept" in result.output
     assert_no_secrets(result, encode_key(offsite.private_key))
     assert len(list_backups(settings.backups_dir)) == 1
     rows = job_rows(settings.data_dir)
-    assert [(kind, outcome) for kind, outcome, _ in rows] == [("backup", "ok"), ("upload", "failed")]
+    assert [(kind, outcome) for kind, outcome, _ in rows] == [
+        ("backup", "ok"),
+        ("upload", "failed"),
+    ]
     assert expected in rows[-1][2]
     assert TEST_SECRET_KEY not in rows[-1][2]
 
@@ -263,7 +266,8 @@ def test_restore_test_passes_with_the_right_master_key_and_fails_clearly_otherwi
     assert invoke(other, "init").exit_code == 0  # its own new master key and database
     failed = invoke(other, "backup", "verify", str(local), "--restore-test")
     assert failed.exit_code == 1
-    assert "restore test of" in failed.output and "failed" in failed.output
+    assert "restore test of" in failed.output
+    assert "failed" in failed.output
     assert "master key" in failed.output
     assert_no_secrets(failed, (settings.data_dir / "master.key").read_text().strip())
 
@@ -296,7 +300,8 @@ def test_the_sealed_copy_never_lands_next_to_the_local_backups(
 ) -> None:
     invoke(settings.data_dir, "backup", "create", "--upload")
     names = sorted(os.listdir(settings.backups_dir))
-    assert len(names) == 1 and names[0].endswith(".tar.gz")
+    assert len(names) == 1
+    assert names[0].endswith(".tar.gz")
 
 
 def expected_kept(times: list[dt.datetime], daily: int, weekly: int) -> set[dt.datetime]:
@@ -305,9 +310,10 @@ def expected_kept(times: list[dt.datetime], daily: int, weekly: int) -> set[dt.d
     newest_of_day: dict[dt.date, dt.datetime] = {}
     newest_of_week: dict[tuple[int, int], dt.datetime] = {}
     for moment in times:
-        day, week = moment.date(), tuple(moment.isocalendar())[:2]
+        iso = moment.isocalendar()
+        day, week = moment.date(), (iso.year, iso.week)
         newest_of_day[day] = max(newest_of_day.get(day, moment), moment)
-        newest_of_week[week] = max(newest_of_week.get(week, moment), moment)  # type: ignore[index]
+        newest_of_week[week] = max(newest_of_week.get(week, moment), moment)
     kept = {newest_of_day[day] for day in sorted(newest_of_day, reverse=True)[:daily]}
     kept.add(max(times))
     weeks = [w for w in sorted(newest_of_week, reverse=True) if newest_of_week[w] not in kept]

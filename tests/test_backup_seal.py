@@ -45,7 +45,8 @@ def test_round_trip_of_any_size(tmp_path: Path, size: int) -> None:
     source = tmp_path / "in"
     source.write_bytes(os.urandom(size))
     sealed = sealed_copy(source)
-    assert is_sealed(sealed) and not is_sealed(source)
+    assert is_sealed(sealed)
+    assert not is_sealed(source)
     assert stat.S_IMODE(sealed.stat().st_mode) == 0o600
     assert sealed_key_id(sealed) == key_id(KEY.public_key)
     unseal_file(sealed, tmp_path / "out", KEY)
@@ -54,7 +55,7 @@ def test_round_trip_of_any_size(tmp_path: Path, size: int) -> None:
 
 def test_the_wrong_key_is_named_and_nothing_is_written(plain: Path, tmp_path: Path) -> None:
     sealed = sealed_copy(plain)
-    with pytest.raises(SealError, match="sealed to backup key .* but the key file given is"):
+    with pytest.raises(SealError, match=r"sealed to backup key .* but the key file given is"):
         unseal_file(sealed, tmp_path / "out", PrivateKey.generate())
     assert not (tmp_path / "out").exists()
 
