@@ -10,6 +10,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
 import uuid
 from contextlib import closing
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault
 from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
 from tests.s3_server import TEST_SECRET_KEY, S3Server
+from tests.test_backup import ROOT, _backup_script_env
 
 
 @dataclass
@@ -364,3 +366,33 @@ def test_retention_over_120_days_keeps_exactly_the_expected_archives_locally_and
 
 def created_of(name: str) -> dt.datetime:
     return dt.datetime.strptime(name.split("-", 2)[2].split(".tar")[0], "%Y%m%dT%H%M%S.%fZ")
+
+
+def test_backup_script_uploads_when_configured_and_fails_after_the_local_part(
+    settings: Settings, db: peewee.Database, offsite: Offsite, tmp_path: Path
+) -> None:
+    env = {
+        **_backup_script_env(settings, tmp_path),
+        **S3Server.credentials_env(),
+        **{name: value for name, value in os.environ.items() if name.startswith("ORDERDESK_MCP_")},
+    }
+    env.pop("ODMCP_BACKUP_KEEP")
+    script = str(ROOT / "scripts" / "backup.sh")
+    ok = subprocess.run([script], env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout == ""
+    assert len(offsite.object_names()) == 1
+    first = list_backups(settings.backups_dir)
+
+    failing = {**env, "ORDERDESK_MCP_BACKUP_S3_URL": "s3://odmcp-no-such-bucket/x"}
+    failed = subprocess.run([script], env=failing, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1
+    assert "backup upload failed" in failed.stdout
+    assert "does not exist" in failed.stdout
+    assert TEST_SECRET_KEY not in failed.stdout + failed.stderr
+    # The local part ran and its backup is kept (the day's newest replaced the earlier one).
+    kept = list_backups(settings.backups_dir)
+    assert len(kept) == 1
+    assert kept[0].created > first[0].created
+    kinds = [(kind, outcome) for kind, outcome, _ in job_rows(settings.data_dir)]
+    assert kinds[-2:] == [("backup", "ok"), ("upload", "failed")]

@@ -95,13 +95,15 @@ def test_backup_timer_is_daily_and_persistent() -> None:
     assert timer["Unit"] == "orderdesk-mcp-backup.service"
     backup = _unit("orderdesk-mcp-backup.service")["Service"]
     assert backup["Type"] == "oneshot"
-    # Three ExecStart lines, run in order (configparser keeps only the last of a repeated key).
+    # ExecStart lines run in order (configparser keeps only the last of a repeated key); the
+    # upload comes last, so its failure fails the unit after all the local work.
     text = (SYSTEMD_DIR / "orderdesk-mcp-backup.service").read_text(encoding="utf-8")
     starts = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("ExecStart=")]
     assert starts == [
         f"{INSTALLED_BINARY} backup create",
         f"{INSTALLED_BINARY} audit prune",
         f"{INSTALLED_BINARY} oauth prune",
+        f"{INSTALLED_BINARY} backup upload --if-configured",
     ]
     assert "LoadCredential" not in backup, "backups hold ciphertext only; no master key"
 
