@@ -23,7 +23,7 @@ from orderdesk_mcp.backup import (
     restore_backup,
     verify_backup,
 )
-from orderdesk_mcp.backup_remote import RemoteArchive, RemoteBackups, sealed_name
+from orderdesk_mcp.backup_remote import RemoteArchive, RemoteBackups, RemoteError, sealed_name
 from orderdesk_mcp.backup_retention import RetentionPolicy
 from orderdesk_mcp.backup_seal import (
     SEALED_SUFFIX,
@@ -49,6 +49,7 @@ class UploadResult:
     location: str
     skipped: bool  # already there under that name
     deleted: list[str]
+    retention_problem: str | None  # the upload is good; pruning old copies was refused
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,13 @@ def upload_archive(settings: Settings, archive: Path, policy: RetentionPolicy) -
             uploaded = remote.upload(sealed, name)
     everything = remote.archives()
     doomed = policy.doomed([(item.name, item.created) for item in everything], protect=[name])
-    remote.delete(doomed)
-    return UploadResult(archive, uploaded, remote.describe(), skipped, doomed)
+    try:
+        remote.delete(doomed)
+    except RemoteError as exc:
+        # A key without delete rights (a write-only key on a versioned or object-locked
+        # bucket, expiring copies with a lifecycle rule) still makes good off-site copies.
+        return UploadResult(archive, uploaded, remote.describe(), skipped, [], str(exc))
+    return UploadResult(archive, uploaded, remote.describe(), skipped, doomed, None)
 
 
 @contextmanager

@@ -220,7 +220,13 @@ def _upload(settings: Settings, archive: Path, policy: RetentionPolicy) -> Uploa
     except BackupError as exc:
         _record_outcome(settings, "upload", ok=False, started=started, detail=str(exc))
         raise CliError(f"{exc}. The local backup {archive} is kept.") from None
-    _record_outcome(settings, "upload", ok=True, started=started, size_bytes=result.remote.size)
+    detail = ""
+    if result.retention_problem:
+        detail = f"uploaded; old copies not pruned: {result.retention_problem}"
+        click.echo(f"Warning: {detail}", err=True)
+    _record_outcome(
+        settings, "upload", ok=True, started=started, detail=detail, size_bytes=result.remote.size
+    )
     return result
 
 
@@ -231,6 +237,7 @@ def _upload_data(result: UploadResult) -> dict[str, Any]:
         "size": result.remote.size,
         "already_there": result.skipped,
         "deleted": result.deleted,
+        "retention_problem": result.retention_problem,
     }
 
 
