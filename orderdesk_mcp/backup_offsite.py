@@ -23,7 +23,13 @@ from orderdesk_mcp.backup import (
     restore_backup,
     verify_backup,
 )
-from orderdesk_mcp.backup_remote import RemoteArchive, RemoteBackups, RemoteError, sealed_name
+from orderdesk_mcp.backup_remote import (
+    RemoteArchive,
+    RemoteBackups,
+    RemoteError,
+    created_from_name,
+    sealed_name,
+)
 from orderdesk_mcp.backup_retention import RetentionPolicy
 from orderdesk_mcp.backup_seal import (
     SEALED_SUFFIX,
@@ -98,9 +104,14 @@ def upload_archive(settings: Settings, archive: Path, policy: RetentionPolicy) -
     the remote copies (never deleting this one)."""
     check_upload_configured(settings)
     assert settings.backup_public_key is not None
+    name = sealed_name(archive.name)
+    if created_from_name(name) is None:
+        raise BackupError(
+            f"{archive} is not named like a backup (orderdesk-mcp-<UTC time>.tar.gz), and the "
+            "name is how retention dates it; upload the files `backup create` makes"
+        )
     verify_backup(archive)
     remote = RemoteBackups.from_settings(settings)
-    name = sealed_name(archive.name)
     skipped = remote.exists(name)
     if skipped:
         uploaded = next(item for item in remote.archives() if item.name == name)

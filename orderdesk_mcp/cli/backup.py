@@ -8,6 +8,7 @@ as kind "backup", "upload" or "restore_test", so /metrics shows when one stopped
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ def backup_keygen(out: str, as_json: bool) -> None:
     )
     if out == "-":
         # stdout carries only the private key, so `--out - > file` works.
-        click.echo(text if not as_json else str(data), err=True)
+        click.echo(json.dumps(data, indent=2) if as_json else text, err=True)
     else:
         emit(as_json, data, text)
 
