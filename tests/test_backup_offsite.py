@@ -396,3 +396,36 @@ def test_backup_script_uploads_when_configured_and_fails_after_the_local_part(
     assert kept[0].created > first[0].created
     kinds = [(kind, outcome) for kind, outcome, _ in job_rows(settings.data_dir)]
     assert kinds[-2:] == [("backup", "ok"), ("upload", "failed")]
+
+
+def test_a_copy_altered_in_the_bucket_is_refused_at_fetch_or_at_restore(
+    settings: Settings, db: peewee.Database, offsite: Offsite, tmp_path: Path
+) -> None:
+    created = invoke(settings.data_dir, "backup", "create", "--upload", "--json")
+    assert created.exit_code == 0, created.output
+    name = json.loads(created.stdout)["upload"]["name"]
+    key = offsite.prefix + name
+    s3 = offsite.s3
+    stored = s3.get_object(Bucket=offsite.bucket, Key=key)  # type: ignore[attr-defined]
+    body = bytearray(stored["Body"].read())
+    body[len(body) // 2] ^= 0x01
+
+    # Damaged on the way or at rest: the SHA-256 recorded at upload no longer matches.
+    s3.put_object(Bucket=offsite.bucket, Key=key, Body=bytes(body), Metadata=stored["Metadata"])  # type: ignore[attr-defined]
+    damaged = invoke(settings.data_dir, "backup", "fetch", name, "--dest", str(tmp_path / "a"))
+    assert damaged.exit_code == 1
+    assert "arrived damaged" in damaged.output
+    assert not (tmp_path / "a" / name).exists()
+
+    # Altered by someone who can write to the bucket (checksum recomputed): the seal refuses.
+    s3.put_object(Bucket=offsite.bucket, Key=key, Body=bytes(body))  # type: ignore[attr-defined]
+    fetched = invoke(settings.data_dir, "backup", "fetch", name, "--dest", str(tmp_path / "b"))
+    assert fetched.exit_code == 0, fetched.output
+    restored = invoke(
+        tmp_path / "fresh",
+        "backup", "restore", str(tmp_path / "b" / name),
+        "--backup-key-file", str(offsite.key_file),
+    )  # fmt: skip
+    assert restored.exit_code == 1
+    assert "damaged or was altered" in restored.output
+    assert not (tmp_path / "fresh" / "orderdesk-mcp.db").exists()

@@ -7,7 +7,6 @@ as kind "backup", "upload" or "restore_test", so /metrics shows when one stopped
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -85,17 +84,9 @@ def _manifest_summary(manifest: Manifest) -> str:
     )
 
 
-def _record_outcome(
-    settings: Settings,
-    kind: str,
-    *,
-    ok: bool,
-    started: dt.datetime,
-    detail: str = "",
-    size_bytes: int | None = None,
-) -> None:
-    """Record a job's outcome for /metrics; a database that cannot take it only warns (the
-    job's own exit status still tells cron or systemd)."""
+def _record_outcome(settings: Settings, kind: str, **outcome: Any) -> None:
+    """`jobs.record_job` (ok=, started=, detail=, size_bytes=) for /metrics; a database that
+    cannot take it only warns (the job's own exit status still tells cron or systemd)."""
     sqlite_path = sqlite_path_from_url(settings.effective_database_url)
     problem = None
     if sqlite_path is not None and not sqlite_path.exists():
@@ -104,7 +95,7 @@ def _record_outcome(
         try:
             db = open_database(settings)
             try:
-                record_job(db, kind, ok=ok, started=started, detail=detail, size_bytes=size_bytes)
+                record_job(db, kind, **outcome)
             finally:
                 db.close()
         except (*DATABASE_ERRORS, peewee.DatabaseError) as exc:
