@@ -47,18 +47,7 @@ DELETE_BATCH = 1000
 SHA256_METADATA = "sha256"
 _NAME_RE = re.compile(r"^orderdesk-mcp-(\d{8}T\d{6}\.\d{6}Z)\.[A-Za-z0-9][A-Za-z0-9.]*\.sealed$")
 _NAME_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
-_PERMANENT_CODES = {
-    "AccessDenied",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "NoSuchBucket",
-    "AllAccessDisabled",
-    "InvalidBucketName",
-    "AccountProblem",
-    "NoSuchKey",
-    "404",
-    "403",
-}
+_PASSING_CODES = {"BadDigest", "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"}
 
 
 class RemoteError(BackupError):
@@ -332,12 +321,9 @@ def _error_code(exc: botocore.exceptions.ClientError) -> str:
 def _may_pass(exc: Exception) -> bool:
     """Whether trying the upload again could help."""
     if isinstance(exc, botocore.exceptions.ClientError):
+        # 5xx, timeouts and throttling pass; other 4xx (no bucket, access denied) do not.
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        return _error_code(exc) not in _PERMANENT_CODES and (
-            status >= 500
-            or status in {0, 408, 429}
-            or _error_code(exc) in {"BadDigest", "RequestTimeout", "SlowDown"}
-        )
+        return status >= 500 or status in {408, 429} or _error_code(exc) in _PASSING_CODES
     return isinstance(
         exc, botocore.exceptions.ConnectionError | botocore.exceptions.HTTPClientError
     )
