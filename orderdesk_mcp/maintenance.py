@@ -240,12 +240,17 @@ def _maintain_cache(settings: Settings, *, full: bool, report: MaintenanceReport
     if not path.exists():
         report.steps.append("cache: no cache file yet")
         return
-    cache = ResponseCache(path)  # drops an unreadable old-format file and expired entries
     try:
-        entries = cache.count()
-        cache.prune_expired()
-    finally:
-        cache.close()
+        cache = ResponseCache(path)  # drops an old-format file's rows and expired entries
+        try:
+            entries = cache.count()
+            cache.prune_expired()
+        finally:
+            cache.close()
+    except sqlite3.DatabaseError as exc:
+        raise MaintenanceError(
+            f"the cache {path} is damaged ({exc}): {_DAMAGE_ADVICE['cache']}"
+        ) from None
     report.steps.append(f"cache: expired entries deleted, {entries} fresh entries kept")
     _maintain_sqlite_file(path, "cache", full=full, report=report)
 
@@ -259,7 +264,10 @@ def _sizes(settings: Settings, db: peewee.Database) -> dict[str, Any]:
         row = db.execute_sql("SELECT pg_database_size(current_database())").fetchone()  # type: ignore[no-untyped-call]
         sizes["database"] = {"bytes": int(row[0])}
     if settings.cache_path.exists():
-        sizes["cache"] = asdict(sqlite_file_stats(settings.cache_path))
+        try:
+            sizes["cache"] = asdict(sqlite_file_stats(settings.cache_path))
+        except sqlite3.DatabaseError as exc:  # reported, and the database is still looked after
+            sizes["cache"] = {"path": str(settings.cache_path), "error": str(exc)}
     return sizes
 
 
@@ -313,8 +321,13 @@ def maintain(settings: Settings, db: peewee.Database, *, full: bool) -> Maintena
     return report
 
 
+def file_bytes(stats: dict[str, Any]) -> int:
+    """A file's bytes with its WAL, from one entry of the sizes dict."""
+    return int(stats.get("bytes", 0)) + int(stats.get("wal_bytes", 0))
+
+
 def _total_bytes(sizes: dict[str, Any]) -> int:
-    return sum(int(part.get("bytes", 0)) + int(part.get("wal_bytes", 0)) for part in sizes.values())
+    return sum(file_bytes(part) for part in sizes.values())
 
 
 # --- db status --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orderdesk_mcp.cli.base import short_time, table
-from orderdesk_mcp.maintenance import MaintenanceReport
+from orderdesk_mcp.maintenance import MaintenanceReport, file_bytes
 
 
 def human_bytes(count: int | None) -> str:
@@ -20,6 +20,8 @@ def human_bytes(count: int | None) -> str:
 
 
 def _file_line(name: str, stats: dict[str, Any]) -> str:
+    if "error" in stats:
+        return f"{name}: {stats['path']} cannot be read: {stats['error']}"
     line = f"{name}: {human_bytes(stats.get('bytes'))}"
     if "page_count" in stats:
         line += (
@@ -65,8 +67,8 @@ def maintenance_text(report: MaintenanceReport) -> str:
         before, after = report.before.get(name), report.after.get(name)
         if before and after:
             lines.append(
-                f"{name.capitalize()}: {human_bytes(_total(before))} -> "
-                f"{human_bytes(_total(after))}"
+                f"{name.capitalize()}: {human_bytes(file_bytes(before))} -> "
+                f"{human_bytes(file_bytes(after))}"
                 + (
                     f", free pages {before['free_pages']} -> {after['free_pages']}"
                     if "free_pages" in before
@@ -74,7 +76,3 @@ def maintenance_text(report: MaintenanceReport) -> str:
                 )
             )
     return "\n".join(lines)
-
-
-def _total(stats: dict[str, Any]) -> int:
-    return int(stats.get("bytes", 0)) + int(stats.get("wal_bytes", 0))
