@@ -168,6 +168,7 @@ def test_cache_file_loses_expired_entries_and_keeps_fresh_ones(run_offline: Any)
     assert full["after"]["cache"]["auto_vacuum"] == "incremental"
 
 
+@pytest.mark.slow  # a real serve process on a prepared data dir
 def test_full_refuses_while_a_server_runs_and_online_runs_beside_it(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
