@@ -18,6 +18,7 @@ locks every table while it runs, so it is refused while a server runs).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -38,6 +39,8 @@ from orderdesk_mcp.jobs import newest_outcomes, record_job
 from orderdesk_mcp.mcp.audit import prune_audit_events
 from orderdesk_mcp.orderdesk.cache import ResponseCache
 
+log = logging.getLogger(__name__)
+
 JOB_KIND = "maintain"
 HEARTBEAT_FRESH_SECONDS = 30
 """A heartbeat row seen this recently is a live serve process (on this host or another)."""
@@ -53,6 +56,11 @@ _DAMAGE_ADVICE = {
     "database": "stop the server and restore the newest backup (docs/DEPLOYMENT.md, section 7)",
     "cache": "stop the server and delete the file (it only holds cached Order Desk replies)",
 }
+
+_POSTGRES_SIZE_SQL = (
+    "SELECT pg_database_size(current_database()), "
+    "(SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables)"
+)
 
 AUTO_VACUUM_MODES = {0: "none", 1: "full", 2: "incremental"}
 _INCREMENTAL = 2
@@ -261,8 +269,9 @@ def _sizes(settings: Settings, db: peewee.Database) -> dict[str, Any]:
     if database_path is not None:
         sizes["database"] = asdict(sqlite_file_stats(database_path))
     elif isinstance(db, peewee.PostgresqlDatabase):
-        row = db.execute_sql("SELECT pg_database_size(current_database())").fetchone()  # type: ignore[no-untyped-call]
-        sizes["database"] = {"bytes": int(row[0])}
+        row = db.execute_sql(_POSTGRES_SIZE_SQL).fetchone()  # type: ignore[no-untyped-call]
+        # Dead rows are PostgreSQL's free pages: space VACUUM makes reusable.
+        sizes["database"] = {"bytes": int(row[0]), "dead_rows": int(row[1])}
     if settings.cache_path.exists():
         try:
             sizes["cache"] = asdict(sqlite_file_stats(settings.cache_path))
@@ -302,7 +311,7 @@ def maintain(settings: Settings, db: peewee.Database, *, full: bool) -> Maintena
         report.after = _sizes(settings, db)
     except (MaintenanceError, sqlite3.Error, peewee.DatabaseError, OSError) as exc:
         detail = str(exc) if isinstance(exc, MaintenanceError) else f"maintenance failed: {exc}"
-        record_job(db, JOB_KIND, ok=False, started=started, detail=detail)
+        _record_failure(db, started, detail)
         if isinstance(exc, MaintenanceError):
             raise
         raise MaintenanceError(
@@ -324,6 +333,15 @@ def maintain(settings: Settings, db: peewee.Database, *, full: bool) -> Maintena
 def file_bytes(stats: dict[str, Any]) -> int:
     """A file's bytes with its WAL, from one entry of the sizes dict."""
     return int(stats.get("bytes", 0)) + int(stats.get("wal_bytes", 0))
+
+
+def _record_failure(db: peewee.Database, started: dt.datetime, detail: str) -> None:
+    try:
+        record_job(db, JOB_KIND, ok=False, started=started, detail=detail)
+    except (sqlite3.Error, peewee.DatabaseError):
+        # A database too broken to take the row: the error itself still reaches the operator
+        # (and the timer unit fails), so monitoring sees the failed unit instead.
+        log.warning("the failed maintenance run could not be recorded", exc_info=True)
 
 
 def _total_bytes(sizes: dict[str, Any]) -> int:

@@ -94,9 +94,18 @@ def test_full_run_shrinks_a_database_of_deleted_rows_and_keeps_the_rest(run_offl
     assert any("VACUUM rebuilt" in step for step in report["steps"])
 
 
+def test_a_new_database_is_made_for_incremental_vacuum(run_offline: Any) -> None:
+    assert _sql(_db_path(run_offline), "PRAGMA auto_vacuum") == [(2,)]
+
+
 def test_online_run_frees_pages_once_incremental_vacuum_is_on(run_offline: Any) -> None:
     path = _db_path(run_offline)
-    first = _maintain(run_offline)  # an existing file: auto_vacuum off, pages stay
+    with closing(sqlite3.connect(path, timeout=10)) as conn:
+        # A file like those made before new files were incremental (the mode is set on the
+        # connection and written by its VACUUM).
+        conn.execute("PRAGMA auto_vacuum = NONE")
+        conn.execute("VACUUM")
+    first = _maintain(run_offline)  # auto_vacuum off: the free pages stay
     assert first["after"]["database"]["auto_vacuum"] == "none"
     assert any("--full" in step and "free page(s) kept" in step for step in first["steps"])
     _maintain(run_offline, "--full")  # switches incremental vacuum on, once
@@ -249,7 +258,7 @@ def test_status_reports_sizes_rows_and_job_outcomes(run_offline: Any) -> None:
     assert (
         f"Schema version {status['latest_version']} of {status['latest_version']}." in text.output
     )
-    assert "free, auto_vacuum none" in text.output
+    assert "free, auto_vacuum incremental" in text.output
     assert "audit_event" in text.output
     assert "maintain" in text.output
     assert "online run" in text.output
@@ -284,8 +293,12 @@ def test_postgresql_gets_vacuum_analyze(
     assert report["after"]["database"]["bytes"] > 0
     full = _maintain(run, "--full")
     assert "database: VACUUM FULL ANALYZE done" in full["steps"]
+    text = run("db", "status")
+    assert text.exit_code == 0, text.output
+    assert "dead rows" in text.output
 
     status = json.loads(run("db", "status", "--json").output)
     assert status["engine"] == "postgresql"
+    assert status["database"]["dead_rows"] >= 0
     assert status["rows"]["schema_version"] == status["latest_version"]
     assert status["jobs"]["maintain"]["outcome"] == "ok"

@@ -23,6 +23,8 @@ def _file_line(name: str, stats: dict[str, Any]) -> str:
     if "error" in stats:
         return f"{name}: {stats['path']} cannot be read: {stats['error']}"
     line = f"{name}: {human_bytes(stats.get('bytes'))}"
+    if "dead_rows" in stats:
+        line += f", {stats['dead_rows']} dead rows (VACUUM makes their space reusable)"
     if "page_count" in stats:
         line += (
             f" (+ {human_bytes(stats['wal_bytes'])} WAL), {stats['page_count']} pages of "
