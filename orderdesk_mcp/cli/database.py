@@ -1,4 +1,4 @@
-"""init, the schema migrations (db upgrade|status) and master key rotation."""
+"""init, the schema migrations (db upgrade|status), upkeep (db maintain) and master key rotation."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
 
 @click.group()
 def db() -> None:
-    """Database schema migrations."""
+    """Database schema migrations, status and maintenance."""
 
 
 @db.command("upgrade")
