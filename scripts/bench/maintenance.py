@@ -100,6 +100,16 @@ def summary(latencies: list[float]) -> str:
     )
 
 
+def copy_of(template: Settings, data_dir: Path) -> Settings:
+    shutil.copytree(template.data_dir, data_dir)
+    return template.replace(data_dir=data_dir)
+
+
+def size_change(before: int, settings: Settings) -> str:
+    after = settings.database_path.stat().st_size
+    return f"{before / 2**20:.1f} -> {after / 2**20:.1f} MiB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -110,9 +120,7 @@ def main() -> None:
         size = template.database_path.stat().st_size
         print(f"database: {size / 2**20:.1f} MiB, 90 % of {options.rows} audit rows deleted")
 
-        online_dir = Path(tmp) / "online"
-        shutil.copytree(template.data_dir, online_dir)
-        online = template.replace(data_dir=online_dir)
+        online = copy_of(template, Path(tmp) / "online")
         database = open_database(online)
         _, idle = with_writer(online.database_path, options.writes_per_second, 3.0)
         seconds, busy = with_writer(
@@ -123,19 +131,15 @@ def main() -> None:
         database.close()
         print(f"writer, idle:               {summary(idle)}")
         print(f"writer, during online run:  {summary(busy)}")
-        after = online.database_path.stat().st_size
-        print(f"online run: {seconds:.2f} s, {size / 2**20:.1f} -> {after / 2**20:.1f} MiB")
+        print(f"online run: {seconds:.2f} s, {size_change(size, online)}")
 
-        full_dir = Path(tmp) / "full"
-        shutil.copytree(template.data_dir, full_dir)
-        full = template.replace(data_dir=full_dir)
+        full = copy_of(template, Path(tmp) / "full")
         database = open_database(full)
         started = time.perf_counter()
         maintain(full, database, full=True)
         seconds = time.perf_counter() - started
         database.close()
-        after = full.database_path.stat().st_size
-        print(f"full run:   {seconds:.2f} s, {size / 2**20:.1f} -> {after / 2**20:.1f} MiB")
+        print(f"full run:   {seconds:.2f} s, {size_change(size, full)}")
 
 
 if __name__ == "__main__":
