@@ -39,6 +39,8 @@ from prometheus_client.registry import Collector
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
+from orderdesk_mcp.coordination.link import shared_link
+from orderdesk_mcp.coordination.metrics import RedisLinkCollector
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
 from orderdesk_mcp.services import get_services
@@ -405,6 +407,10 @@ def init_app(app: Flask) -> Metrics:
         "When the newest backup in <data dir>/backups was taken (Unix time); absent if none.",
         last_backup_time,
     )
+
+    link = shared_link(settings)
+    if link is not None:  # a server group: is its Redis reachable from here?
+        metrics.registry.register(RedisLinkCollector(link, PREFIX))
 
     @app.before_request
     def _start_timer() -> None:

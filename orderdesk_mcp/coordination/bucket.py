@@ -19,8 +19,6 @@ import math
 import threading
 from collections.abc import Callable
 
-import redis
-
 from orderdesk_mcp.coordination.link import RedisLink
 from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, LeakyBucket
 
@@ -94,24 +92,16 @@ class SharedBucket:
         self._local: LeakyBucket | None = None
         self._local_outage = -1
 
-    def _shared(self, op: str, argument: float) -> tuple[bool, str | None]:
-        """(answered, reply) of the script; (False, None) when Redis is (still) down."""
-        if not self._link.available():
-            return False, None
-        try:
-            reply = self._script(
-                keys=[self._key],
-                args=[repr(self.capacity), repr(self.refill_per_second), op, repr(argument)],
-            )
-        except redis.RedisError as exc:
-            self._link.failed(exc)
-            return False, None
-        self._link.succeeded()
-        return True, None if reply is None else _text(reply)
+    def _shared(self, op: str, argument: float) -> float | None:
+        """Run the script (raises redis errors); its reply in seconds, None for "no token"."""
+        reply = self._script(
+            keys=[self._key],
+            args=[repr(self.capacity), repr(self.refill_per_second), op, repr(argument)],
+        )
+        return None if reply is None else float(_text(reply))
 
     def fallback(self) -> LeakyBucket:
         """This process's share of the budget, made empty at the start of each outage."""
-        self._link.note_fallback()
         with self._lock:
             if self._local is None or self._local_outage != self._link.outages:
                 share = max(1, _safe_count(self._members))
@@ -124,27 +114,27 @@ class SharedBucket:
 
     def reserve(self, max_wait: float) -> float | None:
         """As ``LeakyBucket.reserve``: seconds to sleep (0.0: send now), or None."""
-        bounded = max_wait if math.isfinite(max_wait) else _LONGEST_WAIT
-        answered, reply = self._shared("reserve", max(0.0, bounded))
-        if answered:
-            return None if reply is None else float(reply)
-        return self.fallback().reserve(max_wait)
+        bounded = max(0.0, max_wait if math.isfinite(max_wait) else _LONGEST_WAIT)
+        return self._link.run(
+            lambda: self._shared("reserve", bounded), lambda: self.fallback().reserve(max_wait)
+        )
 
     def wait_needed(self) -> float:
-        answered, reply = self._shared("wait", 0.0)
-        if answered and reply is not None:
-            return float(reply)
-        return self.fallback().wait_needed()
+        return self._link.run(
+            lambda: self._shared("wait", 0.0) or 0.0, lambda: self.fallback().wait_needed()
+        )
 
     def observe_remaining(self, remaining: int) -> None:
-        answered, _reply = self._shared("observe", float(remaining))
-        if not answered:
-            self.fallback().observe_remaining(remaining)
+        self._link.run(
+            lambda: self._shared("observe", float(remaining)),
+            lambda: self.fallback().observe_remaining(remaining),
+        )
 
     def block(self, seconds: float) -> None:
-        answered, _reply = self._shared("block", max(0.0, float(seconds)))
-        if not answered:
-            self.fallback().block(seconds)
+        self._link.run(
+            lambda: self._shared("block", max(0.0, float(seconds))),
+            lambda: self.fallback().block(seconds),
+        )
 
 
 class SharedBucketRegistry:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -37,6 +37,8 @@ RETRY_SECONDS = 2.0
 
 _MAX_ERROR_CHARS = 200
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class LinkState:
@@ -52,9 +54,9 @@ class RedisLink:
     """One Redis client (one connection pool) for the whole process, and its breaker.
 
     ``client`` is a ``redis.Redis``; ``key(*parts)`` names a key under the group's prefix.
-    Callers ask ``available()`` before using Redis, then report ``succeeded()`` or
-    ``failed(exc)``; while it is not available they use their own fallback and count it with
-    ``note_fallback()``.
+    ``run(shared, local)`` runs ``shared`` on Redis, or ``local`` (the caller's fallback)
+    while Redis is down; callers that need more ask ``available()`` and report
+    ``succeeded()`` or ``failed(exc)`` themselves.
     """
 
     def __init__(
@@ -136,9 +138,20 @@ class RedisLink:
             reason,
         )
 
-    def note_fallback(self) -> None:
+    def run(self, shared: Callable[[], T], local: Callable[[], T]) -> T:
+        """``shared()`` (which talks to Redis) while Redis is available, else, or when it
+        fails now, ``local()``: the caller's fallback, counted for /metrics."""
+        if self.available():
+            try:
+                result = shared()
+            except redis.RedisError as exc:
+                self.failed(exc)
+            else:
+                self.succeeded()
+                return result
         with self._lock:
             self._fallback_calls += 1
+        return local()
 
     def healthy(self) -> bool:
         return self._up
