@@ -13,7 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from orderdesk_mcp.coordination.bucket import SharedBucket, SharedBucketRegistry
+from orderdesk_mcp.coordination.bucket import (
+    SHARED_BUCKET_CAPACITY,
+    SharedBucket,
+    SharedBucketRegistry,
+)
 from orderdesk_mcp.coordination.link import RedisLink
 from orderdesk_mcp.orderdesk.ratelimit import LeakyBucket
 from tests.real_servers import RedisServer, free_port
@@ -21,6 +25,7 @@ from tests.real_servers import RedisServer, free_port
 STORE = "100001"
 TICK = 1 / 3  # seconds per token at 3/s
 CLOSE = 0.05  # Redis's clock moves on between calls; a few ms, never this much
+FULL = int(SHARED_BUCKET_CAPACITY)  # 18: Order Desk's 20 less the group's headroom
 
 
 class FrozenClock:
@@ -50,21 +55,21 @@ def shared(link: RedisLink) -> SharedBucket:
     return SharedBucketRegistry(link).for_store(STORE)
 
 
-def test_a_full_bucket_gives_20_tokens_at_once_then_none_without_waiting(
+def test_a_full_bucket_gives_its_tokens_at_once_then_none_without_waiting(
     link: RedisLink,
 ) -> None:
-    local = LeakyBucket(clock=FrozenClock())
+    local = LeakyBucket(FULL, clock=FrozenClock())
     bucket = shared(link)
-    assert [bucket.reserve(0.0) for _ in range(20)] == [local.reserve(0.0) for _ in range(20)]
+    assert [bucket.reserve(0.0) for _ in range(FULL)] == [local.reserve(0.0) for _ in range(FULL)]
     assert bucket.reserve(0.0) is None
     assert local.reserve(0.0) is None
     assert bucket.wait_needed() == pytest.approx(local.wait_needed(), abs=CLOSE)
 
 
 def test_waiters_queue_one_refill_tick_apart_like_the_local_bucket(link: RedisLink) -> None:
-    local = LeakyBucket(clock=FrozenClock())
+    local = LeakyBucket(FULL, clock=FrozenClock())
     bucket = shared(link)
-    for _ in range(20):
+    for _ in range(FULL):
         bucket.reserve(0.0)
         local.reserve(0.0)
     waits = [bucket.reserve(60.0) for _ in range(5)]
@@ -97,8 +102,8 @@ def test_observed_remaining_only_lowers_the_count(link: RedisLink) -> None:
 
 def test_two_processes_share_one_bucket(link: RedisLink, other_link: RedisLink) -> None:
     mine, theirs = shared(link), shared(other_link)
-    taken = [mine.reserve(0.0) for _ in range(10)] + [theirs.reserve(0.0) for _ in range(10)]
-    assert taken == [0.0] * 20
+    taken = [mine.reserve(0.0) for _ in range(9)] + [theirs.reserve(0.0) for _ in range(9)]
+    assert taken == [0.0] * FULL
     assert mine.reserve(0.0) is None
     assert theirs.reserve(0.0) is None
     # Their booking queues behind mine.
@@ -109,7 +114,7 @@ def test_two_processes_share_one_bucket(link: RedisLink, other_link: RedisLink) 
 def test_a_429_block_holds_every_process_until_retry_after(
     link: RedisLink, other_link: RedisLink
 ) -> None:
-    local = LeakyBucket(clock=FrozenClock())
+    local = LeakyBucket(FULL, clock=FrozenClock())
     local.block(5.0)
     mine, theirs = shared(link), shared(other_link)
     mine.block(5.0)
@@ -141,7 +146,7 @@ def test_without_redis_the_bucket_is_this_process_s_share_and_starts_empty(
     bucket = SharedBucketRegistry(nowhere, members=lambda: 4).for_store(STORE)
     with caplog.at_level(logging.WARNING, logger="orderdesk_mcp.coordination.link"):
         assert bucket.reserve(0.0) is None  # starts empty: the shared one may be spent
-        # 20/4 tokens at 3/4 per second: one token every 4/3 s.
+        # 18/4 tokens at 3/4 per second: one token every 4/3 s.
         assert bucket.wait_needed() == pytest.approx(4 / 3, abs=CLOSE)
         assert bucket.reserve(60.0) == pytest.approx(4 / 3, abs=CLOSE)
         assert bucket.reserve(60.0) == pytest.approx(8 / 3, abs=CLOSE)

@@ -74,7 +74,7 @@ def test_counters_of_two_processes_count_together_under_the_group_prefix(
     assert second.hit([(item, "key-b")]) is None  # another identity, its own window
     link = shared_link(live_settings)
     assert link is not None
-    keys = [key.decode() for key in link.client.keys(f"{redis_prefix}*")]
+    keys = [k.decode() if isinstance(k, bytes) else k for k in link.client.keys(f"{redis_prefix}*")]
     assert keys
     assert all(key.startswith(f"{redis_prefix}limits:") for key in keys)
 

@@ -3,13 +3,14 @@
 The bucket is one hash per store, ``<prefix>bucket:<store id>`` with ``t`` (tokens, negative
 while callers are queued) and ``s`` (the moment ``t`` is true at). One Lua script does every
 operation atomically and reads the time from Redis (``TIME``), so all processes and hosts
-share one clock. The semantics are ``LeakyBucket``'s: 20 tokens, 3 per second, a booking may
-take the count below zero so waiters queue in order; after a 429 ``s`` lies in the future
-(no token, no refill before it), which makes every process wait the X-Retry-After out. A full
-bucket is the same as no key, so each write sets an expiry for when it would be full again.
+share one clock. The semantics are ``LeakyBucket``'s: 3 tokens per second, 18 at most (see
+SHARED_BUCKET_CAPACITY), a booking may take the count below zero so waiters queue in order;
+after a 429 ``s`` lies in the future (no token, no refill before it), which makes every
+process wait the X-Retry-After out. A full bucket is the same as no key, so each write sets
+an expiry for when it would be full again.
 
 While Redis does not answer, each store falls back to a ``LeakyBucket`` of this process with
-the group's share of the budget (20 / members tokens, 3 / members per second, starting empty
+the group's share of the budget (18 / members tokens, 3 / members per second, starting empty
 because the shared one may have been spent), and returns to Redis when it answers again.
 """
 
@@ -21,6 +22,12 @@ from collections.abc import Callable
 
 from orderdesk_mcp.coordination.link import RedisLink
 from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, LeakyBucket
+
+SHARED_BUCKET_CAPACITY = BUCKET_CAPACITY - 2
+"""Order Desk's 20 less 2 tokens of headroom. Processes send on the slots the script gives
+them, but under load a send lands up to a few hundred ms late, and a burst that lands late
+and bunched could meet Order Desk's full bucket with more than it holds. Two tokens absorb
+2/3 s of such scheduling jitter; the sustained rate (3/s) is unchanged."""
 
 DEFAULT_MEMBERS = 4
 """Processes assumed to share a store's budget while Redis is down, until told the live count."""
@@ -149,7 +156,7 @@ class SharedBucketRegistry:
         link: RedisLink,
         *,
         members: Callable[[], int] = lambda: DEFAULT_MEMBERS,
-        capacity: float = BUCKET_CAPACITY,
+        capacity: float = SHARED_BUCKET_CAPACITY,
         refill_per_second: float = REFILL_PER_SECOND,
     ) -> None:
         self._link = link
