@@ -77,6 +77,8 @@ def test_counters_of_two_processes_count_together_under_the_group_prefix(
     keys = [k.decode() if isinstance(k, bytes) else k for k in link.client.keys(f"{redis_prefix}*")]
     assert keys
     assert all(key.startswith(f"{redis_prefix}limits:") for key in keys)
+    # Counters are named by digests: no address, key id or typed name shows in Redis.
+    assert not [key for key in keys if "key-a" in key or "key-b" in key or "test" in key]
 
 
 def test_an_explicit_rate_limit_storage_wins_over_the_group_redis(

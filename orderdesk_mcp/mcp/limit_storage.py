@@ -21,6 +21,7 @@ then allows up to N: a looser limit for a while, never a 500).
 from __future__ import annotations
 
 import _thread
+import hashlib
 import logging
 import math
 import threading
@@ -162,22 +163,31 @@ class FallbackWindowLimiter:
             return self._local
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        shared_ids = _digests(identifiers)
         return self._link.run(
-            lambda: self._shared.hit(item, *identifiers, cost=cost),
+            lambda: self._shared.hit(item, *shared_ids, cost=cost),
             lambda: self._fallback().hit(item, *identifiers, cost=cost),
         )
 
     def test(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        shared_ids = _digests(identifiers)
         return self._link.run(
-            lambda: self._shared.test(item, *identifiers, cost=cost),
+            lambda: self._shared.test(item, *shared_ids, cost=cost),
             lambda: self._fallback().test(item, *identifiers, cost=cost),
         )
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        shared_ids = _digests(identifiers)
         return self._link.run(
-            lambda: self._shared.get_window_stats(item, *identifiers),
+            lambda: self._shared.get_window_stats(item, *shared_ids),
             lambda: self._fallback().get_window_stats(item, *identifiers),
         )
+
+
+def _digests(identifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """What names a counter in Redis: digests, so its keys show no client address, key id or
+    tenant name typed at a sign-in (which may be a password typed in the wrong field)."""
+    return tuple(hashlib.blake2b(part.encode(), digest_size=16).hexdigest() for part in identifiers)
 
 
 class WindowCounters:
