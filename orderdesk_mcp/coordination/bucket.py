@@ -21,7 +21,12 @@ import threading
 from collections.abc import Callable
 
 from orderdesk_mcp.coordination.link import RedisLink
-from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, LeakyBucket
+from orderdesk_mcp.orderdesk.ratelimit import (
+    BUCKET_CAPACITY,
+    REFILL_PER_SECOND,
+    LeakyBucket,
+    PerStore,
+)
 
 SHARED_BUCKET_CAPACITY = BUCKET_CAPACITY - 2
 """Order Desk's 20 less 2 tokens of headroom. Processes send on the slots the script gives
@@ -144,7 +149,7 @@ class SharedBucket:
         )
 
 
-class SharedBucketRegistry:
+class SharedBucketRegistry(PerStore[SharedBucket]):
     """``BucketRegistry`` for a server group: one SharedBucket per store id.
 
     ``members`` says how many processes share the budget (for the fallback's share); the
@@ -159,28 +164,12 @@ class SharedBucketRegistry:
         capacity: float = SHARED_BUCKET_CAPACITY,
         refill_per_second: float = REFILL_PER_SECOND,
     ) -> None:
-        self._link = link
-        self._script = link.client.register_script(BUCKET_SCRIPT)
-        self._members = members
-        self._capacity = capacity
-        self._refill_per_second = refill_per_second
-        self._lock = threading.Lock()
-        self._buckets: dict[str, SharedBucket] = {}
-
-    def for_store(self, store_id: str) -> SharedBucket:
-        with self._lock:
-            bucket = self._buckets.get(store_id)
-            if bucket is None:
-                bucket = SharedBucket(
-                    self._link,
-                    self._script,
-                    store_id,
-                    self._members,
-                    self._capacity,
-                    self._refill_per_second,
-                )
-                self._buckets[store_id] = bucket
-            return bucket
+        script = link.client.register_script(BUCKET_SCRIPT)
+        super().__init__(
+            lambda store_id: SharedBucket(
+                link, script, store_id, members, capacity, refill_per_second
+            )
+        )
 
 
 def _text(reply: object) -> str:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 BUCKET_CAPACITY = 20
 REFILL_PER_SECOND = 3.0
@@ -124,7 +124,27 @@ class BucketSource(Protocol):
     def for_store(self, store_id: str) -> UpstreamBucket: ...
 
 
-class BucketRegistry:
+BucketT = TypeVar("BucketT")
+
+
+class PerStore(Generic[BucketT]):
+    """One bucket per store id, made by ``make(store_id)`` on first use; thread-safe."""
+
+    def __init__(self, make: Callable[[str], BucketT]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._buckets: dict[str, BucketT] = {}
+
+    def for_store(self, store_id: str) -> BucketT:
+        with self._lock:
+            bucket = self._buckets.get(store_id)
+            if bucket is None:
+                bucket = self._make(store_id)
+                self._buckets[store_id] = bucket
+            return bucket
+
+
+class BucketRegistry(PerStore[LeakyBucket]):
     """One LeakyBucket per store id, created on first use; thread-safe."""
 
     def __init__(
@@ -133,19 +153,7 @@ class BucketRegistry:
         refill_per_second: float = REFILL_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._capacity = capacity
-        self._refill_per_second = refill_per_second
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[str, LeakyBucket] = {}
-
-    def for_store(self, store_id: str) -> LeakyBucket:
-        with self._lock:
-            bucket = self._buckets.get(store_id)
-            if bucket is None:
-                bucket = LeakyBucket(self._capacity, self._refill_per_second, self._clock)
-                self._buckets[store_id] = bucket
-            return bucket
+        super().__init__(lambda _store_id: LeakyBucket(capacity, refill_per_second, clock))
 
 
 def parse_tokens_remaining(raw: str | None) -> int | None:
