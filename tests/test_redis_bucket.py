@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,11 @@ from orderdesk_mcp.coordination.bucket import (
     SharedBucketRegistry,
 )
 from orderdesk_mcp.coordination.link import RedisLink
+from orderdesk_mcp.orderdesk.client import OrderDeskClient
+from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
 from orderdesk_mcp.orderdesk.ratelimit import LeakyBucket
+from orderdesk_mcp.sandbox import RunningSandbox
+from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
 from tests.real_servers import RedisServer, free_port
 
 STORE = "100001"
@@ -200,3 +205,35 @@ def test_a_new_outage_starts_a_new_empty_fallback() -> None:
     assert bucket.reserve(0.0) is None  # and is gone again: a second outage
     assert nowhere.outages == 2
     assert bucket.fallback() is not first
+
+
+def test_a_429_seen_by_one_process_makes_the_others_wait(
+    tmp_path: Path, sandbox: RunningSandbox, link: RedisLink, other_link: RedisLink
+) -> None:
+    """The client's 429 handling blocks the shared bucket: while process A waits out
+    X-Retry-After, process B's bucket already says to wait as long."""
+    theirs = SharedBucketRegistry(other_link).for_store(SANDBOX_DEMO_STORE)
+    seen_by_them: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        seen_by_them.append(theirs.wait_needed())
+        time.sleep(seconds)
+
+    machinery = UpstreamMachinery(
+        tmp_path / "cache.sqlite",
+        buckets=SharedBucketRegistry(link),
+        coordination=link,
+        sleep=sleep,
+    )
+    client = OrderDeskClient(
+        SANDBOX_DEMO_STORE, SANDBOX_KEYS[SANDBOX_DEMO_STORE], sandbox.base_url, machinery
+    )
+    order_id = next(iter(sandbox.store(SANDBOX_DEMO_STORE).orders))
+    sandbox.set_faults(SANDBOX_DEMO_STORE, force_429=1)
+    try:
+        assert client.get_order(order_id, fresh=True)["order"]["id"] is not None
+    finally:
+        machinery.close()
+    assert len(seen_by_them) == 1  # one 429 waited out (its X-Retry-After: 1 s)
+    assert seen_by_them[0] == pytest.approx(1.0, abs=CLOSE)
+    assert sandbox.stats(SANDBOX_DEMO_STORE)["rejected_429"] == 1
