@@ -38,6 +38,8 @@ from prometheus_client.registry import Collector
 
 from orderdesk_mcp import __version__
 from orderdesk_mcp.config import Secret
+from orderdesk_mcp.coordination.link import shared_link
+from orderdesk_mcp.coordination.metrics import RedisLinkCollector
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
 from orderdesk_mcp.metrics_jobs import register_job_metrics
@@ -400,6 +402,10 @@ def init_app(app: Flask) -> Metrics:
     # Job outcomes and the backup age (metrics_jobs.py); readiness checks (metrics_ready.py).
     register_job_metrics(metrics.registry, services)
     register_readiness_metrics(metrics.registry, services)
+
+    link = shared_link(settings)
+    if link is not None:  # a server group: is its Redis reachable from here?
+        metrics.registry.register(RedisLinkCollector(link, PREFIX))
 
     @app.before_request
     def _start_timer() -> None:
