@@ -79,8 +79,9 @@ conformance: $(STAMP)
 	PYTHON=$(BIN)/python scripts/conformance.sh
 
 ## bench: our server against the official SDK's server on loopback (about 3 minutes; never
-## part of `make test`), then upstream requests per workflow and cross-tenant latency under a
-## burst; prints tables and writes docs/bench/latest.json, workflows.json and fairness.json.
+## part of `make test`), then upstream requests per workflow, cross-tenant latency under a
+## burst and a Redis server group's upstream efficiency (2 more minutes); prints tables and
+## writes docs/bench/latest.json, workflows.json, fairness.json and group_upstream.json.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench.run
 

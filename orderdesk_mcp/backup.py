@@ -213,10 +213,11 @@ def _snapshot(source: Path, target: Path) -> None:
 
 
 def create_backup(
-    settings: Settings, dest: Path | None = None, keep: int = DEFAULT_KEEP
+    settings: Settings, dest: Path | None = None, keep: int | None = DEFAULT_KEEP
 ) -> CreateResult:
-    """Take a backup into `dest` (default: <data dir>/backups), then prune to the newest `keep`."""
-    if keep < 1:
+    """Take a backup into `dest` (default: <data dir>/backups), then prune to the newest `keep`
+    (None: no pruning here; the CLI applies backup_retention once the backup is verified)."""
+    if keep is not None and keep < 1:
         raise BackupError("--keep must be at least 1 (the backup just taken)")
     source = database_file(settings)
     if not source.is_file():
@@ -259,7 +260,8 @@ def create_backup(
         _write_archive(partial, manifest, copy)
         # Rename within one directory: a reader never sees half a backup.
         os.replace(partial, final)
-    return CreateResult(final, manifest, prune_backups(directory, keep))
+    pruned = prune_backups(directory, keep) if keep is not None else []
+    return CreateResult(final, manifest, pruned)
 
 
 def _write_archive(path: Path, manifest: Manifest, database: Path) -> None:

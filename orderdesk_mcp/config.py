@@ -205,11 +205,13 @@ def _parse_limiter_storage(raw: str) -> str:
     storage = schemes.get(scheme)
     if storage is None or scheme.startswith("async+"):
         raise SettingsError("a flask-limiter storage URI such as memory:// or redis://host:6379")
-    missing = [
+    # limits' Redis storage lists both drivers, redis and valkey; a URI needs only its own.
+    drivers = [
         name
         for name in getattr(storage, "DEPENDENCIES", [])
-        if importlib.util.find_spec(name) is None
+        if name != "valkey" or scheme.startswith("valkey")
     ]
+    missing = [name for name in drivers if importlib.util.find_spec(name) is None]
     if missing:
         raise SettingsError(
             f"a storage whose Python driver is installed ({scheme}:// needs `pip install "

@@ -21,7 +21,7 @@ from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.metrics import get_metrics
-from orderdesk_mcp.readiness import READINESS_CHECKS
+from orderdesk_mcp.readiness import CheckResult, readiness_checks
 from orderdesk_mcp.services import Services, get_services
 
 SERVICE_NAME = "orderdesk-mcp"
@@ -44,9 +44,11 @@ def live() -> Response:
 
 @bp.get("/ready")
 def ready() -> tuple[Response, int]:
-    """Readiness: 200 when every check passes, else 503 naming each failing check."""
+    """Readiness: 200 when every check passes, else 503 naming each failing check; a check
+    that passes degraded (Redis down: local fallbacks) makes it 200 "degraded"."""
     services = get_services(current_app)
-    results = {name: check(services) for name, check in READINESS_CHECKS.items()}
+    checks_to_run = readiness_checks(services.settings)
+    results = {name: check(services) for name, check in checks_to_run.items()}
     ok = all(result.ok for result in results.values())
     # The reasons name paths and driver errors: for this machine and the admin token only;
     # /health/ready itself stays public so load balancers can use it.
@@ -54,19 +56,26 @@ def ready() -> tuple[Response, int]:
         request.headers.get("Authorization"), services.settings.admin_token
     )
     checks = {
-        name: result.as_json() if detailed else {"ok": result.ok}
+        name: result.as_json() if detailed else _public_check(result)
         for name, result in results.items()
     }
+    degraded = [name for name, result in results.items() if result.degraded]
     body: dict[str, Any] = {
-        "status": "ready" if ok else "not ready",
+        "status": "not ready" if not ok else "degraded" if degraded else "ready",
         "service": SERVICE_NAME,
         "checks": checks,
     }
+    if degraded:
+        body["degraded"] = degraded
     if not ok:
         body["failing"] = [name for name, result in results.items() if not result.ok]
         for name in body["failing"]:
             logger.warning("readiness check %s failed: %s", name, results[name].error)
     return jsonify(body), 200 if ok else 503
+
+
+def _public_check(result: CheckResult) -> dict[str, Any]:
+    return {"ok": result.ok, "degraded": True} if result.degraded else {"ok": result.ok}
 
 
 def _file_bytes(path: Path | None) -> int | None:

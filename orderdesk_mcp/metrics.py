@@ -37,10 +37,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from orderdesk_mcp import __version__
-from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
+from orderdesk_mcp.coordination.link import shared_link
+from orderdesk_mcp.coordination.metrics import RedisLinkCollector
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
+from orderdesk_mcp.metrics_jobs import register_job_metrics
+from orderdesk_mcp.metrics_ready import register_readiness_metrics
 from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
@@ -396,15 +399,13 @@ def init_app(app: Flask) -> Metrics:
         f"{PREFIX}_active_sessions", "MCP sessions not ended and not idle-expired.", active_sessions
     )
 
-    def last_backup_time() -> float | None:
-        newest = latest_backup(settings.backups_dir)
-        return newest.created.replace(tzinfo=dt.UTC).timestamp() if newest else None
+    # Job outcomes and the backup age (metrics_jobs.py); readiness checks (metrics_ready.py).
+    register_job_metrics(metrics.registry, services)
+    register_readiness_metrics(metrics.registry, services)
 
-    metrics.scrape_gauges.add(
-        f"{PREFIX}_last_backup_timestamp_seconds",
-        "When the newest backup in <data dir>/backups was taken (Unix time); absent if none.",
-        last_backup_time,
-    )
+    link = shared_link(settings)
+    if link is not None:  # a server group: is its Redis reachable from here?
+        metrics.registry.register(RedisLinkCollector(link, PREFIX))
 
     @app.before_request
     def _start_timer() -> None:

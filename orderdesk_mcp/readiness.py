@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from orderdesk_mcp.config import Settings
+from orderdesk_mcp.coordination.link import shared_link
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import pending_migrations
 from orderdesk_mcp.db.models import VaultCanary
@@ -42,9 +44,13 @@ _NEWEST_STORE_SQL = (
 class CheckResult:
     ok: bool
     error: str | None = None
+    degraded: str | None = None
+    """Ready, but working around a failure (what and how): /health/ready stays 200."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": True} if self.ok else {"ok": False, "error": self.error}
+        if not self.ok:
+            return {"ok": False, "error": self.error}
+        return {"ok": True, "degraded": self.degraded} if self.degraded else {"ok": True}
 
 
 def take_write_lock(path: Path, timeout: float) -> None:
@@ -189,3 +195,31 @@ READINESS_CHECKS: dict[str, Callable[[Services], CheckResult]] = {
     "master_key": check_master_key,
     "disk_space": check_disk_space,
 }
+
+
+def check_redis(services: Services) -> CheckResult:
+    """The server group's Redis answers a PING. An outage leaves the process ready but
+    degraded: every process of the group shares this Redis, so a 503 would take all of them
+    out of nginx at once, while each still answers safely on its local fallbacks."""
+    link = shared_link(services.settings)
+    if link is None:
+        return CheckResult(True)
+    if link.available():  # down: one try per breaker period, not one per probe
+        link.ping()
+    state = link.state()
+    if state.up:
+        return CheckResult(True)
+    return CheckResult(
+        True,
+        degraded=f"Redis does not answer ({state.error}): this process serves on local "
+        "fallbacks (its share of each store's Order Desk budget, its own rate-limit counts) "
+        "and returns to Redis when it answers; check the Redis service and "
+        "ORDERDESK_MCP_REDIS_URL",
+    )
+
+
+def readiness_checks(settings: Settings) -> dict[str, Callable[[Services], CheckResult]]:
+    """READINESS_CHECKS, plus the Redis check for a server group (ORDERDESK_MCP_REDIS_URL)."""
+    if settings.redis_url is None:
+        return READINESS_CHECKS
+    return {**READINESS_CHECKS, "redis": check_redis}

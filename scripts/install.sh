@@ -7,7 +7,7 @@
 # orderdesk-mcp; copies the source to /opt/orderdesk-mcp/src and installs it into the venv
 # /opt/orderdesk-mcp/venv; creates /etc/orderdesk-mcp/master-key (a fresh key, only if none
 # exists) and /etc/orderdesk-mcp/orderdesk-mcp.env (only if none exists); installs and
-# enables the systemd units and the backup timer; runs `orderdesk-mcp db upgrade`; and
+# enables the systemd units and the backup and maintenance timers; runs `orderdesk-mcp db upgrade`; and
 # (re)starts the service. Running it again upgrades the code and changes nothing else.
 # --dry-run prints every step it would take and changes nothing. nginx and the certificate
 # are separate steps: see docs/DEPLOYMENT.md.
@@ -23,7 +23,8 @@ readonly ENV_FILE="$ETC_DIR/orderdesk-mcp.env"
 readonly KEY_FILE="$ETC_DIR/master-key"
 readonly STATE_DIR=/var/lib/orderdesk-mcp
 readonly UNIT_DIR=/etc/systemd/system
-readonly UNITS=(orderdesk-mcp.service orderdesk-mcp-backup.service orderdesk-mcp-backup.timer)
+readonly UNITS=(orderdesk-mcp.service orderdesk-mcp-backup.service orderdesk-mcp-backup.timer
+    orderdesk-mcp-maintain.service orderdesk-mcp-maintain.timer)
 readonly ADMIN_COMMAND=/usr/local/sbin/orderdesk-mcp-admin
 
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -172,7 +173,7 @@ for unit in "${UNITS[@]}"; do
     run install -m 0644 "$SOURCE_DIR/systemd/$unit" "$UNIT_DIR/$unit"
 done
 run systemctl daemon-reload
-run systemctl enable orderdesk-mcp.service orderdesk-mcp-backup.timer
+run systemctl enable orderdesk-mcp.service orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer
 
 step "Admin command $ADMIN_COMMAND"
 # Operators run CLI commands as the service user with the service's env file and master key
@@ -195,7 +196,7 @@ run runuser -u "$SERVICE_USER" -- "$VENV/bin/$APP" --env-file "$ENV_FILE" db upg
 if [[ $START -eq 1 ]]; then
     step "Start"
     run systemctl restart orderdesk-mcp.service
-    run systemctl start orderdesk-mcp-backup.timer
+    run systemctl start orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer
 fi
 
 step "Done"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import peewee
 import pytest
 from click.testing import CliRunner, Result
@@ -27,6 +28,12 @@ from orderdesk_mcp.services import Services
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault, generate_master_key, write_key_file
 from tests.real_servers import PostgresServer, RedisServer
+from tests.s3_server import S3Server
+
+# No per-example deadline anywhere: these machines are shared and noisy, and a deadline is a
+# timed assertion (speed is measured by the benchmarks in scripts/, never by tests).
+hypothesis.settings.register_profile("orderdesk-mcp", deadline=None)
+hypothesis.settings.load_profile("orderdesk-mcp")
 
 
 @pytest.fixture
@@ -221,3 +228,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One throwaway S3-compatible server (moto) for the session; tests keep apart by using a
+    fresh bucket each."""
+    server = S3Server()
+    server.start()
+    yield server
+    server.stop()

@@ -16,7 +16,12 @@ from orderdesk_mcp.config import SETTINGS, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD_DIR = ROOT / "systemd"
-SERVICES = ("orderdesk-mcp.service", "orderdesk-mcp-backup.service")
+SERVICES = (
+    "orderdesk-mcp.service",
+    "orderdesk-mcp-backup.service",
+    "orderdesk-mcp-maintain.service",
+)
+TIMERS = ("orderdesk-mcp-backup.timer", "orderdesk-mcp-maintain.timer")
 INSTALLED_BINARY = "/opt/orderdesk-mcp/venv/bin/orderdesk-mcp"
 
 
@@ -61,7 +66,7 @@ def test_security_exposure_is_ok(service: str) -> None:
 
 def test_units_verify_clean(tmp_path: Path) -> None:
     # verify insists ExecStart exists: point it at a binary this machine has.
-    names = [*SERVICES, "orderdesk-mcp-backup.timer"]
+    names = [*SERVICES, *TIMERS]
     for name in names:
         text = (SYSTEMD_DIR / name).read_text(encoding="utf-8")
         (tmp_path / name).write_text(text.replace(INSTALLED_BINARY, "/bin/true"))
@@ -95,15 +100,36 @@ def test_backup_timer_is_daily_and_persistent() -> None:
     assert timer["Unit"] == "orderdesk-mcp-backup.service"
     backup = _unit("orderdesk-mcp-backup.service")["Service"]
     assert backup["Type"] == "oneshot"
-    # Three ExecStart lines, run in order (configparser keeps only the last of a repeated key).
+    # ExecStart lines run in order (configparser keeps only the last of a repeated key); the
+    # upload comes last, so its failure fails the unit after all the local work.
     text = (SYSTEMD_DIR / "orderdesk-mcp-backup.service").read_text(encoding="utf-8")
     starts = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("ExecStart=")]
     assert starts == [
         f"{INSTALLED_BINARY} backup create",
         f"{INSTALLED_BINARY} audit prune",
         f"{INSTALLED_BINARY} oauth prune",
+        f"{INSTALLED_BINARY} backup upload --if-configured",
     ]
     assert "LoadCredential" not in backup, "backups hold ciphertext only; no master key"
+
+
+def test_maintain_timer_is_weekly_persistent_and_sandboxed() -> None:
+    timer = _unit("orderdesk-mcp-maintain.timer")["Timer"]
+    assert timer["Persistent"] == "true"
+    assert timer["OnCalendar"].startswith("Sun *-*-* ")
+    assert timer["Unit"] == "orderdesk-mcp-maintain.service"
+    maintain = _unit("orderdesk-mcp-maintain.service")["Service"]
+    assert maintain["Type"] == "oneshot"
+    assert maintain["ExecStart"] == f"{INSTALLED_BINARY} db maintain"  # online: never --full
+    assert "LoadCredential" not in maintain, "maintenance needs no master key"
+    # It touches only the state directory and needs no network (exposure: test above).
+    assert maintain["StateDirectory"] == "orderdesk-mcp"
+    assert maintain["User"] == "orderdesk-mcp"
+    assert maintain["PrivateNetwork"] == "yes"
+    assert maintain["IPAddressDeny"] == "any"
+    assert maintain["RestrictAddressFamilies"] == "AF_UNIX"
+    assert maintain["ProtectSystem"] == "strict"
+    assert maintain["IOSchedulingClass"] == "idle"
 
 
 def test_env_example_and_settings_doc_match_the_generator() -> None:

@@ -1,7 +1,8 @@
-"""init, the schema migrations (db upgrade|status) and master key rotation."""
+"""init, the schema migrations (db upgrade|status), upkeep (db maintain) and master key rotation."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import click
@@ -20,12 +21,14 @@ from orderdesk_mcp.cli.base import (
     settings_from_context,
     translated_errors,
 )
+from orderdesk_mcp.cli.database_reports import maintenance_text, status_text
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.migrations import (
-    LATEST_VERSION,
-    apply_migrations,
-    current_version,
-    pending_migrations,
+from orderdesk_mcp.db.migrations import apply_migrations, current_version
+from orderdesk_mcp.maintenance import (
+    MaintenanceError,
+    database_status,
+    live_server_reason,
+    maintain,
 )
 from orderdesk_mcp.tenancy import rotate_master_key
 from orderdesk_mcp.vault import (
@@ -78,7 +81,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
 
 @click.group()
 def db() -> None:
-    """Database schema migrations."""
+    """Database schema migrations, status and maintenance."""
 
 
 @db.command("upgrade")
@@ -121,20 +124,48 @@ def _canary_after_upgrade(settings: Settings, version: int) -> str:
 @json_option
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
-    """Show the schema version and pending migrations."""
-    database = connect_database(settings_from_context(ctx))
+    """Show the schema version, pending migrations, file sizes, free pages, rows per table
+    and the newest outcome of each job (backup, upload, maintain, ...)."""
+    settings = settings_from_context(ctx)
+    database = connect_database(settings)
     try:
-        pending = pending_migrations(database)
-        version = current_version(database)
-    except DATABASE_ERRORS as exc:
+        status = database_status(settings, database)
+    except (*DATABASE_ERRORS, sqlite3.Error) as exc:
         raise CliError(f"cannot read the database: {exc}") from None
-    names = [f"{m.version:04d}_{m.name}" for m in pending]
-    emit(
-        as_json,
-        {"schema_version": version, "latest_version": LATEST_VERSION, "pending": names},
-        f"Schema version {version} of {LATEST_VERSION}."
-        + (f" Pending: {', '.join(names)} (run `orderdesk-mcp db upgrade`)." if names else ""),
-    )
+    emit(as_json, status, lambda: status_text(status))
+
+
+@db.command("maintain")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Also VACUUM the database and the cache (rewrites both files; refused while a "
+    "server runs). Switches on incremental vacuum, so later online runs free pages too.",
+)
+@json_option
+@click.pass_context
+def db_maintain(ctx: click.Context, full: bool, as_json: bool) -> None:
+    """Check integrity, prune the audit trail, free pages, ANALYZE, checkpoint the WAL and
+    expire stale cache entries; safe while the server runs (without --full)."""
+    settings = settings_from_context(ctx)
+    database = open_current_database(settings)
+    try:
+        if full:
+            reason = live_server_reason(settings, database)
+            if reason:
+                raise CliError(
+                    f"refusing a full maintenance run while a server runs ({reason}): VACUUM "
+                    "rewrites the whole database. Stop it first (`systemctl stop "
+                    "orderdesk-mcp`), or run `orderdesk-mcp db maintain` without --full"
+                )
+            # Held for the run, so no server starts half-way through the rewrite.
+            with hold_server_lock(settings.data_dir):
+                report = maintain(settings, database, full=True)
+        else:
+            report = maintain(settings, database, full=False)
+    except (BackupError, MaintenanceError) as exc:
+        raise CliError(str(exc)) from None
+    emit(as_json, report.as_json(), lambda: maintenance_text(report))
 
 
 @click.command("rotate-master-key")

@@ -22,8 +22,11 @@ database = peewee.DatabaseProxy()
 
 # WAL lets readers run beside the writer; NORMAL is durable under WAL except on power loss of
 # the last transaction, the usual trade-off for a small service; busy_timeout waits for a lock
-# instead of failing at once.
+# instead of failing at once. auto_vacuum comes first: it only takes on a new, empty file
+# (before WAL mode is set), and makes `db maintain` able to free pages while the server runs;
+# on an older file it waits for the VACUUM of `db maintain --full` (maintenance.py).
 SQLITE_PRAGMAS: dict[str, Any] = {
+    "auto_vacuum": "incremental",
     "journal_mode": "wal",
     "foreign_keys": 1,
     "busy_timeout": 5000,

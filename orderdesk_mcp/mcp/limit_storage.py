@@ -10,11 +10,18 @@ Counting is unchanged: every check compares the entries' own timestamps with the
 so sweeping only frees memory; entries may outlive their window by up to SWEEP_SECONDS.
 The storage is registered with limits under its own scheme (limits' documented way to add
 a storage); `McpLimits` uses it for memory:// and passes any other URI (redis://...) as is.
+
+A server group (ORDERDESK_MCP_REDIS_URL set, ORDERDESK_MCP_RATE_LIMIT_STORAGE left at
+memory://) keeps the counters in its Redis, on the process's RedisLink pool and under the
+group's key prefix, so a limit of N per minute counts across every process. While Redis does
+not answer, `FallbackWindowLimiter` counts in this process's memory instead (each process
+then allows up to N: a looser limit for a while, never a 500).
 """
 
 from __future__ import annotations
 
 import _thread
+import hashlib
 import logging
 import math
 import threading
@@ -22,14 +29,23 @@ import time
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from limits import RateLimitItem
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
+from limits.util import WindowStats
+
+from orderdesk_mcp.coordination.link import RedisLink, shared_link
+
+if TYPE_CHECKING:
+    from orderdesk_mcp.config import Settings
 
 log = logging.getLogger(__name__)
 
 SCHEME = "orderdesk-memory"
+DEFAULT_STORAGE = "memory://"
 SWEEP_SECONDS = 1.0
 # The base class's private methods (name-mangled): the sweep, and the timer we replace.
 _EXPIRE_EVENTS = "_MemoryStorage__expire_events"
@@ -83,18 +99,105 @@ def _sweep_until_gone(storage_ref: weakref.ref[SweptMemoryStorage]) -> None:
         del storage
 
 
-class WindowCounters:
-    """Moving-window counters in the rate-limit storage (memory:// swept as above, or the
-    operator's redis://...), for the limits checked inside views: each call names the limit
-    items and the identity, and says how long to wait when a window is full."""
+class WindowLimiter(Protocol):
+    """What the limit checks use of a limits strategy (MovingWindowRateLimiter has it)."""
 
-    def __init__(self, storage_uri: str, namespace: str) -> None:
-        from limits.storage import storage_from_string
-        from limits.strategies import MovingWindowRateLimiter
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool: ...
 
-        self._limiter = MovingWindowRateLimiter(
-            storage_from_string(memory_uri_to_swept(storage_uri))
+    def test(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool: ...
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
+
+
+@dataclass(frozen=True)
+class LimitStorage:
+    """Where the counters live: a limits storage URI and its options, and the group's
+    RedisLink when they live in its Redis (then with a memory fallback)."""
+
+    uri: str
+    options: dict[str, Any] = field(default_factory=dict)
+    link: RedisLink | None = None
+
+
+def limit_storage(storage: str | Settings) -> LimitStorage:
+    """A storage URI as given, or the one the settings choose: the group's Redis when
+    ORDERDESK_MCP_REDIS_URL is set and ORDERDESK_MCP_RATE_LIMIT_STORAGE is left at memory://
+    (an explicit storage wins)."""
+    if isinstance(storage, str):
+        return LimitStorage(memory_uri_to_swept(storage))
+    settings = storage
+    link = shared_link(settings) if settings.rate_limit_storage == DEFAULT_STORAGE else None
+    if link is None:
+        return LimitStorage(memory_uri_to_swept(settings.rate_limit_storage))
+    # The pool carries the address and password: the URI given to limits only picks its
+    # Redis storage class, so the password never travels into another library's objects.
+    options = {"connection_pool": link.client.connection_pool, "key_prefix": link.key("limits")}
+    return LimitStorage("redis://", options, link)
+
+
+def window_limiter(storage: LimitStorage, limiter: RateLimiter | None = None) -> WindowLimiter:
+    """Moving windows on ``storage`` (``limiter``: one already built on it), falling back
+    to memory while the group's Redis does not answer."""
+    if limiter is None:
+        limiter = MovingWindowRateLimiter(storage_from_string(storage.uri, **storage.options))
+    if storage.link is None:
+        return limiter
+    return FallbackWindowLimiter(limiter, storage.link)
+
+
+class FallbackWindowLimiter:
+    """A moving-window limiter on the group's Redis that counts in this process's memory
+    while Redis does not answer (the link's breaker decides), so an outage never turns a
+    limit check into an error."""
+
+    def __init__(self, shared: RateLimiter, link: RedisLink) -> None:
+        self._shared = shared
+        self._link = link
+        self._local: MovingWindowRateLimiter | None = None
+        self._local_lock = threading.Lock()
+
+    def _fallback(self) -> MovingWindowRateLimiter:
+        with self._local_lock:
+            if self._local is None:  # made on first need: its storage runs a sweeper thread
+                self._local = MovingWindowRateLimiter(SweptMemoryStorage())
+            return self._local
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        shared_ids = _digests(identifiers)
+        return self._link.run(
+            lambda: self._shared.hit(item, *shared_ids, cost=cost),
+            lambda: self._fallback().hit(item, *identifiers, cost=cost),
         )
+
+    def test(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        shared_ids = _digests(identifiers)
+        return self._link.run(
+            lambda: self._shared.test(item, *shared_ids, cost=cost),
+            lambda: self._fallback().test(item, *identifiers, cost=cost),
+        )
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        shared_ids = _digests(identifiers)
+        return self._link.run(
+            lambda: self._shared.get_window_stats(item, *shared_ids),
+            lambda: self._fallback().get_window_stats(item, *identifiers),
+        )
+
+
+def _digests(identifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """What names a counter in Redis: digests, so its keys show no client address, key id or
+    tenant name typed at a sign-in (which may be a password typed in the wrong field)."""
+    return tuple(hashlib.blake2b(part.encode(), digest_size=16).hexdigest() for part in identifiers)
+
+
+class WindowCounters:
+    """Moving-window counters in the rate-limit storage (memory:// swept as above, the
+    operator's redis://..., or the server group's Redis: see ``limit_storage``), for the
+    limits checked inside views: each call names the limit items and the identity, and says
+    how long to wait when a window is full."""
+
+    def __init__(self, storage: str | Settings, namespace: str) -> None:
+        self._limiter = window_limiter(limit_storage(storage))
         self._namespace = namespace
 
     def wait(self, item: RateLimitItem, identity: str) -> int:

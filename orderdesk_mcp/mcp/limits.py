@@ -34,7 +34,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.mcp.limit_storage import memory_uri_to_swept
+from orderdesk_mcp.mcp.limit_storage import limit_storage, window_limiter
 
 AUTH_FAILURE_LIMIT = "20/minute"
 # Requests that keep a session going; every other method counts as a call.
@@ -74,9 +74,11 @@ class McpLimits:
     """Per-key and per-address counters; each check returns seconds to wait, or None."""
 
     def __init__(self, app: Flask, settings: Settings) -> None:
+        storage = limit_storage(settings)
         self._limiter = Limiter(
             key_func=get_remote_address,
-            storage_uri=memory_uri_to_swept(settings.rate_limit_storage),
+            storage_uri=storage.uri,
+            storage_options=storage.options,
             default_limits=[],
             strategy="moving-window",
             key_prefix="orderdesk-mcp",
@@ -86,12 +88,15 @@ class McpLimits:
         # after/teardown hooks it would add to every request of `app` only cost time
         # (~80 us per request).
         self._limiter.init_app(Flask(f"{app.name}.limits"))
+        # Its limiter, or in a server group one that counts in memory while Redis is down
+        # (flask-limiter's own fallback acts only in the request hooks we leave out).
+        self._counts = window_limiter(storage, self._limiter.limiter)
         self.per_key: list[RateLimitItem] = parse_many(settings.rate_limit)
         self.per_key_protocol: list[RateLimitItem] = parse_many(settings.protocol_rate_limit)
         self.auth_failures: list[RateLimitItem] = parse_many(AUTH_FAILURE_LIMIT)
 
     def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
-        stats = self._limiter.limiter.get_window_stats(item, *identifiers)
+        stats = self._counts.get_window_stats(item, *identifiers)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     def hit_key(self, identity: str, *, protocol: bool = False) -> int | None:
@@ -100,17 +105,17 @@ class McpLimits:
             (self.per_key_protocol, "mcp-key-protocol") if protocol else (self.per_key, "mcp-key")
         )
         for item in items:
-            if not self._limiter.limiter.hit(item, namespace, identity):
+            if not self._counts.hit(item, namespace, identity):
                 return self._retry_after(item, namespace, identity)
         return None
 
     def auth_blocked(self, address: str) -> int | None:
         """Seconds to wait when this address has failed authentication too often."""
         for item in self.auth_failures:
-            if not self._limiter.limiter.test(item, "mcp-auth-failure", address):
+            if not self._counts.test(item, "mcp-auth-failure", address):
                 return self._retry_after(item, "mcp-auth-failure", address)
         return None
 
     def note_auth_failure(self, address: str) -> None:
         for item in self.auth_failures:
-            self._limiter.limiter.hit(item, "mcp-auth-failure", address)
+            self._counts.hit(item, "mcp-auth-failure", address)

@@ -32,7 +32,7 @@ PER_ADDRESS_LIMIT = "600/minute"
 
 class OAuthLimits:
     def __init__(self, settings: Settings) -> None:
-        self._counters = WindowCounters(settings.rate_limit_storage, "oauth")
+        self._counters = WindowCounters(settings, "oauth")
         self.failures_per_client = parse_many(FAILURES_PER_CLIENT_AND_ADDRESS_LIMIT)
         self.registrations = parse_many(REGISTRATIONS_PER_ADDRESS_LIMIT)
         self.authorize_requests = parse_many(AUTHORIZE_PER_ADDRESS_LIMIT)

@@ -37,7 +37,7 @@ SIGN_IN_ENDED = "Your sign-in has ended; sign in again, then decide."
 def init_app(app: Flask) -> None:
     """Register the sign-in, consent and invite pages and their stylesheet."""
     settings = get_services(app).settings
-    app.extensions[LIMITS_KEY] = SignInLimits(settings.rate_limit_storage)
+    app.extensions[LIMITS_KEY] = SignInLimits(settings)
     app.register_blueprint(web.bp)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from limits import RateLimitItem, parse_many
 
+from orderdesk_mcp.config import Settings
 from orderdesk_mcp.mcp.limit_storage import WindowCounters
 
 PER_ADDRESS_AND_TENANT = "10/15 minutes"
@@ -17,8 +18,9 @@ PER_ADDRESS = "50/hour"
 
 
 class SignInLimits:
-    def __init__(self, storage_uri: str) -> None:
-        self._counters = WindowCounters(storage_uri, "oauth-sign-in-failure")
+    def __init__(self, storage: str | Settings) -> None:
+        # A storage URI, or the settings' choice (the server group's Redis when set).
+        self._counters = WindowCounters(storage, "oauth-sign-in-failure")
         self._per_pair: list[RateLimitItem] = parse_many(PER_ADDRESS_AND_TENANT)
         self._per_address: list[RateLimitItem] = parse_many(PER_ADDRESS)
 

@@ -724,10 +724,11 @@ class OrderDeskClient:
                 bucket.observe_remaining(remaining)
             status = response.status_code
             if status == 429:
-                bucket.observe_remaining(0)
                 retry_after = parse_retry_after(response.headers.get("X-Retry-After"))
                 if retry_after is None:
                     retry_after = machinery.backoff(record.rate_limited_waits + 1)
+                # Every caller of the store waits it out (every process, with Redis).
+                bucket.block(retry_after)
                 left = budget - record.rate_limit_waited
                 if record.rate_limited_waits < policy.max_429_retries and retry_after <= left:
                     record.rate_limited_waits += 1

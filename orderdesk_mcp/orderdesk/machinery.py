@@ -31,10 +31,16 @@ from orderdesk_mcp.orderdesk.cache import CacheTTLs, ResponseCache
 from orderdesk_mcp.orderdesk.coalesce import SingleFlight
 from orderdesk_mcp.orderdesk.generations import CacheGenerations, RedisCacheGenerations
 from orderdesk_mcp.orderdesk.memory import MemoryCache, MemoryEntry
-from orderdesk_mcp.orderdesk.ratelimit import BUCKET_CAPACITY, REFILL_PER_SECOND, BucketRegistry
+from orderdesk_mcp.orderdesk.ratelimit import (
+    BUCKET_CAPACITY,
+    REFILL_PER_SECOND,
+    BucketRegistry,
+    BucketSource,
+)
 
 if TYPE_CHECKING:
     from orderdesk_mcp.config import Settings
+    from orderdesk_mcp.coordination.link import RedisLink
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,8 @@ class UpstreamMachinery:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         memory_seconds: float = DEFAULT_MEMORY_SECONDS,
+        buckets: BucketSource | None = None,
+        coordination: RedisLink | None = None,
         generations: CacheGenerations | None = None,
         tag_salt: bytes | None = None,
     ) -> None:
@@ -138,7 +146,12 @@ class UpstreamMachinery:
         self.timeouts = (connect_timeout, read_timeout)
         self.ttls = ttls or CacheTTLs()
         self.retry = retry or RetryPolicy()
-        self.buckets = BucketRegistry(bucket_capacity, refill_per_second, clock)
+        # The group's buckets in Redis when given, else this process's own.
+        self.buckets: BucketSource = buckets or BucketRegistry(
+            bucket_capacity, refill_per_second, clock
+        )
+        self.coordination = coordination
+        """The server group's Redis (None: one process, everything kept in it)."""
         self.flights: SingleFlight[bytes] = SingleFlight()
         self.clock = clock
         self.sleep = sleep
@@ -158,8 +171,14 @@ class UpstreamMachinery:
     def from_settings(
         cls, settings: Settings, observer: Observer | None = None, tag_salt: bytes | None = None
     ) -> UpstreamMachinery:
-        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds, how
-        long a call may wait for the rate limit, and Redis for shared cache versions)."""
+        """Build from ``Settings`` (cache path, timeouts, cache lifetimes, memory seconds, and
+        how long a call may wait for the rate limit); with ORDERDESK_MCP_REDIS_URL, the
+        store buckets and the cache versions are the group's, in Redis."""
+        # Imported here: coordination builds on this package (ratelimit), not the reverse.
+        from orderdesk_mcp.coordination.bucket import SharedBucketRegistry
+        from orderdesk_mcp.coordination.link import shared_link
+
+        link = shared_link(settings)
         return cls(
             settings.cache_path,
             retry=RetryPolicy(max_rate_limit_wait=settings.upstream_wait_seconds),
@@ -172,7 +191,10 @@ class UpstreamMachinery:
             ),
             observer=observer,
             memory_seconds=settings.cache_memory_seconds,
-            generations=RedisCacheGenerations.from_settings(settings),
+            buckets=SharedBucketRegistry(link) if link is not None else None,
+            coordination=link,
+            # Over the link's client (one pool per process); the link closes it.
+            generations=RedisCacheGenerations(link.client, link.prefix) if link else None,
             tag_salt=tag_salt,
         )
 

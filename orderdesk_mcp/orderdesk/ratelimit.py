@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 BUCKET_CAPACITY = 20
 REFILL_PER_SECOND = 3.0
@@ -49,11 +50,19 @@ class LeakyBucket:
         self._tokens = float(capacity)
         self._last = clock()
 
-    def _refill(self) -> None:
+    def _refill(self) -> float:
+        """Bring the count up to now; returns the seconds a 429 block still lasts."""
         now = self._clock()
-        elapsed = max(0.0, now - self._last)
+        if now <= self._last:
+            # Blocked after a 429 (``_last`` in the future), or a clock that stood still.
+            return self._last - now
+        elapsed = now - self._last
         self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_per_second)
         self._last = now
+        return 0.0
+
+    def _wait(self, blocked: float) -> float:
+        return blocked + max(0.0, (1 - self._tokens) / self.refill_per_second)
 
     def reserve(self, max_wait: float) -> float | None:
         """Take one token; return the seconds to sleep before sending (0.0: send now).
@@ -61,11 +70,11 @@ class LeakyBucket:
         Returns None, and books nothing, when the wait would exceed ``max_wait``.
         """
         with self._lock:
-            self._refill()
-            if self._tokens >= 1:
+            blocked = self._refill()
+            if self._tokens >= 1 and not blocked:
                 self._tokens -= 1
                 return 0.0
-            wait = (1 - self._tokens) / self.refill_per_second
+            wait = self._wait(blocked)
             if wait > max_wait:
                 return None
             self._tokens -= 1
@@ -74,14 +83,22 @@ class LeakyBucket:
     def wait_needed(self) -> float:
         """Seconds until a token would be free (0.0 when one is free now); books nothing."""
         with self._lock:
-            self._refill()
-            return max(0.0, (1 - self._tokens) / self.refill_per_second)
+            return self._wait(self._refill())
 
     def observe_remaining(self, remaining: int) -> None:
         """Order Desk says ``remaining`` tokens are left: never believe we have more."""
         with self._lock:
             self._refill()
             self._tokens = min(self._tokens, float(remaining))
+
+    def block(self, seconds: float) -> None:
+        """Order Desk answered 429 and said to wait ``seconds``: its bucket has one token
+        then (X-Retry-After is the wait for one), whatever ours thought; no token before,
+        and the refill starts only then."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 1.0)
+            self._last = max(self._last, self._clock() + max(0.0, seconds))
 
     def tokens(self) -> float:
         """Tokens available now (negative while callers are queued)."""
@@ -90,7 +107,44 @@ class LeakyBucket:
             return self._tokens
 
 
-class BucketRegistry:
+class UpstreamBucket(Protocol):
+    """What the client needs of a store's bucket: LeakyBucket here, or one kept in Redis
+    for a group of processes (orderdesk_mcp/coordination/bucket.py)."""
+
+    def reserve(self, max_wait: float) -> float | None: ...
+
+    def wait_needed(self) -> float: ...
+
+    def observe_remaining(self, remaining: int) -> None: ...
+
+    def block(self, seconds: float) -> None: ...
+
+
+class BucketSource(Protocol):
+    def for_store(self, store_id: str) -> UpstreamBucket: ...
+
+
+BucketT = TypeVar("BucketT")
+
+
+class PerStore(Generic[BucketT]):
+    """One bucket per store id, made by ``make(store_id)`` on first use; thread-safe."""
+
+    def __init__(self, make: Callable[[str], BucketT]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._buckets: dict[str, BucketT] = {}
+
+    def for_store(self, store_id: str) -> BucketT:
+        with self._lock:
+            bucket = self._buckets.get(store_id)
+            if bucket is None:
+                bucket = self._make(store_id)
+                self._buckets[store_id] = bucket
+            return bucket
+
+
+class BucketRegistry(PerStore[LeakyBucket]):
     """One LeakyBucket per store id, created on first use; thread-safe."""
 
     def __init__(
@@ -99,19 +153,7 @@ class BucketRegistry:
         refill_per_second: float = REFILL_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._capacity = capacity
-        self._refill_per_second = refill_per_second
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[str, LeakyBucket] = {}
-
-    def for_store(self, store_id: str) -> LeakyBucket:
-        with self._lock:
-            bucket = self._buckets.get(store_id)
-            if bucket is None:
-                bucket = LeakyBucket(self._capacity, self._refill_per_second, self._clock)
-                self._buckets[store_id] = bucket
-            return bucket
+        super().__init__(lambda _store_id: LeakyBucket(capacity, refill_per_second, clock))
 
 
 def parse_tokens_remaining(raw: str | None) -> int | None:

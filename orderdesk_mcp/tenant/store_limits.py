@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from limits import RateLimitItem, parse_many
 
+from orderdesk_mcp.config import Settings
 from orderdesk_mcp.mcp.limit_storage import WindowCounters
 
 # A merchant connects a few stores and sometimes mistypes a key: ten tries are plenty.
@@ -19,8 +20,9 @@ PER_ADDRESS = "30/10 minutes"
 
 
 class ConnectionTestLimits:
-    def __init__(self, storage_uri: str) -> None:
-        self._counters = WindowCounters(storage_uri, "tenant-store-connection-test")
+    def __init__(self, storage: str | Settings) -> None:
+        # A storage URI, or the settings' choice (the server group's Redis when set).
+        self._counters = WindowCounters(storage, "tenant-store-connection-test")
         self._per_tenant: list[RateLimitItem] = parse_many(PER_TENANT)
         self._per_address: list[RateLimitItem] = parse_many(PER_ADDRESS)
 

@@ -78,7 +78,7 @@ def _limits() -> ConnectionTestLimits:
     limits: ConnectionTestLimits | None = current_app.extensions.get(LIMITS_KEY)
     if limits is None:
         limits = current_app.extensions.setdefault(
-            LIMITS_KEY, ConnectionTestLimits(_services().settings.rate_limit_storage)
+            LIMITS_KEY, ConnectionTestLimits(_services().settings)
         )
     return limits
 

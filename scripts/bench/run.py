@@ -12,7 +12,9 @@ cached get_order through self-describing 2026-07-28 requests against a 2025-11-2
 (`--eras-only` runs just that). Everything stops at the end;
 every run is bounded in time and request count. Then the upstream requests per workflow
 (scripts/bench/workflows.py, docs/bench/workflows.json) and the cross-tenant latency under a
-burst (scripts/bench/fairness.py, docs/bench/fairness.json).
+burst (scripts/bench/fairness.py, docs/bench/fairness.json), and the upstream efficiency of
+2 and 4 serve processes sharing Redis (scripts/bench/group_upstream.py,
+docs/bench/group_upstream.json).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from typing import Any
 from scripts.bench.fairness import DEFAULT_OUT as FAIRNESS_OUT
 from scripts.bench.fairness import print_table as print_fairness
 from scripts.bench.fairness import run as run_fairness
+from scripts.bench.group_upstream import DEFAULT_OUT as GROUP_UPSTREAM_OUT
+from scripts.bench.group_upstream import print_table as print_group_upstream
+from scripts.bench.group_upstream import run as run_group_upstream
 from scripts.bench.loadgen import (
     LoadResult,
     McpCallError,
@@ -581,6 +586,8 @@ def main() -> None:
     write_results(counts, WORKFLOWS_OUT)
     print("\ncross-tenant latency under a burst:", flush=True)
     print_fairness(run_fairness(FAIRNESS_OUT))
+    print("\nupstream efficiency of a server group sharing Redis:", flush=True)
+    print_group_upstream(run_group_upstream([2, 4], 30.0, GROUP_UPSTREAM_OUT))
 
 
 if __name__ == "__main__":
