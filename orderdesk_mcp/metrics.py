@@ -41,6 +41,7 @@ from orderdesk_mcp.backup import latest_backup
 from orderdesk_mcp.config import Secret
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
+from orderdesk_mcp.metrics_multiprocess import group_registry, multiprocess_dir
 from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
@@ -255,6 +256,8 @@ class Metrics:
         self.scrape_gauges = _ScrapeTimeGauges()
         r.register(self.scrape_gauges)
         self._started = time.time()
+        # Decided once: prometheus_client chose its value store at import from the same variable.
+        self._group_dir = multiprocess_dir()
         self.scrape_gauges.add(
             f"{PREFIX}_start_time_seconds",
             "When this process started (Unix time).",
@@ -347,6 +350,8 @@ class Metrics:
             return dict(self._tokens)
 
     def exposition(self) -> bytes:
+        if self._group_dir is not None:  # a serve process of a group: every process's counts
+            return generate_latest(group_registry(self.registry, self._group_dir))
         return generate_latest(self.registry)
 
 

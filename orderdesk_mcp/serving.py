@@ -48,11 +48,12 @@ class GracefulServer:
         *,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         limits: ConnectionLimits | None = None,
+        reuse_port: bool = False,
         **options: Any,
     ) -> None:
         self.gate = DrainGate(app)
         self.server: Any = create_guarded_server(
-            self.gate, limits=limits or ConnectionLimits(), **options
+            self.gate, limits=limits or ConnectionLimits(), reuse_port=reuse_port, **options
         )
         self.drain_seconds = drain_seconds
         self._stopping = threading.Event()

@@ -1,0 +1,191 @@
+"""Several real `serve` processes of one server group on one host: one port shared with
+SO_REUSEPORT, sessions that survive the process that opened them, and one /metrics scrape
+that counts every process (Prometheus multiprocess mode)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from orderdesk_mcp.sandbox import RunningSandbox
+from tests.real_servers import RedisServer, free_port
+from tests.server_group import CLI, ServeProcess, ServerGroup, call_tool, open_session
+
+pytestmark = pytest.mark.slow
+
+START_TIME = re.compile(r"^orderdesk_mcp_start_time_seconds (\S+)$", re.MULTILINE)
+
+
+@pytest.fixture
+def group_env(redis_server: RedisServer, redis_prefix: str) -> dict[str, str]:
+    return {"ORDERDESK_MCP_REDIS_URL": redis_server.url, "ORDERDESK_MCP_REDIS_PREFIX": redis_prefix}
+
+
+def _wait_listening(*processes: ServeProcess, seconds: float = 60) -> None:
+    """Until each process logged that it listens: on a shared port, the readiness probe of
+    `start` may have been answered by another process of the group."""
+    deadline = time.monotonic() + seconds
+    for served in processes:
+        while "serving MCP on" not in served.log_text():
+            assert served.process.poll() is None, served.log_text()
+            assert time.monotonic() < deadline, served.log_text()
+            time.sleep(0.05)
+
+
+def _answering_process(base: str) -> str:
+    """Which process answered, on a fresh connection: its start time, as its /metrics says
+    (scrape-time gauges are computed by the process that answers)."""
+    with requests.Session() as fresh:
+        text = fresh.get(f"{base}/metrics", timeout=10, headers={"Connection": "close"}).text
+    found = START_TIME.search(text)
+    assert found, text[:2000]
+    return found.group(1)
+
+
+def _tool_calls(text: str, tool: str) -> float:
+    pattern = rf'^orderdesk_mcp_tool_calls_total\{{[^}}]*tool="{tool}"[^}}]*\}} (\S+)$'
+    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
+
+
+def test_two_processes_share_one_port_with_reuse_port(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    group = ServerGroup.prepare(tmp_path, sandbox, env=group_env)
+    port = free_port()
+    try:
+        first, second = group.start(2, port=port, env={"ORDERDESK_MCP_REUSE_PORT": "true"})
+        _wait_listening(first, second)
+        # The kernel spreads new connections over both listeners (by the client's port).
+        answered = {_answering_process(first.base) for _ in range(40)}
+        assert len(answered) == 2, answered
+        # And MCP works through the shared port whichever process answers.
+        session = open_session(first.url, group.token)
+        for call_id in range(2, 8):
+            reply = call_tool(
+                first.url, group.token, session, "get_store", {"store": "demo"}, call_id
+            )
+            assert "result" in reply, reply
+            assert not reply["result"].get("isError"), reply
+    finally:
+        group.stop_all()
+
+
+def test_reuse_port_without_redis_is_refused(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    group = ServerGroup.prepare(tmp_path, sandbox)
+    done = subprocess.run(
+        [*CLI, "serve", "--port", str(free_port())],
+        env={**group.env, "ORDERDESK_MCP_REUSE_PORT": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "ORDERDESK_MCP_REUSE_PORT=true" in done.stderr
+    assert "ORDERDESK_MCP_REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_held_without_reuse_port_is_named(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    group = ServerGroup.prepare(tmp_path, sandbox, env=group_env)
+    try:
+        lone = group.start_one()  # listens without SO_REUSEPORT
+        done = subprocess.run(
+            [*CLI, "serve", "--port", str(lone.port)],
+            env={**group.env, "ORDERDESK_MCP_REUSE_PORT": "true"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{lone.port}" in done.stderr
+        assert "does not share the port" in done.stderr
+        assert "Traceback" not in done.stderr
+    finally:
+        group.stop_all()
+
+
+def test_killing_one_process_leaves_its_sessions_to_the_others(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    group = ServerGroup.prepare(tmp_path, sandbox, env=group_env)
+    try:
+        a, b = group.start(2)
+        session = open_session(a.url, group.token)
+        before = call_tool(a.url, group.token, session, "get_store", {"store": "demo"}, 2)
+        assert not before["result"].get("isError"), before
+        a.kill()  # SIGKILL: no drain, no clean-up
+        for call_id in range(3, 8):
+            reply = call_tool(
+                b.url, group.token, session, "list_orders", {"store": "demo"}, call_id
+            )
+            assert "result" in reply, reply
+            assert not reply["result"].get("isError"), reply
+            assert reply["result"]["structuredContent"]["orders"], reply
+    finally:
+        group.stop_all()
+
+
+def test_one_scrape_counts_every_process(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    group = ServerGroup.prepare(
+        tmp_path, sandbox, env={**group_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
+    try:
+        a, b = group.start(2)
+        session = open_session(a.url, group.token)
+        for call_id in range(2, 5):
+            call_tool(a.url, group.token, session, "get_store", {"store": "demo"}, call_id)
+        through_b = requests.get(f"{b.base}/metrics", timeout=10)
+        assert through_b.status_code == 200
+        # Three calls, all served by A, counted in B's answer; B's own gauges are there too.
+        assert _tool_calls(through_b.text, "get_store") == 3, through_b.text[:3000]
+        assert "orderdesk_mcp_active_sessions" in through_b.text
+        assert "orderdesk_mcp_build_info" in through_b.text
+        assert through_b.text.count("# TYPE orderdesk_mcp_tool_calls_total counter") <= 1
+        a.kill()
+        # A's counts are still in the files while no new process starts.
+        assert _tool_calls(requests.get(f"{b.base}/metrics", timeout=10).text, "get_store") == 3
+    finally:
+        group.stop_all()
+
+
+def test_a_new_process_drops_the_metric_files_of_dead_ones(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    group = ServerGroup.prepare(
+        tmp_path, sandbox, env={**group_env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
+    try:
+        a = group.start_one()
+        dead_pid = a.process.pid
+        assert list(metrics_dir.glob(f"*_{dead_pid}.db"))
+        a.kill()
+        b = group.start_one()
+        assert not list(metrics_dir.glob(f"*_{dead_pid}.db"))
+        assert list(metrics_dir.glob(f"*_{b.process.pid}.db"))
+    finally:
+        group.stop_all()
+
+
+def test_without_the_variable_a_process_keeps_its_own_counts(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    group = ServerGroup.prepare(tmp_path, sandbox, env=group_env)
+    try:
+        a, b = group.start(2)
+        session = open_session(a.url, group.token)
+        call_tool(a.url, group.token, session, "get_store", {"store": "demo"}, 2)
+        assert _tool_calls(requests.get(f"{a.base}/metrics", timeout=10).text, "get_store") == 1
+        assert _tool_calls(requests.get(f"{b.base}/metrics", timeout=10).text, "get_store") == 0
+    finally:
+        group.stop_all()
