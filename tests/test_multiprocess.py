@@ -5,16 +5,26 @@ that counts every process (Prometheus multiprocess mode)."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from orderdesk_mcp.sandbox import RunningSandbox
 from tests.real_servers import RedisServer, free_port
-from tests.server_group import CLI, ServeProcess, ServerGroup, call_tool, open_session
+from tests.server_group import (
+    CLI,
+    MCP_HEADERS,
+    ServeProcess,
+    ServerGroup,
+    call_tool,
+    open_session,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +83,87 @@ def test_two_processes_share_one_port_with_reuse_port(
             assert not reply["result"].get("isError"), reply
     finally:
         group.stop_all()
+
+
+def test_a_draining_process_leaves_new_connections_to_the_others(
+    tmp_path: Path, sandbox: RunningSandbox, group_env: dict[str, str]
+) -> None:
+    group = ServerGroup.prepare(tmp_path, sandbox, env=group_env)
+    port = free_port()
+    try:
+        first, second = group.start(2, port=port, env={"ORDERDESK_MCP_REUSE_PORT": "true"})
+        _wait_listening(first, second)
+        sandbox.set_faults(latency_ms=4000)
+        # Slow calls, each on its own kept-alive connection (so on one process throughout):
+        # some land on the process about to stop, which drains them instead of exiting.
+        clients = [_KeptAliveClient(first.url, group.token) for _ in range(6)]
+        with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+            # Three per store: the per-store cap on calls at once (3) never answers busy.
+            stores = ["demo", "empty"] * 3
+            slow = [
+                pool.submit(client.list_orders, store)
+                for client, store in zip(clients, stores, strict=True)
+            ]
+            time.sleep(1.5)  # sent, and waiting on the slow sandbox
+            first.process.send_signal(signal.SIGTERM)
+            _wait_for_log(first, "stopped listening")
+            statuses = [
+                requests.get(
+                    f"{first.base}/health/live", timeout=10, headers={"Connection": "close"}
+                ).status_code
+                for _ in range(30)
+            ]
+            replies = [future.result(timeout=60) for future in slow]
+        assert statuses == [200] * 30  # none reached the draining process (it answers 503)
+        for reply in replies:
+            assert not reply["result"].get("isError"), reply
+        assert first.process.wait(timeout=60) == 0
+    finally:
+        sandbox.set_faults()
+        group.stop_all()
+
+
+class _KeptAliveClient:
+    """An MCP session over one kept-alive connection."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+        self.http.headers.update({**MCP_HEADERS, "Authorization": f"Bearer {token}"})
+        reply = self._post(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "drain-test", "version": "1"},
+                },
+            }
+        )
+        self.http.headers["Mcp-Session-Id"] = reply.headers["Mcp-Session-Id"]
+        self.http.headers["MCP-Protocol-Version"] = "2025-11-25"
+        self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def _post(self, body: dict[str, Any]) -> requests.Response:
+        reply = self.http.post(self.url, json=body, timeout=60)
+        reply.raise_for_status()
+        return reply
+
+    def list_orders(self, store: str) -> dict[str, Any]:
+        arguments = {"store": store}
+        params = {"name": "list_orders", "arguments": arguments}
+        reply = self._post({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params})
+        decoded: dict[str, Any] = reply.json()
+        return decoded
+
+
+def _wait_for_log(served: ServeProcess, text: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in served.log_text():
+        assert time.monotonic() < deadline, served.log_text()
+        time.sleep(0.05)
 
 
 def test_reuse_port_without_redis_is_refused(tmp_path: Path, sandbox: RunningSandbox) -> None:
