@@ -165,10 +165,37 @@ def start_nginx(work: Path, shared: int, each: list[int]) -> tuple[ManagedProces
     )
 
 
+class Measured(Target):
+    """A target and the server processes behind it (their CPU time is measured)."""
+
+    def __init__(self, name: str, url: str, token: str | None, pids: list[int]) -> None:
+        super().__init__(name, url, token)
+        self.pids = pids
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and all their descendants so far."""
+    ticks, seen, stack = 0, set(), list(pids)
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            # Fields after the command name: state is the first, utime the 12th, stime the 13th.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                stack.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:  # gone meanwhile
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def alternate(
     label: str,
-    first: Target,
-    second: Target,
+    first: Measured,
+    second: Measured,
     arguments: dict[str, Any],
     rounds: int,
     round_s: float,
@@ -179,23 +206,35 @@ def alternate(
     load then hits both sides alike instead of one side's only round.
     """
     results: dict[str, list[LoadResult]] = {first.name: [], second.name: []}
+    cpu_s = {first.name: 0.0, second.name: 0.0}
     for _round in range(rounds):
         for target in (first, second):
+            make = tool_request(target, "get_order", arguments)
+            before = tree_cpu_seconds(target.pids)
             results[target.name].append(
                 run_load(
                     f"{label} {target.name}",
                     CONCURRENCY,
-                    tool_request(target, "get_order", arguments),
+                    make,
                     duration_s=round_s,
                     max_requests=200_000,
                     warmup_requests=3,
                 )
             )
+            # Includes connecting the workers (a handshake each): small next to the round.
+            cpu_s[target.name] += tree_cpu_seconds(target.pids) - before
     merged = {name: merge_rounds(value) for name, value in results.items()}
+    for name, value in merged.items():
+        value["server_cpu_ms_per_call"] = (
+            round(cpu_s[name] * 1000 / value["requests"], 2) if value["requests"] else None
+        )
     a, b = merged[first.name]["rps"], merged[second.name]["rps"]
     ratio = round(a / b, 2) if b else None
+    cpu_a = merged[first.name]["server_cpu_ms_per_call"]
+    cpu_b = merged[second.name]["server_cpu_ms_per_call"]
     print(
-        f"  {label:<40} {first.name} {a:>7.1f} rps | {second.name} {b:>7.1f} rps | ratio {ratio}",
+        f"  {label:<40} {first.name} {a:>7.1f} rps {cpu_a} ms CPU/call | "
+        f"{second.name} {b:>7.1f} rps {cpu_b} ms CPU/call | ratio {ratio}",
         flush=True,
     )
     return {
@@ -235,29 +274,60 @@ def run(quick: bool, repeat: int, base: Path | None, out: Path, only: list[str])
                 "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
             }
             shared = free_port()
-            for index in (1, 2):
-                running.append(
-                    start_serve(
-                        f"shared-{index}",
-                        shared,
-                        {**group_env, "ORDERDESK_MCP_REUSE_PORT": "true"},
-                        work,
-                    )
-                )
+            shared_env = {**group_env, "ORDERDESK_MCP_REUSE_PORT": "true"}
+            on_shared = [start_serve(f"shared-{i}", shared, shared_env, work) for i in (1, 2)]
             each = [free_port(), free_port()]
-            for index, port in enumerate(each, 1):
-                running.append(start_serve(f"port-{index}", port, group_env, work))
+            on_each = [
+                start_serve(f"port-{i}", port, group_env, work) for i, port in enumerate(each, 1)
+            ]
+            running += on_shared + on_each
             lone_port = free_port()
             lone_env = {**SERVER_ENV, "ORDERDESK_MCP_DATA_DIR": str(lone_dir)}
-            running.append(start_serve("lone-after", lone_port, lone_env, work))
+            lone_process = start_serve("lone-after", lone_port, lone_env, work)
+            running.append(lone_process)
+            # The same lone server in Prometheus multiprocess mode (what the unit sets).
+            files_dir = work / "lone-files"
+            init_data_dir(files_dir)
+            (files_tenant,) = add_tenants(files_dir, [("bench", [store])], base_url)
+            files_port = free_port()
+            files_env = {
+                **SERVER_ENV,
+                "ORDERDESK_MCP_DATA_DIR": str(files_dir),
+                "PROMETHEUS_MULTIPROC_DIR": str(work / "lone-metrics"),
+            }
+            files_process = start_serve("lone-metric-files", files_port, files_env, work)
+            running.append(files_process)
             nginx, via_nginx_shared, via_nginx_each = start_nginx(work, shared, each)
             running.append(nginx)
 
-            group = Target("2 processes, one port", f"http://127.0.0.1:{shared}/mcp", tenant.token)
-            nginx_shared = Target("nginx -> one port", via_nginx_shared, tenant.token)
-            nginx_each = Target("nginx -> port each", via_nginx_each, tenant.token)
-            lone = Target("lone (after)", f"http://127.0.0.1:{lone_port}/mcp", lone_tenant.token)
-            for target in (group, nginx_each, lone):  # fill the caches (shared SQLite file)
+            def pids(*processes: ManagedProcess) -> list[int]:
+                return [process.pid for process in processes]
+
+            group = Measured(
+                "2 processes, one port",
+                f"http://127.0.0.1:{shared}/mcp",
+                tenant.token,
+                pids(*on_shared),
+            )
+            nginx_shared = Measured(
+                "nginx -> one port", via_nginx_shared, tenant.token, pids(nginx, *on_shared)
+            )
+            nginx_each = Measured(
+                "nginx -> port each", via_nginx_each, tenant.token, pids(nginx, *on_each)
+            )
+            lone = Measured(
+                "lone (after)",
+                f"http://127.0.0.1:{lone_port}/mcp",
+                lone_tenant.token,
+                pids(lone_process),
+            )
+            files = Measured(
+                "lone, metric files",
+                f"http://127.0.0.1:{files_port}/mcp",
+                files_tenant.token,
+                pids(files_process),
+            )
+            for target in (group, nginx_each, lone, files):  # fill the caches
                 target.connect().call_tool("get_order", {"order_id": order_id})
             fixtures = work / "fixtures.json"
             fetch_fixtures(group, order_id, fixtures)
@@ -265,22 +335,30 @@ def run(quick: bool, repeat: int, base: Path | None, out: Path, only: list[str])
             running.append(ref_process)
             ref2_process, ref2_url, _ = start_reference_server(fixtures, work, workers=2)
             running.append(ref2_process)
-            reference = Target("SDK, 1 process", ref_url, None)
-            reference_2 = Target("SDK, 2 workers", ref2_url, None)
+            reference = Measured("SDK, 1 process", ref_url, None, pids(ref_process))
+            reference_2 = Measured("SDK, 2 workers", ref2_url, None, pids(ref2_process))
 
-            pairs: list[tuple[str, Target, Target]] = [
+            pairs: list[tuple[str, Measured, Measured]] = [
                 ("2 procs vs SDK", group, reference),
                 ("2 procs vs SDK 2 workers", group, reference_2),
                 ("nginx: port each vs one port", nginx_each, nginx_shared),
                 ("port each via nginx vs direct one port", nginx_each, group),
+                ("scaling: 2 procs vs lone", group, lone),
+                ("lone: metric files vs in memory", files, lone),
             ]
             if base is not None:
                 base_dir = work / "base"
                 base_token = base_data_dir(base, base_dir, base_url)
                 base_port = free_port()
                 base_env = {**SERVER_ENV, "ORDERDESK_MCP_DATA_DIR": str(base_dir)}
-                running.append(start_serve("lone-before", base_port, base_env, work, cwd=base))
-                before = Target("lone (before)", f"http://127.0.0.1:{base_port}/mcp", base_token)
+                base_process = start_serve("lone-before", base_port, base_env, work, cwd=base)
+                running.append(base_process)
+                before = Measured(
+                    "lone (before)",
+                    f"http://127.0.0.1:{base_port}/mcp",
+                    base_token,
+                    pids(base_process),
+                )
                 before.connect().call_tool("get_order", {"order_id": order_id})
                 pairs.append(("lone: after vs before", lone, before))
 
