@@ -172,8 +172,9 @@ class Heartbeat:
         self._failing = False
 
     def __enter__(self) -> Heartbeat:
-        register(self.db, self.identity)
-        self._count()
+        # A database hiccup at start must not stop the server: the thread writes the row
+        # at its next beat (refresh re-registers a missing row).
+        self._beat()
         self._thread.start()
         return self
 
