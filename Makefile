@@ -78,9 +78,10 @@ ts-sdk:
 conformance: $(STAMP)
 	PYTHON=$(BIN)/python scripts/conformance.sh
 
-## bench: our server against the official SDK's server on loopback (about 3 minutes; never
-## part of `make test`), then upstream requests per workflow and cross-tenant latency under a
-## burst; prints tables and writes docs/bench/latest.json, workflows.json and fairness.json.
+## bench: our server against the official SDK's server on loopback (about 7 minutes; never
+## part of `make test`), then upstream requests per workflow, cross-tenant latency under a
+## burst and several serve processes on one host; prints tables and writes
+## docs/bench/latest.json, workflows.json, fairness.json and multiprocess.json.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench.run
 

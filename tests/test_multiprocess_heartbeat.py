@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +111,11 @@ def test_heartbeat_context_counts_the_group(db: peewee.Database) -> None:
 
 
 @pytest.fixture
-def backed_up(run: Any) -> Iterator[tuple[Any, Path]]:
+def backed_up(run: Any) -> tuple[Any, Path]:
     assert run("init").exit_code == 0
     created = run("backup", "create", "--json")
     assert created.exit_code == 0, created.output
-    yield run, Path(json.loads(created.output)["path"])
+    return run, Path(json.loads(created.output)["path"])
 
 
 def _other_host_row(data_dir: Path, last_seen: dt.datetime) -> None:

@@ -416,7 +416,10 @@ def main() -> None:
         "--only", action="append", default=[], help="run only rows whose label has this word"
     )
     args = parser.parse_args()
-    results = run(args.quick, args.repeat, args.base, args.out, args.only)
+    print_summary(run(args.quick, args.repeat, args.base, args.out, args.only))
+
+
+def print_summary(results: dict[str, Any]) -> None:
     print("\nratio (first / second), min / median / max over runs:")
     for label, spread in results["summary"].items():
         print(f"  {label:<40} {spread['min']:.2f} / {spread['median']:.2f} / {spread['max']:.2f}")

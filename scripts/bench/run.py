@@ -581,6 +581,13 @@ def main() -> None:
     write_results(counts, WORKFLOWS_OUT)
     print("\ncross-tenant latency under a burst:", flush=True)
     print_fairness(run_fairness(FAIRNESS_OUT))
+    # Imported here: the multiprocess benchmark reuses this module's targets and stores.
+    from scripts.bench import multiprocess
+
+    print("\nseveral serve processes on one host (one run; --repeat and --base there):")
+    multiprocess.print_summary(
+        multiprocess.run(args.quick, 1, None, multiprocess.DEFAULT_OUT, only=[])
+    )
 
 
 if __name__ == "__main__":
