@@ -42,6 +42,7 @@ from orderdesk_mcp.config import Secret
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
 from orderdesk_mcp.metrics_multiprocess import group_registry, multiprocess_dir
+from orderdesk_mcp.server_group import group_size
 from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
@@ -399,6 +400,13 @@ def init_app(app: Flask) -> Metrics:
 
     metrics.scrape_gauges.add(
         f"{PREFIX}_active_sessions", "MCP sessions not ended and not idle-expired.", active_sessions
+    )
+
+    metrics.scrape_gauges.add(
+        f"{PREFIX}_server_group_size",
+        "Live serve processes of the server group, on every host (fresh heartbeat rows), as "
+        "this process last counted them; 1 for a lone server.",
+        lambda: float(group_size()),
     )
 
     def last_backup_time() -> float | None:

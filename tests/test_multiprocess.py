@@ -237,6 +237,8 @@ def test_one_scrape_counts_every_process(make_group: MakeGroup, tmp_path: Path) 
     assert _tool_calls(through_b.text, "get_store") == 3, through_b.text[:3000]
     assert "orderdesk_mcp_active_sessions" in through_b.text
     assert "orderdesk_mcp_build_info" in through_b.text
+    # B counted A's heartbeat row and its own when it started.
+    assert "\norderdesk_mcp_server_group_size 2.0\n" in through_b.text
     assert through_b.text.count("# TYPE orderdesk_mcp_tool_calls_total counter") <= 1
     a.kill()
     # A's counts are still in the files while no new process starts.
