@@ -13,7 +13,10 @@ from typing import Any
 
 import peewee
 import pytest
+from playhouse.db_url import connect
 
+from orderdesk_mcp.config import load_settings
+from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import ServerHeartbeat, utcnow
 from orderdesk_mcp.sandbox import RunningSandbox
 from orderdesk_mcp.server_group import (
@@ -21,8 +24,10 @@ from orderdesk_mcp.server_group import (
     Heartbeat,
     ServerIdentity,
     group_size,
+    live_server_reason,
     live_servers,
 )
+from tests.real_servers import PostgresServer
 from tests.server_group import ServerGroup
 
 OTHER_HOST = "other-host.example"
@@ -108,6 +113,27 @@ def test_heartbeat_context_counts_the_group(db: peewee.Database) -> None:
             }
         assert {row.server_id for row in live_servers(db)} == {first.server_id}
     assert live_servers(db) == []
+
+
+def test_heartbeat_rows_and_the_refusal_reason_on_postgresql(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database()
+    db = connect(url)
+    try:
+        apply_migrations(db)
+        identity = ServerIdentity.of_this_process("10.0.0.3:8080")
+        with Heartbeat(db, identity, interval=60):
+            settings = load_settings(
+                {"ORDERDESK_MCP_DATA_DIR": str(tmp_path), "ORDERDESK_MCP_DATABASE_URL": url}
+            )
+            reason = live_server_reason(settings)
+            assert reason is not None
+            assert f"pid {identity.pid}" in reason
+            assert "10.0.0.3:8080" in reason
+        assert live_servers(db) == []
+    finally:
+        db.close()
 
 
 @pytest.fixture
