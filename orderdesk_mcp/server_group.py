@@ -155,8 +155,8 @@ def group_size() -> int:
 
 
 class Heartbeat:
-    """A context manager for `serve`: row written on entry, refreshed by a daemon thread,
-    deleted on a clean exit (a SIGKILL leaves it to go stale)."""
+    """This process's row: written by `start`, refreshed by a daemon thread, deleted by
+    `stop` (a SIGKILL leaves it to go stale). Also a context manager."""
 
     def __init__(
         self,
@@ -171,11 +171,25 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="server-heartbeat", daemon=True)
         self._failing = False
 
-    def __enter__(self) -> Heartbeat:
+    def start(self) -> None:
         # A database hiccup at start must not stop the server: the thread writes the row
         # at its next beat (refresh re-registers a missing row).
         self._beat()
         self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and delete the row; nothing to do if `start` never ran."""
+        if not self._thread.is_alive():
+            return
+        self._stop.set()
+        self._thread.join(timeout=max(5.0, self.interval * 2))
+        try:
+            unregister(self.db, self.identity.server_id)
+        except peewee.DatabaseError as error:
+            log.warning("could not remove this server's heartbeat row (%s); it goes stale", error)
+
+    def __enter__(self) -> Heartbeat:
+        self.start()
         return self
 
     def __exit__(
@@ -184,12 +198,7 @@ class Heartbeat:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=max(5.0, self.interval * 2))
-        try:
-            unregister(self.db, self.identity.server_id)
-        except peewee.DatabaseError as error:
-            log.warning("could not remove this server's heartbeat row (%s); it goes stale", error)
+        self.stop()
 
     def _run(self) -> None:
         try:

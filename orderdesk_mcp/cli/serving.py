@@ -20,6 +20,7 @@ from orderdesk_mcp.cli.base import (
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.connection_guard import ConnectionLimits
 from orderdesk_mcp.metrics_multiprocess import metrics_process_exit, prepare_process_dir
+from orderdesk_mcp.server_group import Heartbeat, ServerIdentity
 
 
 @click.command()
@@ -158,9 +159,19 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
                 os.getpid(),
                 ", port shared with SO_REUSEPORT" if settings.reuse_port else "",
             )
-            with _heartbeat(settings, app, local, f"{settings.host}:{server.port}"):
+            heartbeat = None if local else _heartbeat(settings, app, server.port)
+
+            def on_ready(_server: GracefulServer) -> None:
+                # Written once SIGTERM is handled, so even a stop this early removes it.
+                if heartbeat is not None:
+                    heartbeat.start()
+
+            try:
                 # SIGTERM (systemctl stop) and Ctrl-C finish the requests in flight first.
-                server.run()
+                server.run(on_ready=on_ready)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.stop()
     except BackupError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -182,18 +193,13 @@ def _reuse_port_hint(settings: Settings, exc: OSError) -> str:
     )
 
 
-def _heartbeat(settings: Settings, app: Any, local: bool, listen: str) -> Any:
-    """The heartbeat row of this serve process (see server_group); none in local mode."""
-    from contextlib import nullcontext
-
+def _heartbeat(settings: Settings, app: Any, port: int) -> Heartbeat:
+    """The heartbeat row of this serve process (see server_group)."""
     from orderdesk_mcp.app import get_services
-    from orderdesk_mcp.server_group import Heartbeat, ServerIdentity
 
-    if local:
-        return nullcontext()
     return Heartbeat(
         get_services(app).database,
-        ServerIdentity.of_this_process(listen),
+        ServerIdentity.of_this_process(f"{settings.host}:{port}"),
         interval=settings.heartbeat_seconds,
     )
 
