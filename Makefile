@@ -78,10 +78,11 @@ ts-sdk:
 conformance: $(STAMP)
 	PYTHON=$(BIN)/python scripts/conformance.sh
 
-## bench: our server against the official SDK's server on loopback (about 3 minutes; never
+## bench: our server against the official SDK's server on loopback (about 9 minutes; never
 ## part of `make test`), then upstream requests per workflow, cross-tenant latency under a
-## burst and a Redis server group's upstream efficiency (2 more minutes); prints tables and
-## writes docs/bench/latest.json, workflows.json, fairness.json and group_upstream.json.
+## burst, a Redis server group's upstream efficiency and several serve processes on one host;
+## prints tables and writes docs/bench/latest.json, workflows.json, fairness.json,
+## group_upstream.json and multiprocess.json.
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench.run
 

@@ -40,6 +40,7 @@ from orderdesk_mcp import __version__
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import SQLITE_PRAGMAS, sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations
+from orderdesk_mcp.server_group import live_server_reason
 
 DEFAULT_KEEP = 14
 MANIFEST_NAME = "manifest.json"
@@ -431,12 +432,13 @@ def _health_answers(settings: Settings) -> bool:
 
 
 def running_server_reason(settings: Settings) -> str | None:
-    """Why we believe a server is running on this data dir, or None."""
+    """Why we believe a server of this data dir's group is running (any host), or None."""
     if _lock_is_held(settings.data_dir):
         return f"a server holds {settings.data_dir / SERVER_LOCK_NAME}"
     if settings.port and _health_answers(settings):
         return f"an orderdesk-mcp server answers on {settings.host}:{settings.port}"
-    return None
+    # Servers on other hosts (or whose lock this host cannot see) keep heartbeat rows.
+    return live_server_reason(settings)
 
 
 # --- restore ----------------------------------------------------------------------------

@@ -618,6 +618,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         secret=True,
     ),
     SettingSpec(
+        "heartbeat_seconds",
+        "ORDERDESK_MCP_HEARTBEAT_SECONDS",
+        "5",
+        "How often each serve process refreshes its row in server_heartbeat (restore and "
+        "rotate-master-key refuse while any row is fresher than 30 s). Keep it well below 30.",
+        _float_between(0.1, 10),
+    ),
+    SettingSpec(
         "redis_prefix",
         "ORDERDESK_MCP_REDIS_PREFIX",
         "orderdesk-mcp:",
@@ -861,6 +869,7 @@ class Settings:
     cache_url: str | None
     redis_url: Secret | None
     redis_prefix: str
+    heartbeat_seconds: float
     session_ttl: int
     max_sessions_per_key: int
     admin_token: Secret | None

@@ -22,7 +22,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from email.utils import formatdate
-from socket import socket
+from socket import (
+    AF_INET6,
+    IPPROTO_IPV6,
+    IPV6_V6ONLY,
+    SO_REUSEADDR,
+    SO_REUSEPORT,
+    SOL_SOCKET,
+    socket,
+)
 from typing import Any
 
 from waitress.adjustments import Adjustments
@@ -251,8 +259,15 @@ class GuardedServer(TcpWSGIServer):
             )
 
 
-def create_guarded_server(app: Any, *, limits: ConnectionLimits, **options: Any) -> GuardedServer:
-    """Like waitress.create_server for one TCP address, with the guards installed."""
+def create_guarded_server(
+    app: Any, *, limits: ConnectionLimits, reuse_port: bool = False, **options: Any
+) -> GuardedServer:
+    """Like waitress.create_server for one TCP address, with the guards installed.
+
+    `reuse_port` binds the listener with SO_REUSEPORT, so several serve processes share the
+    port and the kernel spreads new connections over them. Waitress has no such option; it
+    accepts a socket bound by the caller (its `sockets` adjustment), which is used here.
+    """
     adj = Adjustments(cleanup_interval=SWEEP_INTERVAL_SECONDS, **options)
     if len(adj.listen) != 1:
         # waitress would serve every address behind a MultiSocketServer, which the graceful
@@ -263,6 +278,39 @@ def create_guarded_server(app: Any, *, limits: ConnectionLimits, **options: Any)
         )
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
+    if not reuse_port:
+        return GuardedServer(
+            app, map={}, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0], limits=limits
+        )
+    listener = bind_reuse_port(adj.listen[0])  # type: ignore[arg-type]  # stubs: a str
+    others = {key: value for key, value in options.items() if key not in ("host", "port")}
+    adj = Adjustments(cleanup_interval=SWEEP_INTERVAL_SECONDS, sockets=[listener], **others)
+    sockinfo = (listener.family, listener.type, listener.proto, listener.getsockname())
     return GuardedServer(
-        app, map={}, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0], limits=limits
+        app,
+        map={},
+        _sock=listener,
+        dispatcher=dispatcher,
+        adj=adj,
+        sockinfo=sockinfo,
+        bind_socket=False,
+        limits=limits,
     )
+
+
+def bind_reuse_port(sockinfo: tuple[Any, ...]) -> socket:
+    """A TCP socket bound to `sockinfo`'s address with SO_REUSEPORT (not yet listening)."""
+    family, socktype, proto, address = sockinfo
+    listener = socket(family, socktype, proto)
+    try:
+        listener.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+        # Linux lets a second socket bind the port only if every one of them sets this and
+        # all belong to the same user: another user's process cannot steal our connections.
+        listener.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
+        if family == AF_INET6:
+            listener.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1)
+        listener.bind(address)
+    except OSError:
+        listener.close()
+        raise
+    return listener

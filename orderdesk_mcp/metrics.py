@@ -43,7 +43,9 @@ from orderdesk_mcp.coordination.metrics import RedisLinkCollector
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
 from orderdesk_mcp.metrics_jobs import register_job_metrics
+from orderdesk_mcp.metrics_multiprocess import group_registry, multiprocess_dir
 from orderdesk_mcp.metrics_ready import register_readiness_metrics
+from orderdesk_mcp.server_group import group_size
 from orderdesk_mcp.services import get_services
 
 if TYPE_CHECKING:
@@ -258,6 +260,8 @@ class Metrics:
         self.scrape_gauges = _ScrapeTimeGauges()
         r.register(self.scrape_gauges)
         self._started = time.time()
+        # Decided once: prometheus_client chose its value store at import from the same variable.
+        self._group_dir = multiprocess_dir()
         self.scrape_gauges.add(
             f"{PREFIX}_start_time_seconds",
             "When this process started (Unix time).",
@@ -350,6 +354,8 @@ class Metrics:
             return dict(self._tokens)
 
     def exposition(self) -> bytes:
+        if self._group_dir is not None:  # a serve process of a group: every process's counts
+            return generate_latest(group_registry(self.registry, self._group_dir))
         return generate_latest(self.registry)
 
 
@@ -402,6 +408,13 @@ def init_app(app: Flask) -> Metrics:
     # Job outcomes and the backup age (metrics_jobs.py); readiness checks (metrics_ready.py).
     register_job_metrics(metrics.registry, services)
     register_readiness_metrics(metrics.registry, services)
+
+    metrics.scrape_gauges.add(
+        f"{PREFIX}_server_group_size",
+        "Live serve processes of the server group, on every host (fresh heartbeat rows), as "
+        "this process last counted them; 1 for a lone server.",
+        lambda: float(group_size()),
+    )
 
     link = shared_link(settings)
     if link is not None:  # a server group: is its Redis reachable from here?

@@ -9,6 +9,8 @@ remaining connections close.
 
 The listener stays open during the drain on purpose: a client connecting then gets a JSON 503
 telling it to retry, instead of a refused connection (which nginx turns into an HTML 502).
+Except when the port is shared (ORDERDESK_MCP_REUSE_PORT): then the other processes of the
+group serve new connections, so the listener closes as the drain begins.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 # before it, or systemd kills the process mid-reply.
 DEFAULT_DRAIN_SECONDS = 20.0
 _POLL_SECONDS = 0.05
+# waitress's listen backlog (1024) bounds what can be queued on the listener.
+_MAX_QUEUED_ACCEPTS = 1024
 
 
 class GracefulServer:
@@ -48,13 +52,15 @@ class GracefulServer:
         *,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         limits: ConnectionLimits | None = None,
+        reuse_port: bool = False,
         **options: Any,
     ) -> None:
         self.gate = DrainGate(app)
         self.server: Any = create_guarded_server(
-            self.gate, limits=limits or ConnectionLimits(), **options
+            self.gate, limits=limits or ConnectionLimits(), reuse_port=reuse_port, **options
         )
         self.drain_seconds = drain_seconds
+        self.shares_port = reuse_port
         self._stopping = threading.Event()
 
     @property
@@ -129,6 +135,22 @@ class GracefulServer:
             if self._idle(channel):
                 channel.close()
 
+    def _stop_listening(self) -> None:
+        """Leave the SO_REUSEPORT group: the kernel sends new connections to the siblings,
+        which serve them, instead of to this process, which could only answer 503. The
+        connections already queued are taken first (closing would reset them; Linux's
+        net.ipv4.tcp_migrate_req=1 would hand them to a sibling instead)."""
+        server = self.server
+        if not server.accepting:
+            return
+        for _queued in range(_MAX_QUEUED_ACCEPTS):
+            before = len(server._map)
+            server.handle_accept()
+            if len(server._map) == before:
+                break
+        wasyncore.dispatcher.close(server)
+        log.info("stopped listening; the other processes on the port take new connections")
+
     def _close_everything(self) -> None:
         for channel in list(self.server._map.values()):
             channel.close()
@@ -136,6 +158,8 @@ class GracefulServer:
     def _drain_then_close(self) -> None:
         server = self.server
         self.gate.close()  # first of all: no new request reaches the app
+        if self.shares_port:
+            self._wake_loop(self._stop_listening)
         deadline = time.monotonic() + self.drain_seconds
         while time.monotonic() < deadline:
             if not self._wake_loop(self._close_idle):

@@ -23,8 +23,8 @@ readonly ENV_FILE="$ETC_DIR/orderdesk-mcp.env"
 readonly KEY_FILE="$ETC_DIR/master-key"
 readonly STATE_DIR=/var/lib/orderdesk-mcp
 readonly UNIT_DIR=/etc/systemd/system
-readonly UNITS=(orderdesk-mcp.service orderdesk-mcp-backup.service orderdesk-mcp-backup.timer
-    orderdesk-mcp-maintain.service orderdesk-mcp-maintain.timer)
+readonly UNITS=(orderdesk-mcp.service orderdesk-mcp@.service orderdesk-mcp-backup.service
+    orderdesk-mcp-backup.timer orderdesk-mcp-maintain.service orderdesk-mcp-maintain.timer)
 readonly ADMIN_COMMAND=/usr/local/sbin/orderdesk-mcp-admin
 
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD_DIR = ROOT / "systemd"
 SERVICES = (
     "orderdesk-mcp.service",
+    "orderdesk-mcp@.service",
     "orderdesk-mcp-backup.service",
     "orderdesk-mcp-maintain.service",
 )
@@ -91,6 +92,29 @@ def test_server_unit_has_the_operational_contract() -> None:
     assert service["Restart"] == "on-failure"
     assert service["KillSignal"] == "SIGTERM"
     assert service["ExecStart"] == f"{INSTALLED_BINARY} serve"
+
+
+def test_group_template_matches_the_lone_unit_but_shares_port_and_metrics() -> None:
+    lone = _unit("orderdesk-mcp.service")["Service"]
+    group = _unit("orderdesk-mcp@.service")
+    service = group["Service"]
+    # Same user, files, credential, stop sequence and sandboxing as the lone server.
+    expected = dict(lone)
+    del expected["Environment"]  # a repeated key: compared line by line below
+    assert {key: service.get(key) for key in expected} == expected
+    text = (SYSTEMD_DIR / "orderdesk-mcp@.service").read_text(encoding="utf-8")
+    environment = [
+        line.split("=", 1)[1] for line in text.splitlines() if line.startswith("Environment=")
+    ]
+    assert environment == [
+        "ORDERDESK_MCP_DATA_DIR=/var/lib/orderdesk-mcp",
+        "ORDERDESK_MCP_REUSE_PORT=true",
+        "PROMETHEUS_MULTIPROC_DIR=/run/orderdesk-mcp-metrics",
+    ]
+    assert service["RuntimeDirectory"] == "orderdesk-mcp-metrics"
+    # Kept when one instance stops: the others still write there.
+    assert service["RuntimeDirectoryPreserve"] == "yes"
+    assert group["Unit"]["Conflicts"] == "orderdesk-mcp.service"
 
 
 def test_backup_timer_is_daily_and_persistent() -> None:

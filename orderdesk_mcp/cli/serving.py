@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import shutil
 from typing import Any
 
@@ -17,6 +19,8 @@ from orderdesk_mcp.cli.base import (
 )
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.connection_guard import ConnectionLimits
+from orderdesk_mcp.metrics_multiprocess import metrics_process_exit, prepare_process_dir
+from orderdesk_mcp.server_group import Heartbeat, ServerIdentity
 
 
 @click.command()
@@ -108,6 +112,13 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
     from orderdesk_mcp.serving import GracefulServer
 
     configure_logging(settings)
+    if settings.reuse_port and settings.redis_url is None:
+        raise CliError(
+            "ORDERDESK_MCP_REUSE_PORT=true runs several serve processes on one port, and they "
+            "need ORDERDESK_MCP_REDIS_URL to share Order Desk's rate limit (each would spend "
+            "the whole budget on its own); set the Redis URL, or unset ORDERDESK_MCP_REUSE_PORT"
+        )
+    prepare_process_dir()
     if local:
         try:
             app = create_local_app(settings)
@@ -133,21 +144,64 @@ def run_server(settings: Settings, *, local: bool = False) -> None:
                     app,
                     drain_seconds=settings.drain_seconds,
                     limits=connection_limits(settings),
+                    reuse_port=settings.reuse_port,
                     **options,
                 )
             except OSError as exc:
                 raise CliError(
                     f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+                    + _reuse_port_hint(settings, exc)
                 ) from None
             logging.getLogger("orderdesk_mcp").info(
-                "serving MCP on http://%s:%s/mcp", settings.host, server.port
+                "serving MCP on http://%s:%s/mcp (pid %d%s)",
+                settings.host,
+                server.port,
+                os.getpid(),
+                ", port shared with SO_REUSEPORT" if settings.reuse_port else "",
             )
-            # SIGTERM (systemctl stop) and Ctrl-C finish the requests in flight first.
-            server.run()
+            heartbeat = None if local else _heartbeat(settings, app, server.port)
+
+            def on_ready(_server: GracefulServer) -> None:
+                # Written once SIGTERM is handled, so even a stop this early removes it.
+                if heartbeat is not None:
+                    heartbeat.start()
+
+            try:
+                # SIGTERM (systemctl stop) and Ctrl-C finish the requests in flight first.
+                server.run(on_ready=on_ready)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.stop()
     except BackupError as exc:
         raise CliError(str(exc)) from None
     finally:
         get_services(app).close()
+        metrics_process_exit()
+
+
+def _reuse_port_hint(settings: Settings, exc: OSError) -> str:
+    if exc.errno != errno.EADDRINUSE:
+        return ""
+    if settings.reuse_port:
+        return (
+            "; the process holding it does not share the port (every server of the group needs "
+            "ORDERDESK_MCP_REUSE_PORT=true and must run as the same user)"
+        )
+    return (
+        "; is another server on it? Several processes share one port only with "
+        "ORDERDESK_MCP_REUSE_PORT=true"
+    )
+
+
+def _heartbeat(settings: Settings, app: Any, port: int) -> Heartbeat:
+    """The heartbeat row of this serve process (see server_group)."""
+    from orderdesk_mcp.app import get_services
+
+    return Heartbeat(
+        get_services(app).database,
+        ServerIdentity.of_this_process(f"{settings.host}:{port}"),
+        interval=settings.heartbeat_seconds,
+    )
 
 
 WAITRESS_OWN_CHANNELS = 2

@@ -175,8 +175,14 @@ class UpstreamMachinery:
         how long a call may wait for the rate limit); with ORDERDESK_MCP_REDIS_URL, the
         store buckets and the cache versions are the group's, in Redis."""
         # Imported here: coordination builds on this package (ratelimit), not the reverse.
-        from orderdesk_mcp.coordination.bucket import SharedBucketRegistry
+        from orderdesk_mcp.coordination.bucket import DEFAULT_MEMBERS, SharedBucketRegistry
         from orderdesk_mcp.coordination.link import shared_link
+        from orderdesk_mcp.server_group import counted_group_size
+
+        def members() -> int:
+            # The live serve processes (heartbeat rows) share the fallback budget during a
+            # Redis outage; before the first count, assume the default.
+            return counted_group_size() or DEFAULT_MEMBERS
 
         link = shared_link(settings)
         return cls(
@@ -191,7 +197,7 @@ class UpstreamMachinery:
             ),
             observer=observer,
             memory_seconds=settings.cache_memory_seconds,
-            buckets=SharedBucketRegistry(link) if link is not None else None,
+            buckets=SharedBucketRegistry(link, members=members) if link is not None else None,
             coordination=link,
             # Over the link's client (one pool per process); the link closes it.
             generations=RedisCacheGenerations(link.client, link.prefix) if link else None,

@@ -41,6 +41,7 @@ class ManagedProcess:
         log_dir: Path,
         env: dict[str, str] | None = None,
         capture_stdout: bool = False,
+        cwd: Path = ROOT,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -48,7 +49,7 @@ class ManagedProcess:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE if capture_stdout else self._log,
@@ -152,7 +153,9 @@ def start_our_server(
     return process, f"http://127.0.0.1:{port}/mcp", startup_s
 
 
-def start_reference_server(fixtures: Path, log_dir: Path) -> tuple[ManagedProcess, str, float]:
+def start_reference_server(
+    fixtures: Path, log_dir: Path, workers: int = 1
+) -> tuple[ManagedProcess, str, float]:
     """The official SDK's server on a free port: (process, /mcp URL, seconds to accepting)."""
     port = free_port()
     command = [
@@ -163,8 +166,11 @@ def start_reference_server(fixtures: Path, log_dir: Path) -> tuple[ManagedProces
         str(port),
         "--fixtures",
         str(fixtures),
+        "--workers",
+        str(workers),
     ]
-    process = ManagedProcess("reference-sdk", command, log_dir)
+    name = "reference-sdk" if workers == 1 else f"reference-sdk-{workers}-workers"
+    process = ManagedProcess(name, command, log_dir)
     startup_s = wait_for_port(port, process)
     return process, f"http://127.0.0.1:{port}/mcp", startup_s
 

@@ -588,6 +588,13 @@ def main() -> None:
     print_fairness(run_fairness(FAIRNESS_OUT))
     print("\nupstream efficiency of a server group sharing Redis:", flush=True)
     print_group_upstream(run_group_upstream([2, 4], 30.0, GROUP_UPSTREAM_OUT))
+    # Imported here: the multiprocess benchmark reuses this module's targets and stores.
+    from scripts.bench import multiprocess
+
+    print("\nseveral serve processes on one host (one run; --repeat and --base there):")
+    multiprocess.print_summary(
+        multiprocess.run(args.quick, 1, None, multiprocess.DEFAULT_OUT, only=[])
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""Prometheus multiprocess mode: one scrape of /metrics, through any serve process of a
+host's group, counts what every process of that host did.
+
+It is prometheus_client's own mode, switched on by the environment variable
+`PROMETHEUS_MULTIPROC_DIR` (the systemd template unit sets it; it must be set before the
+process starts, because prometheus_client picks its value store at import). Then every
+counter and histogram lives in memory-mapped files in that directory, one set per process,
+and /metrics adds them up with `MultiProcessCollector`. Without the variable nothing changes:
+each app keeps its own in-memory registry (tests build several apps in one process).
+
+What the files cannot hold is computed by the process that answers the scrape: the gauges
+read at scrape time (sessions, backups, ...) and the build info. `group_registry` serves both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> Path | None:
+    """The shared metrics directory when multiprocess mode is on, else None."""
+    value = os.environ.get(MULTIPROC_DIR_VARIABLE, "").strip()
+    return Path(value) if value else None
+
+
+class _ComputedHere(Collector):
+    """The families of `local` the files do not hold: those the multiprocess collector did
+    not produce (scrape-time gauges, build info, any custom collector registered later)."""
+
+    def __init__(self, local: CollectorRegistry, shared: MultiProcessCollector) -> None:
+        self._local = local
+        self._shared = shared
+
+    def collect(self) -> Iterable[Metric]:
+        in_files = {family.name for family in self._shared.collect()}  # type: ignore[no-untyped-call]
+        for family in self._local.collect():
+            if family.name not in in_files and family.samples:
+                yield family
+
+
+def group_registry(local: CollectorRegistry, directory: Path) -> CollectorRegistry:
+    """A registry exposing every process's counters and histograms from `directory`, plus
+    what `local` computes at scrape time."""
+    registry = CollectorRegistry(auto_describe=False)
+    shared = MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    registry.register(_ComputedHere(local, shared))
+    return registry
+
+
+def prepare_process_dir() -> None:
+    """At `serve` start: create the directory and drop the files of processes that are gone.
+
+    A dead process's counters would otherwise be added in forever and its files pile up with
+    every restart; dropping them is what a restart of a lone server does to its counters too
+    (Prometheus's rate() reads it as a counter reset). Live processes' files are kept.
+    """
+    directory = multiprocess_dir()
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in directory.glob("*.db"):
+        pid = _pid_of(path)
+        if pid is not None and pid != os.getpid() and not _is_running(pid):
+            with contextlib.suppress(FileNotFoundError):  # another process removed it first
+                path.unlink()
+
+
+def metrics_process_exit() -> None:
+    """At `serve` exit: drop this process's live gauges (prometheus_client's bookkeeping)."""
+    directory = multiprocess_dir()
+    if directory is not None and directory.is_dir():
+        mark_process_dead(os.getpid(), str(directory))  # type: ignore[no-untyped-call]
+
+
+def _pid_of(path: Path) -> int | None:
+    # prometheus_client names its files <type>[_<mode>]_<pid>.db
+    tail = path.stem.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
