@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup, list_backups
 from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.lookups import active_session_count
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.metrics import get_metrics
@@ -83,12 +85,15 @@ def _file_bytes(path: Path | None) -> int | None:
     return total if found else None
 
 
-def _count(services: Services, sql: str, *params: Any) -> int | None:
+def _best_effort(count: Callable[[], int]) -> int | None:
     try:
-        row = services.database.execute_sql(sql, params).fetchone()  # type: ignore[no-untyped-call]
+        return count()
     except Exception:
         return None  # readiness reports why; details stay best-effort
-    return int(row[0])
+
+
+def _count(services: Services, sql: str) -> int | None:
+    return _best_effort(lambda: int(services.database.execute_sql(sql).fetchone()[0]))
 
 
 def _detailed(services: Services) -> dict[str, Any]:
@@ -118,10 +123,8 @@ def _detailed(services: Services) -> dict[str, Any]:
         "counts": {
             "tenants": _count(services, "SELECT count(*) FROM tenant"),
             "stores": _count(services, "SELECT count(*) FROM store"),
-            "active_sessions": _count(
-                services,
-                "SELECT count(*) FROM mcp_session WHERE ended IS NULL AND last_seen >= ?",
-                cutoff,
+            "active_sessions": _best_effort(
+                lambda: active_session_count(services.database, cutoff)
             ),
         },
         "upstream": {

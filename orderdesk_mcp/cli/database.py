@@ -21,6 +21,7 @@ from orderdesk_mcp.cli.base import (
     translated_errors,
 )
 from orderdesk_mcp.config import Settings
+from orderdesk_mcp.db.connection import redact_url
 from orderdesk_mcp.db.migrations import (
     LATEST_VERSION,
     apply_migrations,
@@ -60,7 +61,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
     _vault, canary = require_master_key(settings)
     result = {
         "data_dir": str(settings.data_dir),
-        "database": settings.effective_database_url
+        "database": redact_url(settings.effective_database_url)
         if settings.database_url
         else str(settings.database_path),
         "schema_version": current_version(db),
