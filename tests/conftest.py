@@ -89,6 +89,23 @@ def settings(data_dir: Path, database_env: dict[str, str]) -> Settings:
     )
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a CLI or serve process needs to reach the settings' data dir and
+    database (SQLite in the data dir, or the test's PostgreSQL database)."""
+    env = {"ORDERDESK_MCP_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env["ORDERDESK_MCP_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def second_connection(database: peewee.Database) -> peewee.Database:
+    """A separate connection to the same database (not the pool, not bound to the models):
+    what another process would see."""
+    if isinstance(database, peewee.PostgresqlDatabase):
+        return peewee.PostgresqlDatabase(database.database, **database.connect_params)
+    return peewee.SqliteDatabase(database.database)
+
+
 @pytest.fixture
 def db(settings: Settings) -> Iterator[peewee.Database]:
     """The real database of `settings` (SQLite file or PostgreSQL), migrated to the newest

@@ -24,6 +24,9 @@ from orderdesk_mcp.sandbox import RunningSandbox
 from tests.conftest import SANDBOX_DEMO_STORE, McpTenant
 from tests.test_mcp_http import McpHttp
 
+# These faults are made by holding SQLite's write lock from another connection.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def session(mcp_app: Flask, mcp_tenant: McpTenant) -> McpHttp:

@@ -22,7 +22,7 @@ from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import AuditEvent, Store, Tenant, VaultCanary
 from orderdesk_mcp.tenancy import add_store, create_tenant, open_store_key
 from orderdesk_mcp.vault import Vault, encode_master_key, generate_master_key, read_key_file
-from tests.conftest import McpTenant
+from tests.conftest import McpTenant, settings_env
 from tests.test_backup import serving
 from tests.test_mcp_http import McpHttp
 
@@ -38,7 +38,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
             monkeypatch.delenv(name)
     # Port 0: no health probe of whatever may listen on 8080 on this machine.
     return {
-        "ORDERDESK_MCP_DATA_DIR": str(settings.data_dir),
+        **settings_env(settings),
         "ORDERDESK_MCP_LOG_FORMAT": "text",
         "ORDERDESK_MCP_PORT": "0",
     }

@@ -34,9 +34,10 @@ def test_upgrade_from_the_previous_schema_keeps_data(settings: Settings) -> None
     db = open_database(settings)
     apply_migrations(db, target=LATEST_VERSION - 1)
     assert [m.version for m in pending_migrations(db)] == [LATEST_VERSION]
+    p = db.param
     db.execute_sql(
-        "INSERT INTO tenant (name, kdf_salt, created, disabled) VALUES (?, ?, ?, 0)",
-        ("acme", b"0" * 16, "2026-01-01 00:00:00"),
+        f"INSERT INTO tenant (name, kdf_salt, created, disabled) VALUES ({p}, {p}, {p}, {p})",  # noqa: S608
+        ("acme", b"0" * 16, "2026-01-01 00:00:00", False),
     )
     db.execute_sql(
         "INSERT INTO api_key (tenant_id, public_id, secret_hash, scopes, label, created, kind) "
