@@ -93,7 +93,11 @@ def _best_effort(count: Callable[[], int]) -> int | None:
 
 
 def _count(services: Services, sql: str) -> int | None:
-    return _best_effort(lambda: int(services.database.execute_sql(sql).fetchone()[0]))
+    def count() -> int:
+        row = services.database.execute_sql(sql).fetchone()  # type: ignore[no-untyped-call]
+        return int(row[0])
+
+    return _best_effort(count)
 
 
 def _detailed(services: Services) -> dict[str, Any]:

@@ -75,9 +75,12 @@ def take_postgres_write(database: peewee.Database, timeout: float) -> None:
     with database.atomic() as transaction:
         # SET LOCAL: bounds apply to this transaction only, so the pooled connection keeps
         # its defaults afterwards.
-        database.execute_sql(f"SET LOCAL statement_timeout = {milliseconds}")
-        database.execute_sql(f"SET LOCAL lock_timeout = {milliseconds}")
-        database.execute_sql("UPDATE schema_version SET name = name WHERE version = 1")
+        for statement in (
+            f"SET LOCAL statement_timeout = {milliseconds}",
+            f"SET LOCAL lock_timeout = {milliseconds}",
+            "UPDATE schema_version SET name = name WHERE version = 1",
+        ):
+            database.execute_sql(statement)  # type: ignore[no-untyped-call]
         transaction.rollback()
 
 

@@ -1,10 +1,11 @@
-"""init, the schema migrations (db upgrade|status) and master key rotation."""
+"""init, the schema migrations (db upgrade|status), db copy and master key rotation."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+import peewee
 
 from orderdesk_mcp.admin_audit import record_admin_action
 from orderdesk_mcp.backup import BackupError, hold_server_lock, running_server_reason
@@ -21,7 +22,14 @@ from orderdesk_mcp.cli.base import (
     translated_errors,
 )
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.connection import redact_url
+from orderdesk_mcp.db.connection import close_database, redact_url, scrub_password
+from orderdesk_mcp.db.copy import (
+    HEARTBEAT_FRESH_SECONDS,
+    CopyError,
+    copy_database,
+    fresh_heartbeats,
+    open_target,
+)
 from orderdesk_mcp.db.migrations import (
     LATEST_VERSION,
     apply_migrations,
@@ -135,6 +143,62 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
         {"schema_version": version, "latest_version": LATEST_VERSION, "pending": names},
         f"Schema version {version} of {LATEST_VERSION}."
         + (f" Pending: {', '.join(names)} (run `orderdesk-mcp db upgrade`)." if names else ""),
+    )
+
+
+@db.command("copy")
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    metavar="URL",
+    help="An empty PostgreSQL database, e.g. postgresql://orderdesk@db.internal/orderdesk. "
+    "Leave the password out of the URL: libpq reads PGPASSWORD or ~/.pgpass.",
+)
+@json_option
+@click.pass_context
+def db_copy(ctx: click.Context, target_url: str, as_json: bool) -> None:
+    """Copy this database (tables, keys, sealed store keys, sessions, audit) into an empty
+    PostgreSQL database, in one transaction, verifying row counts (server stopped)."""
+    settings = settings_from_context(ctx)
+    reason = running_server_reason(settings)
+    if reason:
+        raise CliError(
+            f"refusing to copy the database while the server runs ({reason}): rows written "
+            "during the copy would be lost; stop it first (`systemctl stop orderdesk-mcp`)"
+        )
+    source = open_current_database(settings)
+    live = fresh_heartbeats(source)
+    if live:
+        raise CliError(
+            f"refusing to copy the database while servers of the group are live "
+            f"({', '.join(live)} sent a heartbeat within {HEARTBEAT_FRESH_SECONDS} s); stop "
+            "every serve process first"
+        )
+    shown_url = redact_url(target_url)
+    try:
+        target = open_target(target_url)
+        try:
+            result = copy_database(source, target)
+        finally:
+            close_database(target)
+    except CopyError as exc:
+        raise CliError(str(exc)) from None
+    except peewee.DatabaseError as exc:
+        raise CliError(
+            f"the copy failed and was rolled back: {scrub_password(str(exc).strip(), target_url)}"
+        ) from None
+    width = max(len(name) for name in result.tables)
+    lines = [f"Copied schema version {result.schema_version} to {shown_url}:"]
+    lines += [f"  {name:<{width}}  {rows}" for name, rows in result.tables.items()]
+    lines.append(
+        "Row counts verified. Point every server at it: ORDERDESK_MCP_DATABASE_URL (with the "
+        "same master key), then start them."
+    )
+    emit(
+        as_json,
+        {"to": shown_url, "schema_version": result.schema_version, "tables": result.tables},
+        "\n".join(lines),
     )
 
 

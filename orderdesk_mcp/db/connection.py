@@ -122,9 +122,8 @@ def close_database(db: peewee.Database) -> None:
 def _open_postgres(url: str, threads: int) -> peewee.Database:
     """A pooled PostgreSQL database: a request reuses a connection instead of opening one
     (a TCP + authentication round trip each; figures in docs/PERFORMANCE.md)."""
-    parts = urlsplit(url)
-    db = PooledPostgresqlDatabase(
-        parts.path.lstrip("/") or None,
+    db: peewee.Database = PooledPostgresqlDatabase(
+        _postgres_database_name(url),
         max_connections=threads + POSTGRES_POOL.extra_connections,
         stale_timeout=POSTGRES_POOL.stale_seconds,
         timeout=POSTGRES_POOL.wait_seconds,
@@ -132,6 +131,15 @@ def _open_postgres(url: str, threads: int) -> peewee.Database:
     )
     database.initialize(db)
     return db
+
+
+def postgres_database(url: str) -> peewee.PostgresqlDatabase:
+    """A plain (unpooled, unbound) PostgreSQL database for a one-off job such as `db copy`."""
+    return peewee.PostgresqlDatabase(_postgres_database_name(url), **_postgres_connect_params(url))
+
+
+def _postgres_database_name(url: str) -> str | None:
+    return unquote(urlsplit(url).path.lstrip("/")) or None
 
 
 def _postgres_connect_params(url: str) -> dict[str, Any]:
