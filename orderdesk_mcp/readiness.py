@@ -76,8 +76,9 @@ def take_postgres_write(database: peewee.Database, timeout: float) -> None:
         # SET LOCAL: bounds apply to this transaction only, so the pooled connection keeps
         # its defaults afterwards.
         for statement in (
-            f"SET LOCAL statement_timeout = {milliseconds}",
+            # The lock wait is what usually stalls; the statement bound catches the rest.
             f"SET LOCAL lock_timeout = {milliseconds}",
+            f"SET LOCAL statement_timeout = {2 * milliseconds}",
             "UPDATE schema_version SET name = name WHERE version = 1",
         ):
             database.execute_sql(statement)  # type: ignore[no-untyped-call]
