@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,10 +133,10 @@ def _run(tool: Path, args: list[str], url: str, what: str) -> subprocess.Complet
     except subprocess.TimeoutExpired:
         raise PostgresBackupError(f"{what} did not finish within {_TOOL_SECONDS} s") from None
     if done.returncode != 0:
-        detail = scrub_password(done.stderr.strip(), url).splitlines()
-        raise PostgresBackupError(
-            f"{what} failed on {redact_url(url)}: {detail[-1] if detail else 'no output'}"
-        )
+        lines = scrub_password(done.stderr.strip(), url).splitlines()
+        # The first "error:" line names the cause; later ones repeat the failed command.
+        errors = [line for line in lines if "error:" in line] or lines or ["no output"]
+        raise PostgresBackupError(f"{what} failed on {redact_url(url)}: {errors[0]}")
     return done
 
 
@@ -224,11 +225,17 @@ def check_dump(dump: Path, tables: dict[str, int], schema_version: int) -> None:
 
 def restore_dump(url: str, dump: Path, keep_dir: Path) -> tuple[Path, list[str]]:
     """Replace the database's tables with the dump's, in one transaction, after keeping a
-    dump of the current contents in `keep_dir`; returns (kept dump, migrations applied)."""
+    dump of the current contents in `keep_dir`; returns (kept dump, migrations applied).
+
+    `pg_restore --clean` cannot drop a table that a newer table (absent from the dump)
+    still references, so the restore is one psql script instead: drop every current table,
+    then the dump's SQL, all under --single-transaction (a failure changes nothing).
+    """
     database = postgres_database(url)
     try:
         database.connect()
         major = server_major(database)
+        tables = _table_names(database)
     except peewee.DatabaseError as exc:
         raise PostgresBackupError(
             f"cannot connect to {redact_url(url)}: {scrub_password(str(exc), url)}"
@@ -240,14 +247,28 @@ def restore_dump(url: str, dump: Path, keep_dir: Path) -> tuple[Path, list[str]]
     kept = keep_dir / f"orderdesk-mcp.replaced-{stamp}.pgdump"
     dump_database(url, kept)
     os.chmod(kept, 0o600)
-    _run(
-        find_tool("pg_restore", major),
-        ["--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-         "--exit-on-error", f"--dbname={libpq_environment(url).get('PGDATABASE', '')}",
-         str(dump)],
-        url,
-        "pg_restore",
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="orderdesk-mcp-restore-") as work:
+        body = Path(work) / "dump.sql"
+        _run(
+            find_tool("pg_restore", major),
+            ["--no-owner", "--no-privileges", f"--file={body}", str(dump)],
+            url,
+            "pg_restore",
+        )
+        script = Path(work) / "restore.sql"
+        with script.open("w") as out:
+            if tables:
+                # Names come from the catalogue itself, never from input.
+                listed = ", ".join(f'public."{name}"' for name in tables)
+                out.write(f"DROP TABLE IF EXISTS {listed} CASCADE;\n")
+            with body.open() as dumped:
+                shutil.copyfileobj(dumped, out)
+        _run(
+            find_tool("psql", major),
+            ["-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1", f"--file={script}"],
+            url,
+            "the restore (psql)",
+        )
     database = postgres_database(url)
     try:
         with database.connection_context():

@@ -828,7 +828,8 @@ class Settings:
     """The validated, immutable configuration of one process."""
 
     data_dir: Path
-    database_url: str | None
+    # Out of repr: a postgresql:// URL may carry the password (print it via redact_url).
+    database_url: str | None = field(repr=False)
     master_key: Secret | None
     master_key_file: Path | None
     host: str

@@ -45,6 +45,10 @@ from orderdesk_mcp.vault import Vault
 from tests.conftest import settings_env
 from tests.test_nginx import free_loopback_port
 
+# About the SQLite file (online backup API, integrity_check, the file beside the data dir);
+# PostgreSQL backups have their own tests in test_postgres_backup.py.
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parent.parent
 WRITER_ROW_LIMIT = 5000
 
