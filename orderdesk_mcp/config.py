@@ -366,7 +366,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "ORDERDESK_MCP_DATABASE_URL",
         "",
         "Peewee database URL (playhouse.db_url). Empty: SQLite file orderdesk-mcp.db in the "
-        "data dir.",
+        "data dir. postgresql://user:password@host/db for several hosts (pooled; the password "
+        "is never printed; without one libpq reads PGPASSWORD or a pgpass file).",
         _parse_database_url,
     ),
     SettingSpec(
