@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup, list_backups
-from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.connection import is_postgres_url, sqlite_path_from_url
 from orderdesk_mcp.db.lookups import active_session_count
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
@@ -100,6 +100,14 @@ def _count(services: Services, sql: str) -> int | None:
     return _best_effort(count)
 
 
+def _database_bytes(services: Services) -> int | None:
+    """The SQLite file with its WAL, or what PostgreSQL reports for the database."""
+    url = services.settings.effective_database_url
+    if is_postgres_url(url):
+        return _count(services, "SELECT pg_database_size(current_database())")
+    return _file_bytes(sqlite_path_from_url(url))
+
+
 def _detailed(services: Services) -> dict[str, Any]:
     settings = services.settings
     now = time.time()
@@ -119,7 +127,7 @@ def _detailed(services: Services) -> dict[str, Any]:
         "started_at": dt.datetime.fromtimestamp(services.started_at, dt.UTC).isoformat(),
         "uptime_seconds": round(now - services.started_at, 1),
         "database": {
-            "bytes": _file_bytes(sqlite_path_from_url(settings.effective_database_url)),
+            "bytes": _database_bytes(services),
             "schema_version": schema_version,
             "latest_schema_version": LATEST_VERSION,
         },
