@@ -238,13 +238,7 @@ def create_backup(
             f"there is no database at {source} to back up; run `orderdesk-mcp init` first"
         )
     directory = dest or settings.backups_dir
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise BackupError(f"cannot create the backup directory {directory}: {exc}") from None
-
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    final = directory / backup_name(created)
+    created, final = _new_backup_path(directory)
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=directory) as work:
         copy = Path(work) / DATABASE_NAME
         try:
@@ -276,13 +270,18 @@ def create_backup(
     return CreateResult(final, manifest, prune_backups(directory, keep))
 
 
-def _create_postgres_backup(settings: Settings, directory: Path, keep: int) -> CreateResult:
+def _new_backup_path(directory: Path) -> tuple[dt.datetime, Path]:
+    """The (private) backup directory made if missing; the time and path of a new backup."""
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise BackupError(f"cannot create the backup directory {directory}: {exc}") from None
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    final = directory / backup_name(created)
+    return created, directory / backup_name(created)
+
+
+def _create_postgres_backup(settings: Settings, directory: Path, keep: int) -> CreateResult:
+    created, final = _new_backup_path(directory)
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=directory) as work:
         dump = Path(work) / backup_postgres.DUMP_NAME
         try:
@@ -575,9 +574,10 @@ def _restore_postgres_backup(settings: Settings, archive_path: Path) -> RestoreR
             )
         _check_database(manifest, dump, archive_path)
         try:
-            kept, applied = backup_postgres.restore_dump(url, dump, settings.backups_dir)
+            kept = backup_postgres.restore_dump(url, dump, settings.backups_dir)
         except backup_postgres.PostgresBackupError as exc:
             raise BackupError(str(exc)) from None
+    applied = migrate_restored(postgres_database(url))
     with current.connection_context():
         version = current_version(current)
     return RestoreResult(
@@ -590,13 +590,17 @@ def _restore_postgres_backup(settings: Settings, archive_path: Path) -> RestoreR
 
 
 def _migrate(path: Path) -> list[str]:
-    db = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=5)
+    return migrate_restored(peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=5))
+
+
+def migrate_restored(db: peewee.Database) -> list[str]:
+    """Apply pending migrations to a database just restored (a backup of an older release)."""
     try:
         with db.connection_context():
             applied = apply_migrations(db)
     except peewee.DatabaseError as exc:
         raise BackupError(
-            f"the backup was restored to {path} but its migrations failed ({exc}); run "
+            f"the backup was restored but its migrations failed ({exc}); run "
             "`orderdesk-mcp db upgrade` to retry"
         ) from None
     finally:

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import peewee
 
 from orderdesk_mcp.db.connection import postgres_database, redact_url, scrub_password
-from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations, current_version
+from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version
 
 ENGINE = "postgresql"
 DUMP_NAME = "orderdesk-mcp.pgdump"
@@ -223,9 +223,10 @@ def check_dump(dump: Path, tables: dict[str, int], schema_version: int) -> None:
         )
 
 
-def restore_dump(url: str, dump: Path, keep_dir: Path) -> tuple[Path, list[str]]:
+def restore_dump(url: str, dump: Path, keep_dir: Path) -> Path:
     """Replace the database's tables with the dump's, in one transaction, after keeping a
-    dump of the current contents in `keep_dir`; returns (kept dump, migrations applied).
+    dump of the current contents in `keep_dir`; returns the kept dump. (The caller then
+    applies pending migrations: a backup of an older release.)
 
     `pg_restore --clean` cannot drop a table that a newer table (absent from the dump)
     still references, so the restore is one psql script instead: drop every current table,
@@ -269,13 +270,4 @@ def restore_dump(url: str, dump: Path, keep_dir: Path) -> tuple[Path, list[str]]
             url,
             "the restore (psql)",
         )
-    database = postgres_database(url)
-    try:
-        with database.connection_context():
-            applied = apply_migrations(database)
-    except peewee.DatabaseError as exc:
-        raise PostgresBackupError(
-            f"the dump was restored but its migrations failed ({scrub_password(str(exc), url)}); "
-            "run `orderdesk-mcp db upgrade` to retry"
-        ) from None
-    return kept, [f"{migration.version:04d}_{migration.name}" for migration in applied]
+    return kept
