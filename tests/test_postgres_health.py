@@ -89,3 +89,8 @@ def test_an_unreachable_database_is_named_without_its_password(settings: Setting
         assert "secret-db-pw-42" not in str(detailed)
     finally:
         close_database(database)
+
+
+def test_connections_wait_for_a_lock_no_longer_than_sqlite_would(db: peewee.Database) -> None:
+    (value,) = db.execute_sql("SHOW lock_timeout").fetchone()
+    assert value == "5s"

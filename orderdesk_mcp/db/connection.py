@@ -50,6 +50,10 @@ class PoolSizing:
     stale_seconds: int = 300
     # A request waits this long for a free connection before failing with a clear error.
     wait_seconds: int = 10
+    # A statement waits this long for a row or table lock, then fails: the same 5 s SQLite's
+    # busy_timeout gives, so a stuck admin transaction makes requests fail (and an audit row
+    # that cannot be written refuses its write) instead of hanging every worker thread.
+    lock_timeout_ms: int = 5000
 
 
 POSTGRES_POOL = PoolSizing()
@@ -157,6 +161,10 @@ def _postgres_connect_params(url: str) -> dict[str, Any]:
         params["port"] = parts.port
     params.update(parse_qsl(parts.query))
     params.setdefault("connect_timeout", 10)
+    lock_timeout = f"-c lock_timeout={POSTGRES_POOL.lock_timeout_ms}"
+    params["options"] = (
+        f"{params['options']} {lock_timeout}" if "options" in params else lock_timeout
+    )
     return params
 
 
