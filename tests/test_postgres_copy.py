@@ -44,10 +44,14 @@ def with_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"postgres:{PASSWORD}@{parts.hostname}:{parts.port}"))
 
 
-def run_copy(env: Mapping[str, str], url: str) -> subprocess.CompletedProcess[str]:
+def run_copy(
+    env: Mapping[str, str], url: str, *, stdin: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`db copy --to URL`, or with `stdin` the URL piped in (`--to -`)."""
     return subprocess.run(
-        [*CLI, "db", "copy", "--to", url, "--json"],
+        [*CLI, "db", "copy", "--to", "-" if stdin else url, "--json"],
         env=dict(env),
+        input=f"{url}\n" if stdin else None,
         capture_output=True,
         text=True,
         timeout=120,
@@ -113,7 +117,7 @@ def test_copy_moves_everything_and_the_server_runs_on_postgresql(
     assert expected["audit_event"] >= 2
 
     url = with_password(postgres_server.create_database())
-    copied = run_copy(group.env, url)
+    copied = run_copy(group.env, url, stdin=True)
     assert copied.returncode == 0, copied.stderr
     assert PASSWORD not in copied.stdout + copied.stderr
     report = json.loads(copied.stdout)

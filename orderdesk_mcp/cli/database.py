@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -152,8 +153,8 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
     "target_url",
     required=True,
     metavar="URL",
-    help="An empty PostgreSQL database, e.g. postgresql://orderdesk@db.internal/orderdesk. "
-    "Leave the password out of the URL: libpq reads PGPASSWORD or ~/.pgpass.",
+    help="An empty PostgreSQL database, e.g. postgresql://orderdesk@db.internal/orderdesk; "
+    "'-' reads the URL from stdin (keeps a password out of ps and shell history).",
 )
 @json_option
 @click.pass_context
@@ -175,6 +176,8 @@ def db_copy(ctx: click.Context, target_url: str, as_json: bool) -> None:
             f"({', '.join(live)} sent a heartbeat within {HEARTBEAT_FRESH_SECONDS} s); stop "
             "every serve process first"
         )
+    if target_url == "-":
+        target_url = sys.stdin.readline().strip()
     shown_url = redact_url(target_url)
     try:
         target = open_target(target_url)
