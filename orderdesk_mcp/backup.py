@@ -36,10 +36,17 @@ from typing import IO, Any
 
 import peewee
 
-from orderdesk_mcp import __version__
+from orderdesk_mcp import __version__, backup_postgres
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.connection import SQLITE_PRAGMAS, sqlite_path_from_url
-from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations
+from orderdesk_mcp.db.connection import (
+    SQLITE_PRAGMAS,
+    is_postgres_url,
+    postgres_database,
+    redact_url,
+    sqlite_path_from_url,
+)
+from orderdesk_mcp.db.copy import HEARTBEAT_FRESH_SECONDS, fresh_heartbeats
+from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations, current_version
 from orderdesk_mcp.server_group import live_server_reason
 
 DEFAULT_KEEP = 14
@@ -67,6 +74,9 @@ class Manifest:
     tables: dict[str, int]
     database_sha256: str
     database_bytes: int
+    # "sqlite" (member orderdesk-mcp.db) or "postgresql" (orderdesk-mcp.pgdump, pg_dump -Fc);
+    # manifests written before PostgreSQL support have no engine: SQLite.
+    engine: str = "sqlite"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -83,6 +93,7 @@ class Manifest:
                 tables={str(k): int(v) for k, v in dict(data["tables"]).items()},
                 database_sha256=str(data["database_sha256"]),
                 database_bytes=int(data["database_bytes"]),
+                engine=str(data.get("engine", "sqlite")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BackupError(f"the backup's manifest is not readable ({exc})") from None
@@ -114,7 +125,7 @@ class CreateResult:
 @dataclass(frozen=True)
 class RestoreResult:
     restored_from: Path
-    database: Path
+    database: Path | str  # the SQLite file, or the PostgreSQL URL without its password
     replaced: Path | None
     migrations_applied: list[str]
     schema_version: int
@@ -124,12 +135,13 @@ class RestoreResult:
 
 
 def database_file(settings: Settings) -> Path:
-    """The SQLite file of the settings, or BackupError for any other database."""
+    """The SQLite file of the settings, or BackupError for a database that is neither SQLite
+    nor PostgreSQL (PostgreSQL goes through backup_postgres.py)."""
     path = sqlite_path_from_url(settings.effective_database_url)
     if path is None:
         raise BackupError(
-            "backups cover SQLite databases only; ORDERDESK_MCP_DATABASE_URL points elsewhere, "
-            "so back it up with that database's own tools"
+            "backups cover SQLite and PostgreSQL databases; ORDERDESK_MCP_DATABASE_URL points "
+            "elsewhere, so back it up with that database's own tools"
         )
     return path
 
@@ -220,19 +232,15 @@ def create_backup(
     (None: no pruning here; the CLI applies backup_retention once the backup is verified)."""
     if keep is not None and keep < 1:
         raise BackupError("--keep must be at least 1 (the backup just taken)")
+    if is_postgres_url(settings.effective_database_url):
+        return _create_postgres_backup(settings, dest or settings.backups_dir, keep)
     source = database_file(settings)
     if not source.is_file():
         raise BackupError(
             f"there is no database at {source} to back up; run `orderdesk-mcp init` first"
         )
     directory = dest or settings.backups_dir
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise BackupError(f"cannot create the backup directory {directory}: {exc}") from None
-
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    final = directory / backup_name(created)
+    created, final = _new_backup_path(directory)
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=directory) as work:
         copy = Path(work) / DATABASE_NAME
         try:
@@ -265,6 +273,41 @@ def create_backup(
     return CreateResult(final, manifest, pruned)
 
 
+def _new_backup_path(directory: Path) -> tuple[dt.datetime, Path]:
+    """The (private) backup directory made if missing; the time and path of a new backup."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backup directory {directory}: {exc}") from None
+    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return created, directory / backup_name(created)
+
+
+def _create_postgres_backup(settings: Settings, directory: Path, keep: int | None) -> CreateResult:
+    created, final = _new_backup_path(directory)
+    with tempfile.TemporaryDirectory(prefix=".backup-", dir=directory) as work:
+        dump = Path(work) / backup_postgres.DUMP_NAME
+        try:
+            snapshot = backup_postgres.dump_database(settings.effective_database_url, dump)
+        except backup_postgres.PostgresBackupError as exc:
+            raise BackupError(str(exc)) from None
+        manifest = Manifest(
+            format=MANIFEST_FORMAT,
+            created=created.isoformat(timespec="microseconds") + "Z",
+            app_version=__version__,
+            schema_version=snapshot.schema_version,
+            tables=snapshot.tables,
+            database_sha256=_sha256_file(dump),
+            database_bytes=dump.stat().st_size,
+            engine=backup_postgres.ENGINE,
+        )
+        partial = Path(work) / final.name
+        _write_archive(partial, manifest, dump)
+        os.replace(partial, final)
+    pruned = prune_backups(directory, keep) if keep is not None else []
+    return CreateResult(final, manifest, pruned)
+
+
 def _write_archive(path: Path, manifest: Manifest, database: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as archive:
@@ -272,9 +315,14 @@ def _write_archive(path: Path, manifest: Manifest, database: Path) -> None:
         info = tarfile.TarInfo(MANIFEST_NAME)
         info.size, info.mode, info.mtime = len(body), 0o600, int(dt.datetime.now().timestamp())
         archive.addfile(info, io.BytesIO(body))
-        archive.add(database, arcname=DATABASE_NAME, recursive=False)
+        archive.add(database, arcname=_member_name(manifest.engine), recursive=False)
         raw.flush()
         os.fsync(raw.fileno())
+
+
+def _member_name(engine: str) -> str:
+    """The database member of an archive of this engine."""
+    return backup_postgres.DUMP_NAME if engine == backup_postgres.ENGINE else DATABASE_NAME
 
 
 def prune_backups(directory: Path, keep: int) -> list[Path]:
@@ -296,15 +344,21 @@ def _extract(archive_path: Path, work: Path) -> tuple[Manifest, Path]:
     try:
         with tarfile.open(archive_path, mode="r:gz") as archive:
             names = set(archive.getnames())
-            if names != {MANIFEST_NAME, DATABASE_NAME}:
+            if MANIFEST_NAME not in names:
                 raise BackupError(
                     f"{archive_path} is not an orderdesk-mcp backup (it holds "
                     f"{sorted(names)}, expected {MANIFEST_NAME} and {DATABASE_NAME})"
                 )
             manifest = Manifest.from_json(_read_member(archive, MANIFEST_NAME).read().decode())
-            target = work / DATABASE_NAME
+            member = _member_name(manifest.engine)
+            if names != {MANIFEST_NAME, member}:
+                raise BackupError(
+                    f"{archive_path} is not an orderdesk-mcp backup (it holds "
+                    f"{sorted(names)}, expected {MANIFEST_NAME} and {member})"
+                )
+            target = work / member
             with target.open("wb") as out:
-                shutil.copyfileobj(_read_member(archive, DATABASE_NAME), out)
+                shutil.copyfileobj(_read_member(archive, member), out)
     except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as exc:
         raise BackupError(
             f"{archive_path} is damaged and cannot be read ({type(exc).__name__}: {exc}); "
@@ -328,6 +382,9 @@ def _check_database(manifest: Manifest, database: Path, archive_path: Path) -> N
             f"{archive_path}: the database checksum does not match its manifest (the file is "
             "damaged or was altered); use another backup"
         )
+    if manifest.engine != "sqlite":
+        _check_postgres_dump(manifest, database, archive_path)
+        return
     try:
         with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
             problems = _integrity_problems(conn)
@@ -358,6 +415,15 @@ def _check_database(manifest: Manifest, database: Path, archive_path: Path) -> N
         raise BackupError(
             f"{archive_path}: row counts differ from the manifest in {', '.join(differing)}"
         )
+
+
+def _check_postgres_dump(manifest: Manifest, dump: Path, archive_path: Path) -> None:
+    if manifest.engine != backup_postgres.ENGINE:
+        raise BackupError(f"{archive_path}: unknown database engine {manifest.engine!r}")
+    try:
+        backup_postgres.check_dump(dump, manifest.tables, manifest.schema_version)
+    except backup_postgres.PostgresBackupError as exc:
+        raise BackupError(f"{archive_path}: {exc}") from None
 
 
 def verify_backup(archive_path: Path) -> Manifest:
@@ -452,6 +518,8 @@ def restore_backup(settings: Settings, archive_path: Path) -> RestoreResult:
             f"refusing to restore while the server runs ({reason}); stop it first "
             "(`systemctl stop orderdesk-mcp`), then run the restore again"
         )
+    if is_postgres_url(settings.effective_database_url):
+        return _restore_postgres_backup(settings, archive_path)
     target = database_file(settings)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -486,14 +554,58 @@ def restore_backup(settings: Settings, archive_path: Path) -> RestoreResult:
     )
 
 
+def _restore_postgres_backup(settings: Settings, archive_path: Path) -> RestoreResult:
+    """pg_restore a PostgreSQL backup over the configured database, after keeping a dump of
+    what it held in the backups dir; refuses while any server of the group is live."""
+    url = settings.effective_database_url
+    current = postgres_database(url)
+    try:
+        with current.connection_context():
+            live = fresh_heartbeats(current)
+    except peewee.DatabaseError:
+        live = []  # the restore below names the connection problem
+    if live:
+        raise BackupError(
+            f"refusing to restore while servers of the group are live ({', '.join(live)} sent "
+            f"a heartbeat within {HEARTBEAT_FRESH_SECONDS} s); stop every serve process first"
+        )
+    with tempfile.TemporaryDirectory(prefix=".restore-") as work:
+        manifest, dump = _extract(archive_path, Path(work))
+        if manifest.engine != backup_postgres.ENGINE:
+            raise BackupError(
+                f"{archive_path} is a backup of a {manifest.engine} database and this server "
+                "uses PostgreSQL: restore it on SQLite, then move it with `orderdesk-mcp db copy "
+                "--to`"
+            )
+        _check_database(manifest, dump, archive_path)
+        try:
+            kept = backup_postgres.restore_dump(url, dump, settings.backups_dir)
+        except backup_postgres.PostgresBackupError as exc:
+            raise BackupError(str(exc)) from None
+    applied = migrate_restored(postgres_database(url))
+    with current.connection_context():
+        version = current_version(current)
+    return RestoreResult(
+        restored_from=archive_path,
+        database=redact_url(url),
+        replaced=kept,
+        migrations_applied=applied,
+        schema_version=version,
+    )
+
+
 def _migrate(path: Path) -> list[str]:
-    db = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=5)
+    return migrate_restored(peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=5))
+
+
+def migrate_restored(db: peewee.Database) -> list[str]:
+    """Apply pending migrations to a database just restored (a backup of an older release)."""
     try:
         with db.connection_context():
             applied = apply_migrations(db)
     except peewee.DatabaseError as exc:
         raise BackupError(
-            f"the backup was restored to {path} but its migrations failed ({exc}); run "
+            f"the backup was restored but its migrations failed ({exc}); run "
             "`orderdesk-mcp db upgrade` to retry"
         ) from None
     finally:

@@ -368,7 +368,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "ORDERDESK_MCP_DATABASE_URL",
         "",
         "Peewee database URL (playhouse.db_url). Empty: SQLite file orderdesk-mcp.db in the "
-        "data dir.",
+        "data dir. postgresql://user:password@host/db for several hosts (pooled; the password "
+        "is never printed; without one libpq reads PGPASSWORD or a pgpass file).",
         _parse_database_url,
     ),
     SettingSpec(
@@ -839,7 +840,8 @@ class Settings:
     """The validated, immutable configuration of one process."""
 
     data_dir: Path
-    database_url: str | None
+    # Out of repr: a postgresql:// URL may carry the password (print it via redact_url).
+    database_url: str | None = field(repr=False)
     master_key: Secret | None
     master_key_file: Path | None
     host: str

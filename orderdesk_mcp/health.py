@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from orderdesk_mcp import __version__
 from orderdesk_mcp.backup import latest_backup, list_backups
-from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.connection import is_postgres_url, sqlite_path_from_url
+from orderdesk_mcp.db.lookups import active_session_count
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.metrics import get_metrics
@@ -92,12 +94,27 @@ def _file_bytes(path: Path | None) -> int | None:
     return total if found else None
 
 
-def _count(services: Services, sql: str, *params: Any) -> int | None:
+def _best_effort(count: Callable[[], int]) -> int | None:
     try:
-        row = services.database.execute_sql(sql, params).fetchone()  # type: ignore[no-untyped-call]
+        return count()
     except Exception:
         return None  # readiness reports why; details stay best-effort
-    return int(row[0])
+
+
+def _count(services: Services, sql: str) -> int | None:
+    def count() -> int:
+        row = services.database.execute_sql(sql).fetchone()  # type: ignore[no-untyped-call]
+        return int(row[0])
+
+    return _best_effort(count)
+
+
+def _database_bytes(services: Services) -> int | None:
+    """The SQLite file with its WAL, or what PostgreSQL reports for the database."""
+    url = services.settings.effective_database_url
+    if is_postgres_url(url):
+        return _count(services, "SELECT pg_database_size(current_database())")
+    return _file_bytes(sqlite_path_from_url(url))
 
 
 def _detailed(services: Services) -> dict[str, Any]:
@@ -119,7 +136,7 @@ def _detailed(services: Services) -> dict[str, Any]:
         "started_at": dt.datetime.fromtimestamp(services.started_at, dt.UTC).isoformat(),
         "uptime_seconds": round(now - services.started_at, 1),
         "database": {
-            "bytes": _file_bytes(sqlite_path_from_url(settings.effective_database_url)),
+            "bytes": _database_bytes(services),
             "schema_version": schema_version,
             "latest_schema_version": LATEST_VERSION,
         },
@@ -127,10 +144,8 @@ def _detailed(services: Services) -> dict[str, Any]:
         "counts": {
             "tenants": _count(services, "SELECT count(*) FROM tenant"),
             "stores": _count(services, "SELECT count(*) FROM store"),
-            "active_sessions": _count(
-                services,
-                "SELECT count(*) FROM mcp_session WHERE ended IS NULL AND last_seen >= ?",
-                cutoff,
+            "active_sessions": _best_effort(
+                lambda: active_session_count(services.database, cutoff)
             ),
         },
         "upstream": {

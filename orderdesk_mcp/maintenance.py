@@ -35,15 +35,16 @@ from orderdesk_mcp.backup import running_server_reason
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
-from orderdesk_mcp.db.models import ServerHeartbeat, utcnow
+from orderdesk_mcp.db.models import utcnow
 from orderdesk_mcp.jobs import newest_outcomes, record_job
 from orderdesk_mcp.mcp.audit import prune_audit_events
 from orderdesk_mcp.orderdesk.cache import ResponseCache
+from orderdesk_mcp.server_group import STALE_AFTER_SECONDS, live_servers
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "maintain"
-HEARTBEAT_FRESH_SECONDS = 30
+HEARTBEAT_FRESH_SECONDS = int(STALE_AFTER_SECONDS)
 """A heartbeat row seen this recently is a live serve process (on this host or another)."""
 
 INCREMENTAL_VACUUM_PAGES = 500
@@ -226,9 +227,7 @@ def live_server_reason(settings: Settings, db: peewee.Database) -> str | None:
     reason = running_server_reason(settings)
     if reason:
         return reason
-    cutoff = utcnow() - dt.timedelta(seconds=HEARTBEAT_FRESH_SECONDS)
-    with db.bind_ctx([ServerHeartbeat]):
-        live = list(ServerHeartbeat.select().where(ServerHeartbeat.last_seen >= cutoff).limit(3))
+    live = live_servers(db)[:3]
     if live:
         names = ", ".join(f"{row.hostname} pid {row.pid}" for row in live)
         return f"serve processes sent a heartbeat in the last {HEARTBEAT_FRESH_SECONDS} s ({names})"

@@ -40,6 +40,7 @@ from orderdesk_mcp import __version__
 from orderdesk_mcp.config import Secret
 from orderdesk_mcp.coordination.link import shared_link
 from orderdesk_mcp.coordination.metrics import RedisLinkCollector
+from orderdesk_mcp.db.lookups import active_session_count
 from orderdesk_mcp.http_helpers import bearer_matches, is_loopback, json_error
 from orderdesk_mcp.mcp.method_names import MCP_METHODS
 from orderdesk_mcp.metrics_jobs import register_job_metrics
@@ -395,11 +396,7 @@ def init_app(app: Flask) -> Metrics:
         cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(
             seconds=settings.session_ttl
         )
-        row = services.database.execute_sql(  # type: ignore[no-untyped-call]
-            "SELECT count(*) FROM mcp_session WHERE ended IS NULL AND last_seen >= ?",
-            (cutoff,),
-        ).fetchone()
-        return float(row[0])
+        return float(active_session_count(services.database, cutoff))
 
     metrics.scrape_gauges.add(
         f"{PREFIX}_active_sessions", "MCP sessions not ended and not idle-expired.", active_sessions

@@ -3,7 +3,8 @@
 Each check tries the thing the service needs rather than trusting that it was set up once:
 the database takes a write transaction, the disk has room, the reply cache takes a write
 lock, and the master key opens a sealed store key. Every check is bounded (about a second at
-most) and none calls Order Desk. A failing check returns one sentence saying what is wrong
+most) and none calls Order Desk. On PostgreSQL the database check makes a write and rolls
+it back. A failing check returns one sentence saying what is wrong
 and what to do; it never carries a secret (the reasons are shown to loopback and the admin
 token only, but they also go to the log).
 """
@@ -20,9 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import peewee
+
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.coordination.link import shared_link
-from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.connection import (
+    is_postgres_url,
+    redact_url,
+    scrub_password,
+    sqlite_path_from_url,
+)
 from orderdesk_mcp.db.migrations import pending_migrations
 from orderdesk_mcp.db.models import VaultCanary
 from orderdesk_mcp.services import Services
@@ -66,15 +74,49 @@ def take_write_lock(path: Path, timeout: float) -> None:
         conn.execute("ROLLBACK")
 
 
+def take_postgres_write(database: peewee.Database, timeout: float) -> None:
+    """A write PostgreSQL accepts, rolled back: proves the server takes writes (not a read-only
+    standby, not out of disk, no lock held on the row) within `timeout`."""
+    milliseconds = int(timeout * 1000)
+    with database.atomic() as transaction:
+        # SET LOCAL: bounds apply to this transaction only, so the pooled connection keeps
+        # its defaults afterwards.
+        for statement in (
+            # The lock wait is what usually stalls; the statement bound catches the rest.
+            f"SET LOCAL lock_timeout = {milliseconds}",
+            f"SET LOCAL statement_timeout = {2 * milliseconds}",
+            "UPDATE schema_version SET name = name WHERE version = 1",
+        ):
+            database.execute_sql(statement)  # type: ignore[no-untyped-call]
+        transaction.rollback()
+
+
+def _check_postgres_writes(services: Services) -> CheckResult:
+    url = services.settings.effective_database_url
+    try:
+        take_postgres_write(services.database, DATABASE_LOCK_TIMEOUT)
+    except Exception as exc:  # any driver error means "not ready", with its reason
+        reason = scrub_password(str(exc).strip().splitlines()[0] if str(exc) else "", url)
+        return CheckResult(
+            False,
+            f"the PostgreSQL database {redact_url(url)} does not take writes ({reason}): is it "
+            "a read-only standby, out of disk, or is a lock held? see the PostgreSQL log",
+        )
+    return CheckResult(True)
+
+
 def check_database(services: Services) -> CheckResult:
+    url = services.settings.effective_database_url
     try:
         pending = pending_migrations(services.database)
     except Exception as exc:  # any driver error means "not ready", with its reason
-        return CheckResult(False, f"the database does not answer: {exc}")
+        return CheckResult(False, f"the database does not answer: {scrub_password(str(exc), url)}")
     if pending:
         names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
         return CheckResult(False, f"pending migrations {names}; run `orderdesk-mcp db upgrade`")
-    path = sqlite_path_from_url(services.settings.effective_database_url)
+    if is_postgres_url(url):
+        return _check_postgres_writes(services)
+    path = sqlite_path_from_url(url)
     if path is None:
         return CheckResult(True)  # another database server: the query above reached it
     try:

@@ -19,7 +19,7 @@ from orderdesk_mcp.auth import issue_key
 from orderdesk_mcp.background_server import BackgroundServer
 from orderdesk_mcp.cli import cli
 from orderdesk_mcp.config import Settings, load_settings
-from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.connection import close_database, open_database
 from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import Tenant
 from orderdesk_mcp.orderdesk.machinery import UpstreamMachinery
@@ -43,22 +43,87 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+# --- the database engine: every test on `settings`/`db` runs on SQLite and PostgreSQL ------
+#
+# A test (or module, via `pytestmark`) about the SQLite file itself (snapshots, pragmas, WAL,
+# file modes) carries `@pytest.mark.sqlite_only`. ORDERDESK_TEST_DB_ENGINES=sqlite runs only
+# SQLite, for a quick local loop; the full run covers both.
+DB_ENGINES = ("sqlite", "postgresql")
+
+
+def _selected_engines() -> tuple[str, ...]:
+    wanted = os.environ.get("ORDERDESK_TEST_DB_ENGINES", "")
+    chosen = tuple(name for name in DB_ENGINES if name in wanted.split(","))
+    return chosen or DB_ENGINES
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_engine" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        if "db_engine" in str(marker.args[0]):
+            return  # the test chose its engines itself
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        engines: tuple[str, ...] = ("sqlite",)
+    else:
+        engines = _selected_engines()
+    metafunc.parametrize("db_engine", engines, indirect=True)
+
+
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    """Settings on a fresh data dir with a master key file (as `orderdesk-mcp init` makes)."""
+def db_engine(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_env(db_engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment naming this test's database: {} (SQLite in the data dir) or the URL
+    of a fresh PostgreSQL database."""
+    if db_engine == "sqlite":
+        return {}
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return {"ORDERDESK_MCP_DATABASE_URL": server.create_database()}
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_env: dict[str, str]) -> Settings:
+    """Settings on a fresh data dir with a master key file (as `orderdesk-mcp init` makes),
+    on this test's database engine."""
     write_key_file(data_dir / "master.key", generate_master_key())
     return load_settings(
-        {"ORDERDESK_MCP_DATA_DIR": str(data_dir), "ORDERDESK_MCP_LOG_FORMAT": "text"}
+        {
+            "ORDERDESK_MCP_DATA_DIR": str(data_dir),
+            "ORDERDESK_MCP_LOG_FORMAT": "text",
+            **database_env,
+        }
     )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a CLI or serve process needs to reach the settings' data dir and
+    database (SQLite in the data dir, or the test's PostgreSQL database)."""
+    env = {"ORDERDESK_MCP_DATA_DIR": str(settings.data_dir)}
+    if settings.database_url:
+        env["ORDERDESK_MCP_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def second_connection(database: peewee.Database) -> peewee.Database:
+    """A separate connection to the same database (not the pool, not bound to the models):
+    what another process would see."""
+    if isinstance(database, peewee.PostgresqlDatabase):
+        return peewee.PostgresqlDatabase(database.database, **database.connect_params)
+    return peewee.SqliteDatabase(database.database)
 
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[peewee.Database]:
-    """The real SQLite database of `settings`, migrated to the newest schema."""
+    """The real database of `settings` (SQLite file or PostgreSQL), migrated to the newest
+    schema."""
     database = open_database(settings)
     apply_migrations(database)
     yield database
-    database.close()
+    close_database(database)
 
 
 @pytest.fixture
@@ -176,13 +241,16 @@ def mcp_server(mcp_app: Flask, mcp_tenant: McpTenant) -> Iterator[McpServer]:
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Invoke the CLI on a fresh data dir; returns the click Result."""
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_env: dict[str, str]) -> Any:
+    """Invoke the CLI on a fresh data dir (and this test's database); returns the click
+    Result."""
     data_dir = tmp_path / "data"
     for name in list(os.environ):
         if name.startswith("ORDERDESK_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ORDERDESK_MCP_LOG_FORMAT", "text")
+    for name, value in database_env.items():
+        monkeypatch.setenv(name, value)
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None) -> Result:
@@ -193,17 +261,19 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def oauth_env(data_dir: Path) -> Iterator[tuple[Settings, peewee.Database, Vault]]:
+def oauth_env(
+    data_dir: Path, database_env: dict[str, str]
+) -> Iterator[tuple[Settings, peewee.Database, Vault]]:
     """OAuth on (tests/oauth_helpers.py settings), a migrated database, the vault of a new
     master key."""
     from tests.oauth_helpers import oauth_settings
 
     write_key_file(data_dir / "master.key", generate_master_key())
-    settings = oauth_settings(data_dir)
+    settings = oauth_settings(data_dir, **database_env)
     database = open_database(settings)
     apply_migrations(database)
     yield settings, database, Vault.from_settings(settings)
-    database.close()
+    close_database(database)
 
 
 @pytest.fixture(scope="session")

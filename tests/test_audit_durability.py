@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import peewee
 import pytest
 from flask import Flask
 
@@ -21,7 +22,7 @@ from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.models import AuditEvent
 from orderdesk_mcp.metrics import get_metrics
 from orderdesk_mcp.sandbox import RunningSandbox
-from tests.conftest import SANDBOX_DEMO_STORE, McpTenant
+from tests.conftest import SANDBOX_DEMO_STORE, McpTenant, second_connection
 from tests.test_mcp_http import McpHttp
 
 
@@ -48,6 +49,24 @@ def write_locked(path: Path) -> Iterator[sqlite3.Connection]:
         locker.close()
 
 
+@contextmanager
+def audit_writes_blocked(db: peewee.Database, settings: Settings) -> Iterator[None]:
+    """No audit row can be written until the block ends: SQLite's write lock held by another
+    connection, or on PostgreSQL a table lock on audit_event (reads still pass; inserts give
+    up after the 5 s lock_timeout, as SQLite's busy_timeout does)."""
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        with write_locked(database_file(settings)):
+            yield
+        return
+    holder = second_connection(db)
+    try:
+        with holder.atomic():
+            holder.execute_sql("LOCK TABLE audit_event IN EXCLUSIVE MODE")
+            yield
+    finally:
+        holder.close()
+
+
 def call_tool(session: McpHttp, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return session.result("tools/call", {"name": name, "arguments": arguments})
 
@@ -70,11 +89,15 @@ def some_order_id(session: McpHttp) -> str:
 
 
 def test_a_write_is_refused_unsent_when_its_audit_row_cannot_be_written(
-    session: McpHttp, mcp_app: Flask, settings: Settings, sandbox: RunningSandbox
+    session: McpHttp,
+    mcp_app: Flask,
+    settings: Settings,
+    sandbox: RunningSandbox,
+    db: peewee.Database,
 ) -> None:
     order_id = some_order_id(session)
     before = posts(sandbox)
-    with write_locked(database_file(settings)):
+    with audit_writes_blocked(db, settings):
         result = call_tool(session, "add_order_note", {"order_id": order_id, "note": "packed"})
     assert result["isError"] is True
     text = result["content"][0]["text"]
@@ -86,10 +109,10 @@ def test_a_write_is_refused_unsent_when_its_audit_row_cannot_be_written(
 
 
 def test_a_dry_run_is_not_a_write(
-    session: McpHttp, mcp_app: Flask, settings: Settings, sandbox: RunningSandbox
+    session: McpHttp, mcp_app: Flask, settings: Settings, db: peewee.Database
 ) -> None:
     order_id = some_order_id(session)
-    with write_locked(database_file(settings)):
+    with audit_writes_blocked(db, settings):
         result = call_tool(session, "delete_order", {"order_id": order_id, "dry_run": True})
     assert result["isError"] is False
     assert audit_failures(mcp_app, "write_refused") == 0
@@ -97,16 +120,17 @@ def test_a_dry_run_is_not_a_write(
 
 
 def test_a_read_proceeds_and_the_lost_row_is_counted(
-    session: McpHttp, mcp_app: Flask, settings: Settings
+    session: McpHttp, mcp_app: Flask, settings: Settings, db: peewee.Database
 ) -> None:
     order_id = some_order_id(session)
-    with write_locked(database_file(settings)):
+    with audit_writes_blocked(db, settings):
         result = call_tool(session, "get_order", {"order_id": order_id})
     assert result["isError"] is False
     assert result["structuredContent"]["order"]["id"] == order_id
     assert audit_failures(mcp_app, "unrecorded") == 1
 
 
+@pytest.mark.sqlite_only  # takes SQLite's write lock at the moment the pending row appears
 def test_a_landed_write_keeps_its_result_when_its_row_cannot_be_completed(
     session: McpHttp, mcp_app: Flask, settings: Settings, sandbox: RunningSandbox
 ) -> None:

@@ -15,6 +15,7 @@ from orderdesk_mcp.cli import cli
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.models import AuditEvent, utcnow
 from orderdesk_mcp.mcp.audit import prune_audit_events
+from tests.conftest import settings_env
 from tests.test_backup import ROOT, _backup_script_env
 
 
@@ -48,7 +49,8 @@ def test_prune_deletes_old_tool_calls_in_batches_and_keeps_operator_actions(
 
 @pytest.fixture
 def runner(settings: Settings, db: peewee.Database, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ORDERDESK_MCP_DATA_DIR", str(settings.data_dir))
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
     return CliRunner()
 
 

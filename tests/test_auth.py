@@ -91,6 +91,7 @@ def _median_verify_seconds(token: str, rounds: int = 300) -> float:
     return statistics.median(samples)
 
 
+@pytest.mark.sqlite_only  # reads SQLite's EXPLAIN QUERY PLAN
 def test_lookup_cost_does_not_grow_with_tenants(db: peewee.Database) -> None:
     issued = issue_key(_tenant("first"))
     verify_token(issued.token)  # warm caches and last_used

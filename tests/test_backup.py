@@ -42,7 +42,12 @@ from orderdesk_mcp.db.migrations import (
 from orderdesk_mcp.db.models import Store
 from orderdesk_mcp.tenancy import add_store, create_tenant
 from orderdesk_mcp.vault import Vault
+from tests.conftest import settings_env
 from tests.test_nginx import free_loopback_port
+
+# About the SQLite file (online backup API, integrity_check, the file beside the data dir);
+# PostgreSQL backups have their own tests in test_postgres_backup.py.
+pytestmark = pytest.mark.sqlite_only
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER_ROW_LIMIT = 5000
@@ -319,7 +324,7 @@ def _backup_script_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "ODMCP_BIN": str(wrapper),
         "ODMCP_ENV_FILE": str(tmp_path / "absent.env"),
-        "ORDERDESK_MCP_DATA_DIR": str(settings.data_dir),
+        **settings_env(settings),
         "ODMCP_BACKUP_KEEP": "2",
     }
 
@@ -350,7 +355,7 @@ def serving(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
-        "ORDERDESK_MCP_DATA_DIR": str(settings.data_dir),
+        **settings_env(settings),
         "ORDERDESK_MCP_LOG_FORMAT": "text",
     }
     log = tmp_path / "serve.log"

@@ -20,6 +20,7 @@ from orderdesk_mcp.tenancy import (
     open_store_key,
 )
 from orderdesk_mcp.vault import Vault
+from tests.conftest import second_connection
 
 
 def _tenant_with_stores(name: str, vault: Vault, *store_ids: str) -> Tenant:
@@ -189,8 +190,8 @@ def test_audit_insert_writes_one_committed_row(db: peewee.Database) -> None:
         upstream_calls=0,
         request_id="req-1",
     )
-    # Committed: a second connection to the same file sees it.
-    other = peewee.SqliteDatabase(db.database)
+    # Committed: a second connection to the same database sees it.
+    other = second_connection(db)
     (count,) = other.execute_sql("SELECT COUNT(*) FROM audit_event").fetchone()
     other.close()
     assert count == 1

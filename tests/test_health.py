@@ -76,6 +76,7 @@ def test_not_ready_while_a_migration_is_pending(settings: Settings, vault: Vault
     database.close()
 
 
+@pytest.mark.sqlite_only  # makes the SQLite file unreadable
 def test_not_ready_when_the_database_file_is_unreadable(
     app: Flask, settings: Settings, db: peewee.Database
 ) -> None:
@@ -174,6 +175,7 @@ def test_ready_shows_failure_reasons_only_to_this_machine_or_the_admin(
     database.close()
 
 
+@pytest.mark.sqlite_only  # holds SQLite's write lock
 def test_not_ready_while_another_connection_holds_the_database_write_lock(
     app: Flask, settings: Settings
 ) -> None:
@@ -231,6 +233,7 @@ def test_ready_depends_on_the_free_space_threshold(
     assert outside.get_json()["checks"]["disk_space"] == {"ok": False}
 
 
+@pytest.mark.sqlite_only  # deletes the SQLite file
 def test_not_ready_when_the_database_file_was_deleted_under_the_server(
     app: Flask, settings: Settings
 ) -> None:

@@ -22,7 +22,7 @@ from orderdesk_mcp.db.migrations import apply_migrations
 from orderdesk_mcp.db.models import AuditEvent, Store, Tenant, VaultCanary
 from orderdesk_mcp.tenancy import add_store, create_tenant, open_store_key
 from orderdesk_mcp.vault import Vault, encode_master_key, generate_master_key, read_key_file
-from tests.conftest import McpTenant
+from tests.conftest import McpTenant, settings_env
 from tests.test_backup import serving
 from tests.test_mcp_http import McpHttp
 
@@ -38,7 +38,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
             monkeypatch.delenv(name)
     # Port 0: no health probe of whatever may listen on 8080 on this machine.
     return {
-        "ORDERDESK_MCP_DATA_DIR": str(settings.data_dir),
+        **settings_env(settings),
         "ORDERDESK_MCP_LOG_FORMAT": "text",
         "ORDERDESK_MCP_PORT": "0",
     }
@@ -76,15 +76,16 @@ def test_existing_install_gets_a_canary_and_a_wrong_key_is_refused(
     database = open_database(settings)
     apply_migrations(database, target=2)
     tenant_salt = Vault.new_tenant_salt()
+    p = database.param  # '?' on SQLite, '%s' on PostgreSQL
     database.execute_sql(
-        "INSERT INTO tenant (name, kdf_salt, created, disabled) VALUES (?, ?, ?, 0)",
-        ("acme", tenant_salt, "2026-01-01 00:00:00"),
+        f"INSERT INTO tenant (name, kdf_salt, created, disabled) VALUES ({p}, {p}, {p}, {p})",  # noqa: S608
+        ("acme", tenant_salt, "2026-01-01 00:00:00", False),
     )
     sealed = vault.seal(STORE_KEY, tenant_salt=tenant_salt, tenant_id=1, store_row_id=1)
     database.execute_sql(
-        "INSERT INTO store (tenant_id, alias, store_id, sealed_api_key, is_default, created) "
-        "VALUES (1, 'main', '1001', ?, 1, '2026-01-01 00:00:00')",
-        (sealed,),
+        "INSERT INTO store (tenant_id, alias, store_id, sealed_api_key, is_default, created) "  # noqa: S608
+        f"VALUES (1, 'main', '1001', {p}, {p}, '2026-01-01 00:00:00')",
+        (sealed, True),
     )
     database.close()
 

@@ -491,6 +491,7 @@ def test_token_for_another_resource_is_refused_on_mcp(
     assert reply.status_code == 401
 
 
+@pytest.mark.sqlite_only  # scans the SQLite file's bytes
 def test_no_secret_in_logs_audit_or_database_file(
     app: Flask,
     client: FlaskClient,

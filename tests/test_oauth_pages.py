@@ -707,6 +707,7 @@ def test_expired_and_idle_sessions_are_refused_and_pruned(browser: FlaskClient) 
 # --- secrets never leave the request -------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # scans the SQLite file's bytes
 def test_no_password_or_key_in_logs_audit_or_data_dir(
     browser: FlaskClient, shop: Shop, oauth_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -85,6 +85,7 @@ def test_rotation_is_all_or_nothing(db: peewee.Database, vault: Vault) -> None:
     assert bytes(Store.get_by_id(good.id).sealed_api_key) == before
 
 
+@pytest.mark.sqlite_only  # scans the SQLite file's bytes
 def test_database_file_never_holds_a_plaintext_key(
     db: peewee.Database, vault: Vault, settings: Settings
 ) -> None:

@@ -19,7 +19,7 @@ import peewee
 
 from orderdesk_mcp.auth import UNSAFE_TEXT_CATEGORIES, AuthError
 from orderdesk_mcp.config import Settings, SettingsError, load_settings
-from orderdesk_mcp.db.connection import open_database
+from orderdesk_mcp.db.connection import open_database, scrub_password
 from orderdesk_mcp.db.migrations import (
     LATEST_VERSION,
     apply_migrations,
@@ -78,8 +78,10 @@ def connect_database(settings: Settings) -> peewee.Database:
         db = open_database(settings)
         db.connect(reuse_if_open=True)
     except DATABASE_ERRORS as exc:
+        reason = scrub_password(str(exc).strip(), settings.effective_database_url)
         raise CliError(
-            f"cannot open the database ({exc}); check ORDERDESK_MCP_DATABASE_URL and the data dir"
+            f"cannot open the database ({reason}); check ORDERDESK_MCP_DATABASE_URL and the "
+            "data dir"
         ) from None
     return db
 

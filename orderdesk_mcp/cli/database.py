@@ -1,11 +1,14 @@
-"""init, the schema migrations (db upgrade|status), upkeep (db maintain) and master key rotation."""
+"""init, the schema migrations (db upgrade|status), upkeep (db maintain), db copy and master
+key rotation."""
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import click
+import peewee
 
 from orderdesk_mcp.admin_audit import record_admin_action
 from orderdesk_mcp.backup import BackupError, hold_server_lock, running_server_reason
@@ -23,6 +26,14 @@ from orderdesk_mcp.cli.base import (
 )
 from orderdesk_mcp.cli.database_reports import maintenance_text, status_text
 from orderdesk_mcp.config import Settings
+from orderdesk_mcp.db.connection import close_database, redact_url, scrub_password
+from orderdesk_mcp.db.copy import (
+    HEARTBEAT_FRESH_SECONDS,
+    CopyError,
+    copy_database,
+    fresh_heartbeats,
+    open_target,
+)
 from orderdesk_mcp.db.migrations import apply_migrations, current_version
 from orderdesk_mcp.maintenance import (
     MaintenanceError,
@@ -63,7 +74,7 @@ def init(ctx: click.Context, as_json: bool) -> None:
     _vault, canary = require_master_key(settings)
     result = {
         "data_dir": str(settings.data_dir),
-        "database": settings.effective_database_url
+        "database": redact_url(settings.effective_database_url)
         if settings.database_url
         else str(settings.database_path),
         "schema_version": current_version(db),
@@ -166,6 +177,64 @@ def db_maintain(ctx: click.Context, full: bool, as_json: bool) -> None:
     except (BackupError, MaintenanceError) as exc:
         raise CliError(str(exc)) from None
     emit(as_json, report.as_json(), lambda: maintenance_text(report))
+
+
+@db.command("copy")
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    metavar="URL",
+    help="An empty PostgreSQL database, e.g. postgresql://orderdesk@db.internal/orderdesk; "
+    "'-' reads the URL from stdin (keeps a password out of ps and shell history).",
+)
+@json_option
+@click.pass_context
+def db_copy(ctx: click.Context, target_url: str, as_json: bool) -> None:
+    """Copy this database (tables, keys, sealed store keys, sessions, audit) into an empty
+    PostgreSQL database, in one transaction, verifying row counts (server stopped)."""
+    settings = settings_from_context(ctx)
+    reason = running_server_reason(settings)
+    if reason:
+        raise CliError(
+            f"refusing to copy the database while the server runs ({reason}): rows written "
+            "during the copy would be lost; stop it first (`systemctl stop orderdesk-mcp`)"
+        )
+    source = open_current_database(settings)
+    live = fresh_heartbeats(source)
+    if live:
+        raise CliError(
+            f"refusing to copy the database while servers of the group are live "
+            f"({', '.join(live)} sent a heartbeat within {HEARTBEAT_FRESH_SECONDS} s); stop "
+            "every serve process first"
+        )
+    if target_url == "-":
+        target_url = sys.stdin.readline().strip()
+    shown_url = redact_url(target_url)
+    try:
+        target = open_target(target_url)
+        try:
+            result = copy_database(source, target)
+        finally:
+            close_database(target)
+    except CopyError as exc:
+        raise CliError(str(exc)) from None
+    except peewee.DatabaseError as exc:
+        raise CliError(
+            f"the copy failed and was rolled back: {scrub_password(str(exc).strip(), target_url)}"
+        ) from None
+    width = max(len(name) for name in result.tables)
+    lines = [f"Copied schema version {result.schema_version} to {shown_url}:"]
+    lines += [f"  {name:<{width}}  {rows}" for name, rows in result.tables.items()]
+    lines.append(
+        "Row counts verified. Point every server at it: ORDERDESK_MCP_DATABASE_URL (with the "
+        "same master key), then start them."
+    )
+    emit(
+        as_json,
+        {"to": shown_url, "schema_version": result.schema_version, "tables": result.tables},
+        "\n".join(lines),
+    )
 
 
 @click.command("rotate-master-key")

@@ -279,3 +279,10 @@ def complete_audit_event(
     database.execute_sql(
         _statements().complete_audit, (store, outcome, duration_ms, upstream_calls, event_id)
     )
+
+
+def active_session_count(db: Any, since: dt.datetime) -> int:
+    """MCP sessions not ended and seen since `since`, in `db`'s placeholder style."""
+    sql = f"SELECT count(*) FROM mcp_session WHERE ended IS NULL AND last_seen >= {db.param}"  # noqa: S608
+    row = db.execute_sql(sql, (since,)).fetchone()
+    return int(row[0])

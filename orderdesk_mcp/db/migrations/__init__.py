@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import peewee
@@ -59,8 +60,38 @@ def pending_migrations(db: peewee.Database) -> list[Migration]:
     return [migration for migration in MIGRATIONS if migration.version not in done]
 
 
+@contextmanager
+def _sqlite_foreign_keys_paused(db: peewee.Database) -> Iterator[None]:
+    """Foreign keys off while migrating a SQLite database, checked afterwards.
+
+    SQLite changes a column by rebuilding its table (playhouse.migrate copies it, drops the
+    old one, renames the copy); with foreign keys on, that DROP deletes every row that
+    references the table through ON DELETE CASCADE (an upgrade past migration 4 lost the MCP
+    sessions). SQLite's documented procedure: turn them off outside the transaction, then
+    run `PRAGMA foreign_key_check`.
+    """
+    if not isinstance(db, peewee.SqliteDatabase):
+        yield
+        return
+    enabled = db.execute_sql("PRAGMA foreign_keys").fetchone()[0]  # type: ignore[no-untyped-call]
+    db.execute_sql("PRAGMA foreign_keys = OFF")  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if enabled:
+            db.execute_sql("PRAGMA foreign_keys = ON")  # type: ignore[no-untyped-call]
+    broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()  # type: ignore[no-untyped-call]
+    if broken:
+        raise RuntimeError(f"the migrated database has broken foreign keys: {broken[:3]}")
+
+
 def apply_migrations(db: peewee.Database, target: int | None = None) -> list[Migration]:
     """Apply pending migrations up to `target` (default: all), each in its own transaction."""
+    with _sqlite_foreign_keys_paused(db):
+        return _apply(db, target)
+
+
+def _apply(db: peewee.Database, target: int | None) -> list[Migration]:
     applied = []
     with db.bind_ctx([SchemaVersion]):
         db.create_tables([SchemaVersion], safe=True)
