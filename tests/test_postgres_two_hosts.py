@@ -38,6 +38,10 @@ def group(
         "ORDERDESK_MCP_REDIS_PREFIX": redis_prefix,
         # Behind nginx each host would see the public name; here clients use the addresses.
         "ORDERDESK_MCP_PUBLIC_HOSTS": f"{HOST_A},{HOST_B}",
+        # Cached replies live long on each host, so only the shared versions can make a
+        # write on one host visible on the other at once.
+        "ORDERDESK_MCP_CACHE_MEMORY_SECONDS": "60",
+        "ORDERDESK_MCP_CACHE_TTL_ORDERS": "600",
     }
     prepared = ServerGroup.prepare(tmp_path, sandbox, env=shared)
     yield prepared
@@ -86,6 +90,28 @@ def test_two_hosts_share_sessions_keys_and_audit(group: ServerGroup) -> None:
     run_cli(group.env, "key", "revoke", made["key_id"])
     refused = call_tool(host_b.url, new_token, other_session, "list_orders", {"limit": 1}, 5)
     assert "error" in refused or refused["result"].get("isError"), refused
+
+    # Read-your-writes across hosts, whose reply caches are separate files: host B reads an
+    # order's shipments (cached, with a long memory front), host A adds one, host B sees it.
+    order_id = str(on_b["result"]["structuredContent"]["orders"][0]["id"])
+    listing = {"order_id": order_id, "limit": 50}
+    for round_number in range(3):
+        before = call_tool(host_b.url, group.token, session, "list_shipments", listing, 10)
+        count = int(before["result"]["structuredContent"]["total_records"])
+        tracking = f"HOSTS{round_number}"
+        added = call_tool(
+            host_a.url,
+            group.token,
+            session,
+            "add_shipment",
+            {"order_id": order_id, "tracking_number": tracking},
+            11,
+        )
+        assert not added["result"].get("isError"), added
+        after = call_tool(host_b.url, group.token, session, "list_shipments", listing, 12)
+        shipments = after["result"]["structuredContent"]["shipments"]
+        assert int(after["result"]["structuredContent"]["total_records"]) == count + 1
+        assert tracking in [shipment["tracking_number"] for shipment in shipments]
 
     # Every call of both hosts is in the one audit table.
     assert _tool_calls_in_audit(group) == 3
