@@ -34,6 +34,10 @@ from tests.conftest import SANDBOX_DEMO_STORE, SANDBOX_KEYS
 from tests.s3_server import TEST_SECRET_KEY, S3Server
 from tests.test_backup import ROOT, _backup_script_env
 
+# The archives here are of the SQLite file (sealing, upload and retention do not care which
+# engine made them); PostgreSQL archives are tested in test_postgres_backup.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 @dataclass
 class Offsite:

@@ -20,6 +20,10 @@ from orderdesk_mcp.sandbox import RunningSandbox
 from tests.real_servers import PostgresServer, free_port
 from tests.server_group import CLI, ServerGroup
 
+# About the SQLite file (pages, auto_vacuum, the cache file); the PostgreSQL path has its own
+# test, on the postgres_server fixture.
+pytestmark = pytest.mark.sqlite_only
+
 Run = Callable[..., Result]
 FILLER = "x" * 900  # an audit row of about 1 KB: a few thousand make megabytes
 HOUR = dt.timedelta(hours=1)

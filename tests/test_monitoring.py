@@ -107,6 +107,7 @@ def test_job_outcomes_appear_on_metrics_after_recorded_runs(
     assert v("orderdesk_mcp_last_backup_timestamp_seconds") == backup_job
 
 
+@pytest.mark.sqlite_only  # archives of the SQLite file in the data dir
 def test_backup_age_is_the_newer_of_archive_and_job(
     settings: Settings, db: peewee.Database, vault: Vault
 ) -> None:

@@ -162,6 +162,7 @@ def _other_host_row(data_dir: Path, last_seen: dt.datetime) -> None:
         db.close()
 
 
+@pytest.mark.sqlite_only  # writes the row into the SQLite file; PostgreSQL: test below
 def test_restore_refuses_while_a_server_on_another_host_is_live(
     backed_up: tuple[Any, Path],
 ) -> None:
@@ -178,6 +179,7 @@ def test_restore_refuses_while_a_server_on_another_host_is_live(
     assert restored.exit_code == 0, restored.output
 
 
+@pytest.mark.sqlite_only  # writes the row into the SQLite file
 def test_rotate_master_key_refuses_while_a_server_on_another_host_is_live(
     backed_up: tuple[Any, Path], tmp_path: Path
 ) -> None:

@@ -174,7 +174,7 @@ def test_copy_refuses_while_a_server_runs_or_heartbeats(
         close_database(database)
     live = run_copy(group.env, url)
     assert live.returncode == 1
-    assert "servers of the group are live (host-b:4242" in live.stderr
+    assert "host host-b pid 4242" in live.stderr
     assert "Traceback" not in live.stderr
 
 

@@ -111,6 +111,7 @@ def test_counters_keep_counting_in_memory_while_redis_is_down(dead_settings: Set
     assert not link.healthy()
 
 
+@pytest.mark.sqlite_only  # builds its app on the data dir's SQLite file
 def test_ready_lists_redis_when_the_group_redis_answers(
     live_settings: Settings, db: peewee.Database, vault: Vault
 ) -> None:
@@ -120,6 +121,7 @@ def test_ready_lists_redis_when_the_group_redis_answers(
     assert body["checks"]["redis"] == {"ok": True}
 
 
+@pytest.mark.sqlite_only  # builds its app on the data dir's SQLite file
 def test_a_redis_outage_leaves_the_process_ready_but_degraded_and_says_why(
     dead_settings: Settings, db: peewee.Database, vault: Vault
 ) -> None:
