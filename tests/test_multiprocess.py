@@ -251,7 +251,7 @@ def test_one_scrape_counts_every_process(make_group: MakeGroup, tmp_path: Path) 
     assert _tool_calls(requests.get(f"{b.base}/metrics", timeout=10).text, "get_store") == 3
 
 
-def test_a_new_process_drops_the_metric_files_of_dead_ones(
+def test_a_new_process_drops_the_gauge_files_of_dead_ones_and_keeps_their_counts(
     make_group: MakeGroup, tmp_path: Path
 ) -> None:
     metrics_dir = tmp_path / "metrics"
@@ -261,7 +261,9 @@ def test_a_new_process_drops_the_metric_files_of_dead_ones(
     assert list(metrics_dir.glob(f"*_{dead_pid}.db"))
     a.kill()
     b = group.start_one()
-    assert not list(metrics_dir.glob(f"*_{dead_pid}.db"))
+    # Its counters stay in the sums (dropping them would read as a counter reset).
+    assert not list(metrics_dir.glob(f"gauge_*_{dead_pid}.db"))
+    assert list(metrics_dir.glob(f"counter_{dead_pid}.db"))
     assert list(metrics_dir.glob(f"*_{b.process.pid}.db"))
 
 
