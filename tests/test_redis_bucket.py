@@ -187,7 +187,9 @@ def test_an_outage_falls_back_and_redis_is_used_again_when_it_returns(
             assert bucket.reserve(60.0) is not None
             assert link.healthy()
         assert link.client.exists(link.key("bucket", STORE)) == 1
-        assert float(link.client.hget(link.key("bucket", STORE), "t")) < FULL - 1
+        tokens = link.client.hget(link.key("bucket", STORE), "t")
+        assert isinstance(tokens, bytes)
+        assert float(tokens) < FULL - 1
         messages = [r.getMessage() for r in caplog.records]
         assert sum("does not answer" in m for m in messages) == 1
         assert sum("answers again" in m for m in messages) == 1

@@ -28,7 +28,7 @@ Gauge("odmcp_review_live", "live", multiprocess_mode="livesum").set(1)
 
 def _total(directory: Path) -> float:
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     value = registry.get_sample_value("odmcp_review_calls_total")
     return float(value or 0.0)
 
