@@ -520,6 +520,13 @@ def restore_backup(settings: Settings, archive_path: Path) -> RestoreResult:
         )
     if is_postgres_url(settings.effective_database_url):
         return _restore_postgres_backup(settings, archive_path)
+    # Held until the restored database is migrated: a server (or group member) starting
+    # meanwhile would open the old file, or a half-migrated one; it is refused instead.
+    with hold_server_lock(settings.data_dir):
+        return _replace_database(settings, archive_path)
+
+
+def _replace_database(settings: Settings, archive_path: Path) -> RestoreResult:
     target = database_file(settings)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -29,6 +29,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     generate_latest,
@@ -264,10 +265,27 @@ class Metrics:
         # Decided once: prometheus_client chose its value store at import from the same variable.
         self._group_dir = multiprocess_dir()
         self.scrape_gauges.add(
-            f"{PREFIX}_start_time_seconds",
-            "When this process started (Unix time).",
+            f"{PREFIX}_process_start_time_seconds",
+            "When the process answering this scrape started (Unix time); in a server group "
+            "it differs from process to process.",
             lambda: self._started,
         )
+        if self._group_dir is None:
+            self.scrape_gauges.add(
+                f"{PREFIX}_start_time_seconds",
+                "When this process started (Unix time).",
+                lambda: self._started,
+            )
+        else:
+            # Not the answering process's own start (which process answers changes from
+            # scrape to scrape, and changes() would count every switch as a restart): the
+            # newest start of the host's group, which changes only when one of them starts.
+            Gauge(
+                f"{PREFIX}_start_time_seconds",
+                "When the newest serve process of this host's group started (Unix time).",
+                registry=r,
+                multiprocess_mode="max",
+            ).set(self._started)
 
         self._routes = BoundedLabel(64)
         self._tools = BoundedLabel(128)

@@ -58,17 +58,21 @@ def group_registry(local: CollectorRegistry, directory: Path) -> CollectorRegist
 
 
 def prepare_process_dir() -> None:
-    """At `serve` start: create the directory and drop the files of processes that are gone.
+    """At `serve` start: create the directory and drop the gauge files of processes that
+    are gone (a gauge describes a process, and a killed one never marked itself dead).
 
-    A dead process's counters would otherwise be added in forever and its files pile up with
-    every restart; dropping them is what a restart of a lone server does to its counters too
-    (Prometheus's rate() reads it as a counter reset). Live processes' files are kept.
+    Counter and histogram files of processes that are gone stay: /metrics sums every file,
+    and dropping one would make the group's totals go down while the other processes keep
+    counting. Prometheus reads any decrease as a counter reset and counts the whole
+    remaining total as new in increase() and rate(), so restarting one instance would fire
+    the 429 and rate-limit alerts. (A lone server's restart drops to zero, which rate()
+    handles.) Those files are small and the directory is emptied at boot (/run).
     """
     directory = multiprocess_dir()
     if directory is None:
         return
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for path in directory.glob("*.db"):
+    for path in directory.glob("gauge_*.db"):
         pid = _pid_of(path)
         if pid is not None and pid != os.getpid() and not _is_running(pid):
             with contextlib.suppress(FileNotFoundError):  # another process removed it first

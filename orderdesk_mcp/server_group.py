@@ -120,18 +120,30 @@ def live_server_reason(settings: Settings) -> str | None:
     """A sentence naming the live servers of the group (any host), or None.
 
     Opens its own connection, so it neither needs nor disturbs the CLI's database handle. A
-    database that does not exist yet, or predates the heartbeat table, has no live server.
+    database that does not exist yet, or predates the heartbeat table, has no live server; a
+    shared (non-SQLite) database that cannot be read is a reason to refuse, not a "no".
     """
     url = settings.effective_database_url
     sqlite_path = sqlite_path_from_url(url)
     if url.startswith("sqlite") and (sqlite_path is None or not sqlite_path.exists()):
         return None
     db = connect(url)
+    now = utcnow()
     try:
-        now = utcnow()
+        if not db.table_exists(ServerHeartbeat._meta.table_name):
+            return None  # a schema older than the heartbeat table: no server of a group
         rows = live_servers(db, now)
-    except peewee.DatabaseError:  # no heartbeat table yet (an old schema), or unreadable
-        return None
+    except peewee.DatabaseError as error:
+        if sqlite_path is not None:
+            # One host only, whose servers the data dir's lock (checked before this) shows;
+            # a damaged file is what many restores are for, so it must not block them.
+            return None
+        # A shared database is the only view of servers on other hosts: when it cannot be
+        # read, a live one cannot be ruled out. The class name only: the URL holds a password.
+        return (
+            f"the server group's heartbeat rows cannot be read ({type(error).__name__}), so "
+            "servers on other hosts may be live; check that the database answers, then retry"
+        )
     finally:
         db.close()
     if not rows:

@@ -22,7 +22,8 @@ readonly ETC_DIR=/etc/orderdesk-mcp
 readonly ENV_FILE="$ETC_DIR/orderdesk-mcp.env"
 readonly KEY_FILE="$ETC_DIR/master-key"
 readonly STATE_DIR=/var/lib/orderdesk-mcp
-readonly UNIT_DIR=/etc/systemd/system
+# ODMCP_UNIT_DIR: for the tests only (a --dry-run against a made-up unit directory).
+readonly UNIT_DIR="${ODMCP_UNIT_DIR:-/etc/systemd/system}"
 readonly UNITS=(orderdesk-mcp.service orderdesk-mcp@.service orderdesk-mcp-backup.service
     orderdesk-mcp-backup.timer orderdesk-mcp-maintain.service orderdesk-mcp-maintain.timer)
 readonly ADMIN_COMMAND=/usr/local/sbin/orderdesk-mcp-admin
@@ -173,7 +174,21 @@ for unit in "${UNITS[@]}"; do
     run install -m 0644 "$SOURCE_DIR/systemd/$unit" "$UNIT_DIR/$unit"
 done
 run systemctl daemon-reload
-run systemctl enable orderdesk-mcp.service orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer
+# A server group (enabled orderdesk-mcp@N instances, docs/DEPLOYMENT.md "Outgrowing one
+# process") stays a group: enabling or restarting the lone unit, which conflicts with the
+# instances, would stop all of them and leave one process serving.
+shopt -s nullglob
+GROUP_INSTANCES=()
+for wanted in "$UNIT_DIR"/multi-user.target.wants/orderdesk-mcp@*.service; do
+    GROUP_INSTANCES+=("$(basename "$wanted")")
+done
+shopt -u nullglob
+if [[ ${#GROUP_INSTANCES[@]} -gt 0 ]]; then
+    echo "    server group ${GROUP_INSTANCES[*]}: the lone orderdesk-mcp.service stays disabled"
+    run systemctl enable orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer
+else
+    run systemctl enable orderdesk-mcp.service orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer
+fi
 
 step "Admin command $ADMIN_COMMAND"
 # Operators run CLI commands as the service user with the service's env file and master key
@@ -195,7 +210,15 @@ run runuser -u "$SERVICE_USER" -- "$VENV/bin/$APP" --env-file "$ENV_FILE" db upg
 
 if [[ $START -eq 1 ]]; then
     step "Start"
-    run systemctl restart orderdesk-mcp.service
+    if [[ ${#GROUP_INSTANCES[@]} -gt 0 ]]; then
+        # One at a time, so the others keep serving on the shared port.
+        for instance in "${GROUP_INSTANCES[@]}"; do
+            run systemctl restart "$instance"
+            run sleep 5
+        done
+    else
+        run systemctl restart orderdesk-mcp.service
+    fi
     run systemctl start orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer
 fi
 

@@ -78,3 +78,28 @@ def test_shell_scripts_are_shellcheck_clean() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_an_upgrade_keeps_a_server_group_a_group(tmp_path: Path) -> None:
+    # Re-running install.sh to upgrade must not enable or restart the lone unit: it conflicts
+    # with orderdesk-mcp@N, so that would stop the whole group and leave one process.
+    wants = tmp_path / "multi-user.target.wants"
+    wants.mkdir()
+    for instance in ("orderdesk-mcp@1.service", "orderdesk-mcp@2.service"):
+        (wants / instance).touch()
+    result = subprocess.run(
+        [str(INSTALL), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "ODMCP_UNIT_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "orderdesk-mcp.service orderdesk-mcp-backup.timer" not in out  # not enabled
+    assert "systemctl restart orderdesk-mcp.service" not in out
+    first = out.find("systemctl restart orderdesk-mcp@1.service")
+    second = out.find("systemctl restart orderdesk-mcp@2.service")
+    assert 0 <= first < second, out
+    assert "systemctl enable orderdesk-mcp-backup.timer orderdesk-mcp-maintain.timer" in out

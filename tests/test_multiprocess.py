@@ -30,7 +30,7 @@ from tests.server_group import (
 pytestmark = pytest.mark.slow
 
 MakeGroup = Callable[..., ServerGroup]
-START_TIME = re.compile(r"^orderdesk_mcp_start_time_seconds (\S+)$", re.MULTILINE)
+START_TIME = re.compile(r"^orderdesk_mcp_process_start_time_seconds (\S+)$", re.MULTILINE)
 
 
 @pytest.fixture
@@ -251,7 +251,7 @@ def test_one_scrape_counts_every_process(make_group: MakeGroup, tmp_path: Path) 
     assert _tool_calls(requests.get(f"{b.base}/metrics", timeout=10).text, "get_store") == 3
 
 
-def test_a_new_process_drops_the_metric_files_of_dead_ones(
+def test_a_new_process_drops_the_gauge_files_of_dead_ones_and_keeps_their_counts(
     make_group: MakeGroup, tmp_path: Path
 ) -> None:
     metrics_dir = tmp_path / "metrics"
@@ -261,7 +261,9 @@ def test_a_new_process_drops_the_metric_files_of_dead_ones(
     assert list(metrics_dir.glob(f"*_{dead_pid}.db"))
     a.kill()
     b = group.start_one()
-    assert not list(metrics_dir.glob(f"*_{dead_pid}.db"))
+    # Its counters stay in the sums (dropping them would read as a counter reset).
+    assert not list(metrics_dir.glob(f"gauge_*_{dead_pid}.db"))
+    assert list(metrics_dir.glob(f"counter_{dead_pid}.db"))
     assert list(metrics_dir.glob(f"*_{b.process.pid}.db"))
 
 
@@ -274,3 +276,21 @@ def test_without_the_variable_a_process_keeps_its_own_counts(
     call_tool(a.url, group.token, session, "get_store", {"store": "demo"}, 2)
     assert _tool_calls(requests.get(f"{a.base}/metrics", timeout=10).text, "get_store") == 1
     assert _tool_calls(requests.get(f"{b.base}/metrics", timeout=10).text, "get_store") == 0
+
+
+GROUP_START = re.compile(r"^orderdesk_mcp_start_time_seconds (\S+)$", re.MULTILINE)
+
+
+def test_the_group_start_time_does_not_depend_on_which_process_answers(
+    make_group: MakeGroup, tmp_path: Path
+) -> None:
+    # changes(orderdesk_mcp_start_time_seconds[1h]) > 3 is the "restarting" alert: if each
+    # process answered with its own start, every scrape landing on another process would
+    # count as a restart.
+    group = make_group(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+    a, b = group.start(2)
+    answers = [requests.get(f"{p.base}/metrics", timeout=10).text for p in (a, b)]
+    own = [float(START_TIME.search(text).group(1)) for text in answers]  # type: ignore[union-attr]
+    shown = {float(GROUP_START.search(text).group(1)) for text in answers}  # type: ignore[union-attr]
+    assert own[0] != own[1]
+    assert shown == {max(own)}

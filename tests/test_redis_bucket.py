@@ -182,10 +182,14 @@ def test_an_outage_falls_back_and_redis_is_used_again_when_it_returns(
             assert not link.healthy()
             assert bucket.wait_needed() == pytest.approx(2 / 3, abs=CLOSE)  # 1.5/s
             server.start()
-            # The shared bucket again: Redis lost its data, so a full one.
-            assert bucket.reserve(0.0) == 0.0
+            # The shared bucket again. Redis lost its data (a full bucket), but it is first
+            # lowered to what the local share had left: the fallback spent Order Desk's budget.
+            assert bucket.reserve(60.0) is not None
             assert link.healthy()
         assert link.client.exists(link.key("bucket", STORE)) == 1
+        tokens = link.client.hget(link.key("bucket", STORE), "t")
+        assert isinstance(tokens, bytes)
+        assert float(tokens) < FULL - 1
         messages = [r.getMessage() for r in caplog.records]
         assert sum("does not answer" in m for m in messages) == 1
         assert sum("answers again" in m for m in messages) == 1

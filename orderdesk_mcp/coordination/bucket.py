@@ -11,7 +11,8 @@ an expiry for when it would be full again.
 
 While Redis does not answer, each store falls back to a ``LeakyBucket`` of this process with
 the group's share of the budget (18 / members tokens, 3 / members per second, starting empty
-because the shared one may have been spent), and returns to Redis when it answers again.
+because the shared one may have been spent), and returns to Redis when it answers again,
+first lowering the shared count to what its share has left (see ``_hand_back_fallback``).
 """
 
 from __future__ import annotations
@@ -103,9 +104,28 @@ class SharedBucket:
         self._lock = threading.Lock()
         self._local: LeakyBucket | None = None
         self._local_outage = -1
+        self._handed_back_outage = -1
 
     def _shared(self, op: str, argument: float) -> float | None:
         """Run the script (raises redis errors); its reply in seconds, None for "no token"."""
+        self._hand_back_fallback()
+        return self._run(op, argument)
+
+    def _hand_back_fallback(self) -> None:
+        """Once after each outage in which this process spent its local share: Redis's copy
+        kept refilling on its own clock meanwhile (or expired, which reads as full), while
+        the fallbacks spent Order Desk's real budget. Lower it to what the share has left
+        (negative: calls already booked on it), so the group does not send a full bucket's
+        worth at once into an Order Desk bucket that may be empty (a burst of 429s)."""
+        with self._lock:
+            local, outage = self._local, self._local_outage
+            if local is None or outage == self._handed_back_outage:
+                return
+        self._run("observe", local.tokens())  # raises redis errors: tried again next call
+        with self._lock:
+            self._handed_back_outage = max(self._handed_back_outage, outage)
+
+    def _run(self, op: str, argument: float) -> float | None:
         reply = self._script(
             keys=[self._key],
             args=[repr(self.capacity), repr(self.refill_per_second), op, repr(argument)],
