@@ -36,6 +36,15 @@ hypothesis.settings.register_profile("orderdesk-mcp", deadline=None)
 hypothesis.settings.load_profile("orderdesk-mcp")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.needs(installed, reason=...)`: a tool that `make test` installs (a browser,
+    the TypeScript SDK). Missing, the test fails with the reason: a skip would let a machine
+    without it pass by not testing."""
+    for marker in item.iter_markers("needs"):
+        if not marker.args[0]:
+            pytest.fail(marker.kwargs["reason"], pytrace=False)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"

@@ -16,8 +16,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT_S = 20
 
-needs_chromium = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+needs_chromium = pytest.mark.needs(
+    CHROMIUM.exists() and CHROMEDRIVER.exists(),
     reason="Debian's chromium and chromium-driver are not installed (`make system-deps` "
     "installs them)",
 )

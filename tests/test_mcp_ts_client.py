@@ -29,8 +29,8 @@ TS_CLIENT_DIR = ROOT / ".tools/ts-client"
 SCRIPT = ROOT / "tests/ts_client/modern.mjs"
 RUN_TIMEOUT_S = 60
 
-pytestmark = pytest.mark.skipif(
-    not (NODE.exists() and (TS_CLIENT_DIR / "node_modules/@modelcontextprotocol/client").exists()),
+pytestmark = pytest.mark.needs(
+    NODE.exists() and (TS_CLIENT_DIR / "node_modules/@modelcontextprotocol/client").exists(),
     reason="the TypeScript client is not installed in .tools/ (`make ts-sdk`, part of `make test`)",
 )
 

@@ -38,8 +38,8 @@ SCRIPT = ROOT / "tests/ts_oauth/client.mjs"
 REDIRECT_URI = "http://127.0.0.1:45112/callback"
 STEP_TIMEOUT_S = 60
 
-pytestmark = pytest.mark.skipif(
-    not (NODE.exists() and (TS_SDK_DIR / "node_modules/@modelcontextprotocol/sdk").exists()),
+pytestmark = pytest.mark.needs(
+    NODE.exists() and (TS_SDK_DIR / "node_modules/@modelcontextprotocol/sdk").exists(),
     reason="the TypeScript SDK is not installed in .tools/ (`make ts-sdk`, part of `make test`)",
 )
 
