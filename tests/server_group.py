@@ -171,16 +171,22 @@ class ServerGroup:
 
 
 def mcp_post(
-    url: str, token: str, body: Mapping[str, Any], session: str | None = None, **extra: str
+    url: str,
+    token: str,
+    body: Mapping[str, Any],
+    session: str | None = None,
+    http: requests.Session | None = None,
+    **extra: str,
 ) -> requests.Response:
+    """One POST to /mcp; through `http` when given (a kept-alive connection)."""
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}", **extra}
     if session is not None:
         headers["Mcp-Session-Id"] = session
         headers["MCP-Protocol-Version"] = "2025-11-25"
-    return requests.post(url, headers=headers, json=dict(body), timeout=30)
+    return (http or requests).post(url, headers=headers, json=dict(body), timeout=30)
 
 
-def open_session(url: str, token: str) -> str:
+def open_session(url: str, token: str, http: requests.Session | None = None) -> str:
     """`initialize` + `notifications/initialized` on 2025-11-25; returns the session id."""
     reply = mcp_post(
         url,
@@ -195,10 +201,12 @@ def open_session(url: str, token: str) -> str:
                 "clientInfo": {"name": "scale-out-test", "version": "1"},
             },
         },
+        http=http,
     )
     reply.raise_for_status()
     session = reply.headers["Mcp-Session-Id"]
-    mcp_post(url, token, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    mcp_post(url, token, initialized, session, http=http).raise_for_status()
     return session
 
 

@@ -147,21 +147,9 @@ class _KeptAliveClient:
         self.url = url
         self.http = requests.Session()
         self.http.headers.update({**MCP_HEADERS, "Authorization": f"Bearer {token}"})
-        reply = self._post(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "drain-test", "version": "1"},
-                },
-            }
-        )
-        self.http.headers["Mcp-Session-Id"] = reply.headers["Mcp-Session-Id"]
+        # On this client's own connection, so the session's process is the one it keeps.
+        self.http.headers["Mcp-Session-Id"] = open_session(url, token, http=self.http)
         self.http.headers["MCP-Protocol-Version"] = "2025-11-25"
-        self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     def _post(self, body: dict[str, Any]) -> requests.Response:
         reply = self.http.post(self.url, json=body, timeout=60)
