@@ -60,7 +60,7 @@ from orderdesk_mcp.mcp.protocol import (
     request_id_of,
 )
 from orderdesk_mcp.mcp.registry import TOOLSETS
-from orderdesk_mcp.mcp.request_headers import ROUTING_HEADERS
+from orderdesk_mcp.mcp.request_headers import ROUTING_HEADERS, VERSION_HEADER
 from orderdesk_mcp.mcp.sessions import SessionState
 from orderdesk_mcp.mcp.stateless_http import answer_stateless
 from orderdesk_mcp.services import get_services
@@ -72,7 +72,6 @@ bp = Blueprint("mcp", __name__)
 ENDPOINT = "/mcp"
 STATE_KEY = "orderdesk_mcp.mcp"
 SESSION_HEADER = "Mcp-Session-Id"
-VERSION_HEADER = "MCP-Protocol-Version"
 TOOLSETS_HEADER = "X-MCP-Toolsets"
 # The first request of stateless (2026-07-28) clients; see docs/CONFORMANCE.md.
 DISCOVER_METHOD = "server/discover"

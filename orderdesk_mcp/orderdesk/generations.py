@@ -29,14 +29,11 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-if TYPE_CHECKING:
-    from orderdesk_mcp.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +66,8 @@ class CacheGenerations(Protocol):
 
 class RedisCacheGenerations:
     """``CacheGenerations`` in Redis: ``RedisCacheGenerations(client, prefix)`` over any
-    ``redis.Redis`` (a shared link's client too: replies may be bytes or text), or
-    ``from_settings(settings)`` with a client of its own (None when ORDERDESK_MCP_REDIS_URL
-    is not set)."""
+    ``redis.Redis`` (the process's link client, as ``UpstreamMachinery.from_settings`` does,
+    or one of its own with ``owns_client``; replies may be bytes or text)."""
 
     def __init__(
         self,
@@ -89,13 +85,6 @@ class RedisCacheGenerations:
         self._lock = threading.Lock()
         self._down = False
         self._closed = threading.Event()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RedisCacheGenerations | None:
-        if settings.redis_url is None:
-            return None
-        client = redis_client(settings.redis_url.reveal())
-        return cls(client, settings.redis_prefix, owns_client=True)
 
     @property
     def available(self) -> bool:
