@@ -45,7 +45,6 @@ from orderdesk_mcp.db.connection import (
     redact_url,
     sqlite_path_from_url,
 )
-from orderdesk_mcp.db.copy import HEARTBEAT_FRESH_SECONDS, fresh_heartbeats
 from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations, current_version
 from orderdesk_mcp.server_group import live_server_reason
 
@@ -563,19 +562,10 @@ def _replace_database(settings: Settings, archive_path: Path) -> RestoreResult:
 
 def _restore_postgres_backup(settings: Settings, archive_path: Path) -> RestoreResult:
     """pg_restore a PostgreSQL backup over the configured database, after keeping a dump of
-    what it held in the backups dir; refuses while any server of the group is live."""
+    what it held in the backups dir. The caller (restore_backup) has already refused while
+    any server of the group is live, by its heartbeat rows (running_server_reason)."""
     url = settings.effective_database_url
     current = postgres_database(url)
-    try:
-        with current.connection_context():
-            live = fresh_heartbeats(current)
-    except peewee.DatabaseError:
-        live = []  # the restore below names the connection problem
-    if live:
-        raise BackupError(
-            f"refusing to restore while servers of the group are live ({', '.join(live)} sent "
-            f"a heartbeat within {HEARTBEAT_FRESH_SECONDS} s); stop every serve process first"
-        )
     with tempfile.TemporaryDirectory(prefix=".restore-") as work:
         manifest, dump = _extract(archive_path, Path(work))
         if manifest.engine != backup_postgres.ENGINE:

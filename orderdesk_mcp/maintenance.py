@@ -31,7 +31,6 @@ from urllib.parse import quote
 import peewee
 
 from orderdesk_mcp.admin_audit import record_admin_action
-from orderdesk_mcp.backup import running_server_reason
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
@@ -39,13 +38,10 @@ from orderdesk_mcp.db.models import utcnow
 from orderdesk_mcp.jobs import newest_outcomes, record_job
 from orderdesk_mcp.mcp.audit import prune_audit_events
 from orderdesk_mcp.orderdesk.cache import ResponseCache
-from orderdesk_mcp.server_group import STALE_AFTER_SECONDS, live_servers
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "maintain"
-HEARTBEAT_FRESH_SECONDS = int(STALE_AFTER_SECONDS)
-"""A heartbeat row seen this recently is a live serve process (on this host or another)."""
 
 INCREMENTAL_VACUUM_PAGES = 500
 """Pages freed per incremental_vacuum slice (2 MB at 4 KiB pages): each slice holds the
@@ -219,21 +215,6 @@ def _maintain_sqlite_file(path: Path, label: str, *, full: bool, report: Mainten
         report.steps.append(f"{label}: checkpoint: {_checkpoint(conn, truncate=full)}")
 
 
-# --- the running-server guard for --full ------------------------------------------------
-
-
-def live_server_reason(settings: Settings, db: peewee.Database) -> str | None:
-    """Why a server may be using this database right now, or None."""
-    reason = running_server_reason(settings)
-    if reason:
-        return reason
-    live = live_servers(db)[:3]
-    if live:
-        names = ", ".join(f"{row.hostname} pid {row.pid}" for row in live)
-        return f"serve processes sent a heartbeat in the last {HEARTBEAT_FRESH_SECONDS} s ({names})"
-    return None
-
-
 # --- the steps --------------------------------------------------------------------------
 
 
@@ -303,7 +284,7 @@ def maintain(settings: Settings, db: peewee.Database, *, full: bool) -> Maintena
     """Run the upkeep and record its outcome as a `maintain` job (also when it fails).
 
     `db` is open and migrated. With `full`, the caller holds the server lock and has checked
-    `live_server_reason`.
+    `backup.running_server_reason` (which also reads the group's heartbeat rows).
     """
     engine = "postgresql" if isinstance(db, peewee.PostgresqlDatabase) else "sqlite"
     report = MaintenanceReport(engine=engine, full=full)
