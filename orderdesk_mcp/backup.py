@@ -565,7 +565,6 @@ def _restore_postgres_backup(settings: Settings, archive_path: Path) -> RestoreR
     what it held in the backups dir. The caller (restore_backup) has already refused while
     any server of the group is live, by its heartbeat rows (running_server_reason)."""
     url = settings.effective_database_url
-    current = postgres_database(url)
     with tempfile.TemporaryDirectory(prefix=".restore-") as work:
         manifest, dump = _extract(archive_path, Path(work))
         if manifest.engine != backup_postgres.ENGINE:
@@ -579,7 +578,8 @@ def _restore_postgres_backup(settings: Settings, archive_path: Path) -> RestoreR
             kept = backup_postgres.restore_dump(url, dump, settings.backups_dir)
         except backup_postgres.PostgresBackupError as exc:
             raise BackupError(str(exc)) from None
-    applied = migrate_restored(postgres_database(url))
+    current = postgres_database(url)
+    applied = migrate_restored(current)
     with current.connection_context():
         version = current_version(current)
     return RestoreResult(
