@@ -203,8 +203,11 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return int(value or 0)
 
 
-def _integrity_problems(conn: sqlite3.Connection) -> list[str]:
-    rows = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
+def integrity_problems(conn: sqlite3.Connection, *, thorough: bool = True) -> list[str]:
+    """What SQLite's integrity_check (or, not `thorough`, quick_check) finds; [] if sound."""
+    # quick_check skips the index-against-table comparison: O(N) instead of O(N log N).
+    pragma = "integrity_check" if thorough else "quick_check"
+    rows = [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}")]
     return [] if rows == ["ok"] else rows
 
 
@@ -245,7 +248,7 @@ def create_backup(
         try:
             _snapshot(source, copy)
             with closing(sqlite3.connect(copy)) as conn:
-                problems = _integrity_problems(conn)
+                problems = integrity_problems(conn)
                 if problems:
                     raise BackupError(
                         f"the database at {source} fails its integrity check "
@@ -386,7 +389,7 @@ def _check_database(manifest: Manifest, database: Path, archive_path: Path) -> N
         return
     try:
         with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
-            problems = _integrity_problems(conn)
+            problems = integrity_problems(conn)
             version = _schema_version(conn)
             tables = _table_counts(conn)
     except sqlite3.Error as exc:

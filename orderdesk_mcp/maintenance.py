@@ -31,6 +31,7 @@ from urllib.parse import quote
 import peewee
 
 from orderdesk_mcp.admin_audit import record_admin_action
+from orderdesk_mcp.backup import integrity_problems
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
@@ -137,15 +138,6 @@ def sqlite_file_stats(path: Path) -> SqliteFileStats:
     )
 
 
-def _integrity_problems(conn: sqlite3.Connection, *, thorough: bool) -> list[str]:
-    # quick_check skips the index-against-table comparison: O(N) instead of O(N log N).
-    rows = [
-        str(row[0])
-        for row in conn.execute(f"PRAGMA {'integrity_check' if thorough else 'quick_check'}")
-    ]
-    return [] if rows == ["ok"] else rows
-
-
 def _free_pages_online(conn: sqlite3.Connection) -> int:
     """Give free pages back to the disk in slices; returns how many (incremental mode only)."""
     if _pragma(conn, "auto_vacuum") != _INCREMENTAL:
@@ -188,7 +180,7 @@ def _checkpoint(conn: sqlite3.Connection, *, truncate: bool) -> str:
 def _maintain_sqlite_file(path: Path, label: str, *, full: bool, report: MaintenanceReport) -> None:
     with _open_sqlite(path) as conn:
         conn.execute("PRAGMA busy_timeout = 10000")
-        problems = _integrity_problems(conn, thorough=full)
+        problems = integrity_problems(conn, thorough=full)
         if problems:
             raise MaintenanceError(
                 f"the {label} {path} is damaged ({'; '.join(problems[:3])}); nothing was "
