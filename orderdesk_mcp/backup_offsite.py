@@ -116,14 +116,14 @@ def upload_archive(
         verify_backup(archive)
     remote = RemoteBackups.from_settings(settings)
     skipped = remote.exists(name)
-    if skipped:
-        uploaded = next(item for item in remote.archives() if item.name == name)
-    else:
+    if not skipped:
         with tempfile.TemporaryDirectory(prefix=".seal-", dir=archive.parent) as work:
             sealed = Path(work) / name
             seal_file(archive, sealed, public_key_from_setting(settings.backup_public_key))
             uploaded = remote.upload(sealed, name)
     everything = remote.archives()
+    if skipped:  # the one listing serves both: nothing was uploaded in between
+        uploaded = next(item for item in everything if item.name == name)
     doomed = policy.doomed([(item.name, item.created) for item in everything], protect=[name])
     try:
         remote.delete(doomed)
