@@ -86,10 +86,6 @@ class SqliteFileStats:
     free_pages: int
     auto_vacuum: str
 
-    @property
-    def total_bytes(self) -> int:
-        return self.bytes + self.wal_bytes
-
 
 @dataclass
 class MaintenanceReport:
