@@ -99,9 +99,11 @@ def check_upload_configured(settings: Settings) -> None:
         )
 
 
-def upload_archive(settings: Settings, archive: Path, policy: RetentionPolicy) -> UploadResult:
-    """Verify `archive`, seal it to the backup public key, upload it, then apply `policy` to
-    the remote copies (never deleting this one)."""
+def upload_archive(
+    settings: Settings, archive: Path, policy: RetentionPolicy, *, verified: bool = False
+) -> UploadResult:
+    """Verify `archive` (unless the caller just did: `verified`), seal it to the backup public
+    key, upload it, then apply `policy` to the remote copies (never deleting this one)."""
     check_upload_configured(settings)
     assert settings.backup_public_key is not None
     name = sealed_name(archive.name)
@@ -110,17 +112,18 @@ def upload_archive(settings: Settings, archive: Path, policy: RetentionPolicy) -
             f"{archive} is not named like a backup (orderdesk-mcp-<UTC time>.tar.gz), and the "
             "name is how retention dates it; upload the files `backup create` makes"
         )
-    verify_backup(archive)
+    if not verified:
+        verify_backup(archive)
     remote = RemoteBackups.from_settings(settings)
     skipped = remote.exists(name)
-    if skipped:
-        uploaded = next(item for item in remote.archives() if item.name == name)
-    else:
+    if not skipped:
         with tempfile.TemporaryDirectory(prefix=".seal-", dir=archive.parent) as work:
             sealed = Path(work) / name
             seal_file(archive, sealed, public_key_from_setting(settings.backup_public_key))
             uploaded = remote.upload(sealed, name)
     everything = remote.archives()
+    if skipped:  # the one listing serves both: nothing was uploaded in between
+        uploaded = next(item for item in everything if item.name == name)
     doomed = policy.doomed([(item.name, item.created) for item in everything], protect=[name])
     try:
         remote.delete(doomed)

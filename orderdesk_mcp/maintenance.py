@@ -31,7 +31,7 @@ from urllib.parse import quote
 import peewee
 
 from orderdesk_mcp.admin_audit import record_admin_action
-from orderdesk_mcp.backup import running_server_reason
+from orderdesk_mcp.backup import integrity_problems
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import sqlite_path_from_url
 from orderdesk_mcp.db.migrations import LATEST_VERSION, current_version, pending_migrations
@@ -39,13 +39,10 @@ from orderdesk_mcp.db.models import utcnow
 from orderdesk_mcp.jobs import newest_outcomes, record_job
 from orderdesk_mcp.mcp.audit import prune_audit_events
 from orderdesk_mcp.orderdesk.cache import ResponseCache
-from orderdesk_mcp.server_group import STALE_AFTER_SECONDS, live_servers
 
 log = logging.getLogger(__name__)
 
 JOB_KIND = "maintain"
-HEARTBEAT_FRESH_SECONDS = int(STALE_AFTER_SECONDS)
-"""A heartbeat row seen this recently is a live serve process (on this host or another)."""
 
 INCREMENTAL_VACUUM_PAGES = 500
 """Pages freed per incremental_vacuum slice (2 MB at 4 KiB pages): each slice holds the
@@ -88,10 +85,6 @@ class SqliteFileStats:
     page_count: int
     free_pages: int
     auto_vacuum: str
-
-    @property
-    def total_bytes(self) -> int:
-        return self.bytes + self.wal_bytes
 
 
 @dataclass
@@ -141,15 +134,6 @@ def sqlite_file_stats(path: Path) -> SqliteFileStats:
     )
 
 
-def _integrity_problems(conn: sqlite3.Connection, *, thorough: bool) -> list[str]:
-    # quick_check skips the index-against-table comparison: O(N) instead of O(N log N).
-    rows = [
-        str(row[0])
-        for row in conn.execute(f"PRAGMA {'integrity_check' if thorough else 'quick_check'}")
-    ]
-    return [] if rows == ["ok"] else rows
-
-
 def _free_pages_online(conn: sqlite3.Connection) -> int:
     """Give free pages back to the disk in slices; returns how many (incremental mode only)."""
     if _pragma(conn, "auto_vacuum") != _INCREMENTAL:
@@ -192,7 +176,7 @@ def _checkpoint(conn: sqlite3.Connection, *, truncate: bool) -> str:
 def _maintain_sqlite_file(path: Path, label: str, *, full: bool, report: MaintenanceReport) -> None:
     with _open_sqlite(path) as conn:
         conn.execute("PRAGMA busy_timeout = 10000")
-        problems = _integrity_problems(conn, thorough=full)
+        problems = integrity_problems(conn, thorough=full)
         if problems:
             raise MaintenanceError(
                 f"the {label} {path} is damaged ({'; '.join(problems[:3])}); nothing was "
@@ -217,21 +201,6 @@ def _maintain_sqlite_file(path: Path, label: str, *, full: bool, report: Mainten
         conn.execute("ANALYZE")
         report.steps.append(f"{label}: ANALYZE refreshed the query planner's statistics")
         report.steps.append(f"{label}: checkpoint: {_checkpoint(conn, truncate=full)}")
-
-
-# --- the running-server guard for --full ------------------------------------------------
-
-
-def live_server_reason(settings: Settings, db: peewee.Database) -> str | None:
-    """Why a server may be using this database right now, or None."""
-    reason = running_server_reason(settings)
-    if reason:
-        return reason
-    live = live_servers(db)[:3]
-    if live:
-        names = ", ".join(f"{row.hostname} pid {row.pid}" for row in live)
-        return f"serve processes sent a heartbeat in the last {HEARTBEAT_FRESH_SECONDS} s ({names})"
-    return None
 
 
 # --- the steps --------------------------------------------------------------------------
@@ -303,7 +272,7 @@ def maintain(settings: Settings, db: peewee.Database, *, full: bool) -> Maintena
     """Run the upkeep and record its outcome as a `maintain` job (also when it fails).
 
     `db` is open and migrated. With `full`, the caller holds the server lock and has checked
-    `live_server_reason`.
+    `backup.running_server_reason` (which also reads the group's heartbeat rows).
     """
     engine = "postgresql" if isinstance(db, peewee.PostgresqlDatabase) else "sqlite"
     report = MaintenanceReport(engine=engine, full=full)

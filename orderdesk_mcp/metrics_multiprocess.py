@@ -33,16 +33,19 @@ def multiprocess_dir() -> Path | None:
     return Path(value) if value else None
 
 
-class _ComputedHere(Collector):
-    """The families of `local` the files do not hold: those the multiprocess collector did
-    not produce (scrape-time gauges, build info, any custom collector registered later)."""
+class _GroupCollector(Collector):
+    """Every process's counters and histograms from the files, then the families of `local`
+    the files do not hold (scrape-time gauges, build info, any custom collector registered
+    later). The files are read once per scrape and their names taken from that same read."""
 
-    def __init__(self, local: CollectorRegistry, shared: MultiProcessCollector) -> None:
+    def __init__(self, local: CollectorRegistry, directory: Path) -> None:
         self._local = local
-        self._shared = shared
+        self._shared = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterable[Metric]:
-        in_files = {family.name for family in self._shared.collect()}  # type: ignore[no-untyped-call]
+        shared = list(self._shared.collect())  # type: ignore[no-untyped-call]
+        yield from shared
+        in_files = {family.name for family in shared}
         for family in self._local.collect():
             if family.name not in in_files and family.samples:
                 yield family
@@ -52,8 +55,7 @@ def group_registry(local: CollectorRegistry, directory: Path) -> CollectorRegist
     """A registry exposing every process's counters and histograms from `directory`, plus
     what `local` computes at scrape time."""
     registry = CollectorRegistry(auto_describe=False)
-    shared = MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-    registry.register(_ComputedHere(local, shared))
+    registry.register(_GroupCollector(local, directory))
     return registry
 
 

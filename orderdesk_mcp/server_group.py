@@ -29,7 +29,7 @@ from playhouse.db_url import connect
 
 from orderdesk_mcp import __version__
 from orderdesk_mcp.config import Settings
-from orderdesk_mcp.db.connection import sqlite_path_from_url
+from orderdesk_mcp.db.connection import is_postgres_url, postgres_database, sqlite_path_from_url
 from orderdesk_mcp.db.models import ServerHeartbeat, utcnow
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,9 @@ def live_server_reason(settings: Settings) -> str | None:
     sqlite_path = sqlite_path_from_url(url)
     if url.startswith("sqlite") and (sqlite_path is None or not sqlite_path.exists()):
         return None
-    db = connect(url)
+    # PostgreSQL through the project's own parameters (connect_timeout, lock_timeout): an
+    # unreachable host then fails in seconds, as everywhere else, instead of hanging.
+    db = postgres_database(url) if is_postgres_url(url) else connect(url)
     now = utcnow()
     try:
         if not db.table_exists(ServerHeartbeat._meta.table_name):

@@ -199,16 +199,18 @@ def backup_create(
     if pruned:
         text += f" Deleted {len(pruned)} older backup(s) (keeping {policy.describe()})."
     if upload:
-        uploaded = _upload(settings, result.path, policy)
+        uploaded = _upload(settings, result.path, policy, verified=True)  # verified above
         data["upload"] = _upload_data(uploaded)
         text += "\n" + _upload_text(uploaded)
     emit(as_json, data, text)
 
 
-def _upload(settings: Settings, archive: Path, policy: RetentionPolicy) -> UploadResult:
+def _upload(
+    settings: Settings, archive: Path, policy: RetentionPolicy, *, verified: bool = False
+) -> UploadResult:
     started = utcnow()
     try:
-        result = upload_archive(settings, archive, policy)
+        result = upload_archive(settings, archive, policy, verified=verified)
     except BackupError as exc:
         _record_outcome(settings, "upload", ok=False, started=started, detail=str(exc))
         raise CliError(f"{exc}. The local backup {archive} is kept.") from None

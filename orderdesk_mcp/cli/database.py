@@ -27,20 +27,9 @@ from orderdesk_mcp.cli.base import (
 from orderdesk_mcp.cli.database_reports import maintenance_text, status_text
 from orderdesk_mcp.config import Settings
 from orderdesk_mcp.db.connection import close_database, redact_url, scrub_password
-from orderdesk_mcp.db.copy import (
-    HEARTBEAT_FRESH_SECONDS,
-    CopyError,
-    copy_database,
-    fresh_heartbeats,
-    open_target,
-)
+from orderdesk_mcp.db.copy import CopyError, copy_database, open_target
 from orderdesk_mcp.db.migrations import apply_migrations, current_version
-from orderdesk_mcp.maintenance import (
-    MaintenanceError,
-    database_status,
-    live_server_reason,
-    maintain,
-)
+from orderdesk_mcp.maintenance import MaintenanceError, database_status, maintain
 from orderdesk_mcp.tenancy import rotate_master_key
 from orderdesk_mcp.vault import (
     Vault,
@@ -162,7 +151,7 @@ def db_maintain(ctx: click.Context, full: bool, as_json: bool) -> None:
     database = open_current_database(settings)
     try:
         if full:
-            reason = live_server_reason(settings, database)
+            reason = running_server_reason(settings)
             if reason:
                 raise CliError(
                     f"refusing a full maintenance run while a server runs ({reason}): VACUUM "
@@ -201,13 +190,6 @@ def db_copy(ctx: click.Context, target_url: str, as_json: bool) -> None:
             "during the copy would be lost; stop it first (`systemctl stop orderdesk-mcp`)"
         )
     source = open_current_database(settings)
-    live = fresh_heartbeats(source)
-    if live:
-        raise CliError(
-            f"refusing to copy the database while servers of the group are live "
-            f"({', '.join(live)} sent a heartbeat within {HEARTBEAT_FRESH_SECONDS} s); stop "
-            "every serve process first"
-        )
     if target_url == "-":
         target_url = sys.stdin.readline().strip()
     shown_url = redact_url(target_url)

@@ -19,14 +19,10 @@ import peewee
 
 from orderdesk_mcp.db.connection import is_postgres_url, postgres_database, scrub_password
 from orderdesk_mcp.db.migrations import LATEST_VERSION, apply_migrations, current_version
-from orderdesk_mcp.db.models import ALL_MODELS, BaseModel, SchemaVersion, ServerHeartbeat
-from orderdesk_mcp.server_group import STALE_AFTER_SECONDS, live_servers
+from orderdesk_mcp.db.models import ALL_MODELS, BaseModel, SchemaVersion
 
 # Rows read and written per statement: large audit tables stream through in batches.
 BATCH_ROWS = 1000
-# A server whose heartbeat row is younger than this counts as running. Servers refresh it
-# every few seconds (server_group.py), so a minute leaves room for a slow refresh.
-HEARTBEAT_FRESH_SECONDS = int(STALE_AFTER_SECONDS)
 
 
 class CopyError(Exception):
@@ -44,13 +40,6 @@ def copy_order() -> list[type[BaseModel]]:
     migrations themselves."""
     ordered: list[type[BaseModel]] = peewee.sort_models(list(ALL_MODELS))  # type: ignore[attr-defined]
     return [model for model in ordered if model is not SchemaVersion]
-
-
-def fresh_heartbeats(source: peewee.Database) -> list[str]:
-    """Servers (host:pid) of the group that are live by their heartbeat rows."""
-    if not source.table_exists(ServerHeartbeat._meta.table_name):
-        return []
-    return [f"{row.hostname}:{row.pid}" for row in live_servers(source)]
 
 
 def open_target(url: str) -> peewee.Database:
