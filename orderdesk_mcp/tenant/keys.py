@@ -18,6 +18,7 @@ from orderdesk_mcp.auth import (
     AuthError,
     has_unsafe_characters,
     issue_key,
+    live_keys,
 )
 from orderdesk_mcp.db.models import ApiKey, Tenant
 from orderdesk_mcp.oauth import web
@@ -104,13 +105,7 @@ def parse_key_form(form: MultiDict[str, str], aliases: list[str]) -> KeyChoice:
 
 
 def _live_keys(tenant: Tenant) -> list[ApiKey]:
-    query = (
-        ApiKey.select()
-        .where((ApiKey.tenant == tenant) & (ApiKey.kind == "key") & ApiKey.revoked.is_null())
-        .order_by(ApiKey.id.desc())
-        .limit(MAX_LISTED)
-    )
-    return list(query)
+    return list(live_keys(tenant).order_by(ApiKey.id.desc()).limit(MAX_LISTED))
 
 
 def _page(
