@@ -16,6 +16,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+import peewee
+
 from orderdesk_mcp.db.lookups import api_key_by_public_id
 from orderdesk_mcp.db.models import ApiKey, Tenant, utcnow
 
@@ -114,13 +116,16 @@ def check_label(label: str) -> None:
         raise AuthError("the label cannot hold control or formatting characters; use plain text")
 
 
+def live_keys(tenant: Tenant) -> peewee.ModelSelect[ApiKey]:
+    """The tenant's bearer keys that are not revoked (OAuth grants' rights rows excluded)."""
+    return ApiKey.select().where(
+        (ApiKey.tenant == tenant) & (ApiKey.kind == "key") & ApiKey.revoked.is_null()
+    )
+
+
 def live_key_count(tenant: Tenant) -> int:
     """How many bearer keys of the tenant are not revoked."""
-    count: int = (
-        ApiKey.select()
-        .where((ApiKey.tenant == tenant) & (ApiKey.kind == "key") & ApiKey.revoked.is_null())
-        .count()
-    )
+    count: int = live_keys(tenant).count()
     return count
 
 

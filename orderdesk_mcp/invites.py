@@ -9,7 +9,8 @@ import secrets
 from dataclasses import dataclass
 
 from orderdesk_mcp.db.connection import database
-from orderdesk_mcp.db.models import Tenant, TenantInvite, WebSession, utcnow
+from orderdesk_mcp.db.models import Tenant, TenantInvite, utcnow
+from orderdesk_mcp.oauth.web_sessions import end_tenant_sessions
 from orderdesk_mcp.passwords import hash_password
 
 INVITE_PATH = "/tenant/invite/"
@@ -88,4 +89,4 @@ def _store_password(tenant_id: int, password_hash: str) -> None:
     """Set the password and end every browser session signed in as the tenant: a new
     password is how a tenant shuts out whoever learnt the old one."""
     Tenant.update(password_hash=password_hash).where(Tenant.id == tenant_id).execute()
-    WebSession.delete().where(WebSession.tenant == tenant_id).execute()
+    end_tenant_sessions(tenant_id)

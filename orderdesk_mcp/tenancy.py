@@ -102,6 +102,14 @@ def find_store(tenant_id: int, ref: str | None) -> Store | None:
     return store
 
 
+def require_store(tenant: Tenant, ref: str | None) -> Store:
+    """`find_store` for the tenant, or TenancyError naming what was not found."""
+    store = find_store(tenant.id, ref)
+    if store is None:
+        raise TenancyError(f"tenant {tenant.name!r} has no store {ref or '(default)'!r}")
+    return store
+
+
 def list_stores(tenant_id: int | None = None) -> list[Store]:
     query = Store.select(Store, Tenant).join(Tenant)
     if tenant_id is not None:
@@ -170,9 +178,7 @@ def add_store(
 
 
 def remove_store(tenant: Tenant, ref: str) -> Store:
-    store = find_store(tenant.id, ref)
-    if store is None:
-        raise TenancyError(f"tenant {tenant.name!r} has no store {ref!r}")
+    store = require_store(tenant, ref)
     with database.atomic():
         store.delete_instance()
         _forget_store_in_keys(tenant, store.id)
@@ -198,9 +204,7 @@ def store_of_tenant(tenant: Tenant, store_row_id: int) -> Store | None:
 def set_default_store(tenant: Tenant, ref: str) -> Store:
     """Make the store (alias or store id) the tenant's default: tools use it when no store
     is named."""
-    store = find_store(tenant.id, ref)
-    if store is None:
-        raise TenancyError(f"tenant {tenant.name!r} has no store {ref!r}")
+    store = require_store(tenant, ref)
     with database.atomic():
         Store.update(is_default=False).where(
             (Store.tenant == tenant) & (Store.id != store.id)

@@ -33,11 +33,11 @@ from orderdesk_mcp.store_checks import (
 )
 from orderdesk_mcp.tenancy import (
     TenancyError,
-    find_store,
     get_tenant,
     list_stores,
     open_store_key,
     remove_store,
+    require_store,
     set_default_store,
 )
 from orderdesk_mcp.vault import VaultError
@@ -278,10 +278,7 @@ def _explained_key_check_failure() -> Iterator[None]:
 def _tenant_store(tenant_name: str, store_ref: str | None) -> tuple[Tenant, Store]:
     """The tenant and its store (alias or store id; None: the default), or TenancyError."""
     owner = get_tenant(tenant_name)
-    found = find_store(owner.id, store_ref)
-    if found is None:
-        raise TenancyError(f"tenant {owner.name!r} has no store {store_ref or '(default)'!r}")
-    return owner, found
+    return owner, require_store(owner, store_ref)
 
 
 def _upstream(settings: Settings) -> contextlib.closing[UpstreamMachinery]:

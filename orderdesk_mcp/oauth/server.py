@@ -45,10 +45,16 @@ EXTENSION_KEY = "orderdesk_mcp.oauth.server"
 logging.getLogger("authlib").setLevel(logging.INFO)
 
 
+def _our_scopes(scope: str | None) -> str:
+    """The scopes of ours in `scope`, in SCOPES order ("" when none): whatever order, extra
+    spaces or other scopes the client sent."""
+    asked = set((scope or "").split())
+    return " ".join(s for s in SCOPES if s in asked)
+
+
 def scope_text(scope: str | None) -> str:
     """ "read" or "read write", whatever order or extra spaces the client used."""
-    asked = set((scope or "").split())
-    return " ".join(s for s in SCOPES if s in asked) or "read"
+    return _our_scopes(scope) or "read"
 
 
 def requested_scope(scope: str | None) -> str:
@@ -56,8 +62,7 @@ def requested_scope(scope: str | None) -> str:
     3.3 lets a server ignore scopes it does not know: clients send "openid", "claudeai",
     "offline_access" and the like), and nothing we know means everything, which the consent
     page lets the tenant narrow."""
-    asked = set((scope or "").split())
-    return " ".join(s for s in SCOPES if s in asked) or SCOPE_CHALLENGE
+    return _our_scopes(scope) or SCOPE_CHALLENGE
 
 
 def grant_rights_of_code(code: OAuthCode) -> GrantRights:
@@ -215,8 +220,7 @@ class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def _asked_scope(self) -> str | None:
         """The refresh request's `scope` in our scopes (others ignored); None: not narrowed."""
-        asked = set((self.request.payload.scope or "").split())
-        return " ".join(s for s in SCOPES if s in asked) or None
+        return _our_scopes(self.request.payload.scope) or None
 
     def _validate_token_scope(self, token: TokenRecord) -> None:
         # Authlib's check, on our scopes only: "read offline_access" narrows to read.
